@@ -1,0 +1,53 @@
+"""harbench: benchmark on-device personalization of human-sensing models.
+
+This module is the whole public API for plugins: hook markers, the four plugin interfaces, the data containers,
+and the shared building blocks (backbones, training loop, metrics helpers). Nothing else of the core is a
+plugin's business.
+"""
+
+from .api import (
+    AdaptFacts,
+    AdaptResult,
+    ContextInfo,
+    Dataset,
+    DatasetInfo,
+    Hardware,
+    HardwareInfo,
+    InferenceCost,
+    JobOutputs,
+    Method,
+    MethodContext,
+    MethodState,
+    Metric,
+    PhaseCost,
+    Splits,
+    TargetSplit,
+    UserData,
+    Windows,
+)
+from .hookspecs import hookimpl
+from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
+from .params import Param, ParamError
+from .records import JobRecord, JobSpec, RunSummary
+from .training import (
+    FitReport,
+    accuracy,
+    cross_entropy,
+    fit,
+    flops_per_window,
+    frozen_copy,
+    macro_f1,
+    make_optimizer,
+    predict,
+    split_train_val,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdaptFacts", "AdaptResult", "Backbone", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
+    "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "Method", "MethodContext", "MethodState",
+    "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
+    "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",
+    "frozen_copy", "hookimpl", "macro_f1", "make_optimizer", "predict", "split_train_val",
+]

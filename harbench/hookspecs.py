@@ -1,0 +1,43 @@
+"""The hooks a harbench plugin may implement. One registration hook per kind, in the style of simonw/llm."""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("harbench")
+hookimpl = pluggy.HookimplMarker("harbench")
+
+
+@hookspec
+def harbench_register_datasets(register):
+    """Call ``register(DatasetClass)`` for each dataset the plugin provides."""
+
+
+@hookspec
+def harbench_register_methods(register):
+    """Call ``register(MethodClass)`` for each personalization method the plugin provides."""
+
+
+@hookspec
+def harbench_register_hardware(register):
+    """Call ``register(HardwareClass)`` for each hardware target the plugin provides."""
+
+
+@hookspec
+def harbench_register_metrics(register):
+    """Call ``register(MetricClass)`` for each metric the plugin provides."""
+
+
+@hookspec
+def harbench_skip_job(job):
+    """Return a reason string to skip ``job`` (a :class:`harbench.JobSpec`), or ``None`` to allow it."""
+
+
+@hookspec
+def harbench_job_finished(record):
+    """Called with each job's :class:`harbench.JobRecord` right after it is committed to the store."""
+
+
+@hookspec
+def harbench_run_finished(run):
+    """Called with the :class:`harbench.RunSummary` when a run ends."""

@@ -1,0 +1,156 @@
+"""The one plugin manager: loads the ``harbench`` entry-point group one entry at a time and builds the registry.
+
+pluggy's ``load_setuptools_entrypoints`` stops at the first import error, so entry points are loaded one by one:
+a broken plugin is recorded with its reason (``harbench plugins`` shows it) and the others still load.
+``HARBENCH_LOAD_PLUGINS`` (a comma-separated list of distribution names; empty = built-ins only) pins which
+third-party plugins load, for tests and reproducible runs. The core distribution's own entry points always load.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .api import Dataset, Hardware, Method, Metric, Plugin
+
+GROUP = "harbench"
+CORE_DIST = "harbench"
+KINDS: dict[str, type[Plugin]] = {"dataset": Dataset, "method": Method, "hardware": Hardware, "metric": Metric}
+_HOOKS = {
+    "dataset": "harbench_register_datasets",
+    "method": "harbench_register_methods",
+    "hardware": "harbench_register_hardware",
+    "metric": "harbench_register_metrics",
+}
+
+
+class PluginError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Registered:
+    kind: str
+    name: str
+    cls: type[Plugin]
+    distribution: str
+    version: str
+
+
+@dataclass
+class LoadedPlugin:
+    entry_point: str
+    distribution: str
+    version: str
+    status: str  # loaded | broken
+    reason: str = ""
+    hooks: list[str] = field(default_factory=list)
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Registered]] = {k: {} for k in KINDS}
+        self.plugins: list[LoadedPlugin] = []
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self._dist_of: dict[int, tuple[str, str]] = {}
+
+    # ------------------------------------------------------------------------------------------ loading
+    def add_plugin(self, module: Any, distribution: str, version: str, entry_point: str | None = None) -> None:
+        """Register a plugin module (or object) as coming from ``distribution``; used for entry points and tests."""
+        name = entry_point or getattr(module, "__name__", repr(module))
+        if self.pm.is_registered(module):
+            return
+        self.pm.register(module, name=f"{distribution}:{name}")
+        self.pm.check_pending()
+        self._dist_of[id(module)] = (distribution, version)
+        hooks = [h.name for h in self.pm.get_hookcallers(module) or []]
+        self.plugins.append(LoadedPlugin(name, distribution, version, "loaded", hooks=sorted(hooks)))
+        self._collect(module, distribution, version)
+
+    def load_entry_points(self, allowed: Iterable[str] | None) -> None:
+        allowed_set = None if allowed is None else {a.strip().lower() for a in allowed if a.strip()}
+        for ep in sorted(md.entry_points(group=GROUP), key=lambda e: (e.dist.name if e.dist else "", e.name)):
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            if dist != CORE_DIST and allowed_set is not None and dist.lower() not in allowed_set:
+                continue
+            try:
+                module = ep.load()
+                self.add_plugin(module, dist, version, entry_point=ep.name)
+            except PluginError:
+                raise
+            except pluggy.PluginValidationError as exc:
+                self._broken(ep.name, dist, version, f"invalid hook implementation: {exc}")
+            except Exception as exc:  # a broken third-party plugin must not take the others down
+                self._broken(ep.name, dist, version, f"{type(exc).__name__}: {exc}")
+
+    def _broken(self, name: str, dist: str, version: str, reason: str) -> None:
+        self.plugins.append(LoadedPlugin(name, dist, version, "broken", reason))
+
+    def _collect(self, module: Any, distribution: str, version: str) -> None:
+        for kind, hook in _HOOKS.items():
+            impl = getattr(module, hook, None)
+            if impl is None:
+                continue
+
+            def register(cls: type[Plugin], _kind: str = kind) -> None:
+                self._register(_kind, cls, distribution, version)
+
+            impl(register=register)
+
+    def _register(self, kind: str, cls: type[Plugin], distribution: str, version: str) -> None:
+        base = KINDS[kind]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise PluginError(f"plugin {distribution!r} registered {cls!r} as a {kind}, but it is not a harbench.{base.__name__}")
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {distribution!r} registered {cls.__name__} without a `name`")
+        existing = self.items[kind].get(name)
+        if existing is not None:
+            raise PluginError(
+                f"{kind} {name!r} is registered twice: by {existing.distribution!r} and by {distribution!r}; "
+                f"uninstall one or pin plugins with HARBENCH_LOAD_PLUGINS"
+            )
+        self.items[kind][name] = Registered(kind, name, cls, distribution, version)
+
+    # ------------------------------------------------------------------------------------------ lookups
+    def get(self, kind: str, name: str) -> Registered:
+        try:
+            return self.items[kind][name]
+        except KeyError:
+            known = ", ".join(sorted(self.items[kind])) or "none"
+            raise PluginError(f"unknown {kind} {name!r}; available: {known}") from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.items[kind])
+
+    def versions(self) -> dict[str, str]:
+        return {p.distribution: p.version for p in self.plugins if p.status == "loaded"}
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+
+def allowed_from_env() -> list[str] | None:
+    value = os.environ.get("HARBENCH_LOAD_PLUGINS")
+    return None if value is None else value.split(",")
+
+
+_registry: Registry | None = None
+
+
+def get_registry(refresh: bool = False) -> Registry:
+    """The process-wide registry, loaded on first use."""
+    global _registry
+    if _registry is None or refresh:
+        reg = Registry()
+        reg.load_entry_points(allowed_from_env())
+        _registry = reg
+    return _registry
