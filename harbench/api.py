@@ -150,6 +150,8 @@ class MethodContext:
     seed: int
     info: DatasetInfo
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    hardware: HardwareInfo | None = None  # the target the adapt phase runs on (None during prepare)
+    radio_joules_per_byte: float | None = None  # the target's device<->cloud transfer energy, when known
 
     def generator(self, salt: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + salt)

@@ -41,3 +41,14 @@ def harbench_job_finished(record):
 @hookspec
 def harbench_run_finished(run):
     """Called with the :class:`harbench.RunSummary` when a run ends."""
+
+
+@hookspec
+def harbench_report_summary(rows):
+    """Return a paper-style summary of a run, or ``None`` when ``rows`` lack its ingredients.
+
+    ``rows`` is the run's export: a list of dicts, one per job, with the export columns (``method``,
+    ``method_params``, ``variant``, ``user``, ``seed``, ``hardware``, ``status``, metric columns, and ``facts``,
+    the method's own AdaptFacts.extra). Return ``{"title": str, "headers": [...], "rows": [[...], ...],
+    "note": str}``; ``harbench report`` prints one table per non-None answer.
+    """
