@@ -52,3 +52,8 @@ def harbench_report_summary(rows):
     the method's own AdaptFacts.extra). Return ``{"title": str, "headers": [...], "rows": [[...], ...],
     "note": str}``; ``harbench report`` prints one table per non-None answer.
     """
+
+
+@hookspec
+def harbench_register_commands(cli):
+    """Add click commands to the ``harbench`` command group (e.g. ``harbench calibrate``)."""
