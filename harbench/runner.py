@@ -1,0 +1,329 @@
+"""Runs a resolved suite: shared work once (generic model, method prepare), then one job per grid cell.
+
+Order of work: per (dataset, seed) load and leakage-check the splits; per backbone train (or load) the generic
+model; per method configuration run (or load) ``prepare``; per user and hardware target run the job. Each job is
+committed to the store as it finishes; a job that raises is recorded as failed and the run goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from . import __version__
+from .api import AdaptResult, DatasetInfo, JobOutputs, Method, MethodContext, MethodState, Splits, UserData
+from .cache import WeightCache
+from .hashing import content_hash
+from .leakage import check_splits
+from .models import build_backbone, count_params
+from .plugins import Registry
+from .records import JobRecord, JobSpec, RunSummary
+from .store import Store, finite_or_none
+from .suite import Resolved, Suite
+from .training import accuracy, fit, flops_per_window, make_optimizer, predict
+
+
+@dataclass
+class Counters:
+    """How much shared work actually executed (the rest came from the cache)."""
+
+    generic_trained: int = 0
+    generic_cached: int = 0
+    prepared: int = 0
+    prepare_cached: int = 0
+    compute_s: float = 0.0  # time spent in the measured/compute phases (training, prepare, jobs)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+CAPABILITIES: dict[str, Callable[[DatasetInfo, UserData | None], bool]] = {
+    "labels": lambda info, user: True,
+    "blocks": lambda info, user: True,  # every built-in backbone is block-structured
+    "context-drift": lambda info, user: any(c.drift for c in info.contexts),
+}
+
+
+def environment(registry: Registry) -> dict[str, Any]:
+    commit = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=os.path.dirname(__file__)).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "host": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
+        "torch": torch.__version__, "harbench": __version__, "plugins": registry.versions(),
+        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "git_commit": commit,
+    }
+
+
+def suite_hash(suite: Suite) -> str:
+    return content_hash([suite.name, [r.__dict__ for r in suite.datasets], [r.__dict__ for r in suite.methods],
+                         [r.__dict__ for r in suite.hardware], suite.model.seeds, suite.targets,
+                         suite.model.generic.model_dump()])
+
+
+def plan_jobs(suite: Suite) -> list[JobSpec]:
+    jobs = []
+    for di, d in enumerate(suite.datasets):
+        for seed in suite.model.seeds:
+            for m in suite.methods:
+                for user in suite.targets[di]:
+                    for h in suite.hardware:
+                        jobs.append(JobSpec(d.name, d.params, m.name, m.params, m.variant, h.name, h.params, seed, user))
+    return jobs
+
+
+class Runner:
+    def __init__(self, suite: Suite, registry: Registry, store: Store, *, resume: bool = False,
+                 progress: Callable[[str, int, int], None] | None = None):
+        self.suite = suite
+        self.registry = registry
+        self.store = store
+        self.cache = WeightCache(store.folder / "cache")
+        self.resume = resume
+        self.progress = progress or (lambda label, done, total: None)
+        self.counters = Counters()
+        self.hardware = {h: h.instance(registry) for h in suite.hardware}
+        self.metrics = {m: registry.get("metric", m).cls() for m in suite.metrics}
+
+    # ---------------------------------------------------------------------------------------------- run
+    def run(self) -> RunSummary:
+        t0 = time.perf_counter()
+        jobs = plan_jobs(self.suite)
+        shash = suite_hash(self.suite)
+        previous = self.store.resumable_run(shash) if self.resume else None
+        if previous is not None:
+            run_id = int(previous["id"])
+            self.store.reopen_run(run_id)
+            done = self.store.done_keys(run_id)
+        else:
+            env = environment(self.registry)
+            env["hardware"] = {h.name: _info_dict(hw) for h, hw in self.hardware.items()}
+            run_id = self.store.start_run(self.suite.name, self.suite.source, self.suite.text, shash, env)
+            done = set()
+        summary = RunSummary(run_id, self.suite.name, len(jobs), 0, 0, 0)
+        summary.ok = len(done)
+        todo = [j for j in jobs if j.key not in done]
+        finished = len(jobs) - len(todo)
+        self.progress("starting", finished, len(jobs))
+        for di, d in enumerate(self.suite.datasets):
+            for seed in self.suite.model.seeds:
+                group = [j for j in todo if j.dataset == d.name and j.dataset_params == d.params and j.seed == seed]
+                if not group:
+                    continue
+                for rec in self._run_group(di, d, seed, group):
+                    self._commit(run_id, rec, summary)
+                    finished += 1
+                    self.progress(rec.spec.label(), finished, len(jobs))
+        summary.wall_s = time.perf_counter() - t0
+        status = "failed" if summary.failed else "complete"
+        self.store.finish_run(run_id, status)
+        self.registry.hook.harbench_run_finished(run=summary)
+        return summary
+
+    def _commit(self, run_id: int, rec: JobRecord, summary: RunSummary) -> None:
+        samples = rec.facts.pop("_samples", {})
+        self.store.add_job(run_id, rec, provenance=rec.facts.pop("_provenance", {}), samples=samples)
+        if rec.status == "ok":
+            summary.ok += 1
+        elif rec.status == "skipped":
+            summary.skipped += 1
+        else:
+            summary.failed += 1
+            summary.failures.append(rec)
+        self.counters.compute_s += rec.seconds
+        self.registry.hook.harbench_job_finished(record=rec)
+
+    # ------------------------------------------------------------------------------------- shared work
+    def _run_group(self, di: int, d: Resolved, seed: int, group: list[JobSpec]):
+        """Yield one record per job of a (dataset, seed) group; a failure of shared work fails its jobs."""
+        try:
+            dataset = d.instance(self.registry)
+            splits = dataset.load(seed, self.suite.targets[di])
+            check_splits(splits, d.name)
+        except Exception as exc:
+            for job in group:
+                yield _failed(job, exc, stage="dataset")
+            return
+        generic_models: dict[str, tuple[torch.nn.Module, dict[str, float], str]] = {}
+        for m in self.suite.methods:
+            jobs = [j for j in group if j.method == m.name and j.method_params == m.params]
+            if not jobs:
+                continue
+            method: Method = m.instance(self.registry)
+            reason = self._skip_reason(method, splits.info, jobs[0])
+            if reason:
+                for job in jobs:
+                    yield JobRecord(job, "skipped", error=reason)
+                continue
+            try:
+                if method.backbone not in generic_models:
+                    generic_models[method.backbone] = self._generic(d, seed, splits, method.backbone)
+                generic, generic_acc, gkey = generic_models[method.backbone]
+                state = self._prepare(m, method, generic, gkey, splits, seed)
+            except Exception as exc:
+                for job in jobs:
+                    yield _failed(job, exc, stage="prepare")
+                continue
+            for job in jobs:
+                yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed)
+
+    def _skip_reason(self, method: Method, info: DatasetInfo, job: JobSpec) -> str | None:
+        for cap in sorted(method.requires):
+            check = CAPABILITIES.get(cap)
+            if check is None:
+                return f"method {method.name!r} requires unknown capability {cap!r}"
+            if not check(info, None):
+                return f"method {method.name!r} requires {cap!r}, which dataset {info.name!r} does not provide"
+        reason = method.skip(info)
+        if reason:
+            return reason
+        for answer in self.registry.hook.harbench_skip_job(job=job):
+            if answer:
+                return str(answer)
+        return None
+
+    def _generic(self, d: Resolved, seed: int, splits: Splits, backbone: str):
+        info = splits.info
+        recipe = self.suite.model.generic
+        key = content_hash(["generic", d.name, d.params, d.version, backbone, seed, sorted(splits.targets),
+                            recipe.model_dump(), __version__])
+        torch.manual_seed(seed)
+        model = build_backbone(backbone, info.channels, info.num_classes)
+        cached = self.cache.get("generic", key)
+        if cached is not None:
+            model.load_state_dict(cached[0])
+            self.counters.generic_cached += 1
+        else:
+            t0 = time.perf_counter()
+            fit(model, splits.population, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                optimizer=make_optimizer(model.parameters(), "adam", recipe.lr),
+                generator=torch.Generator().manual_seed(seed))
+            self._timed("generic", time.perf_counter() - t0)
+            self.cache.put("generic", key, model.state_dict(), {"backbone": backbone})
+            self.counters.generic_trained += 1
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        acc = {u: accuracy(t.test_seen.y, predict(model, t.test_seen.x)) for u, t in splits.targets.items()}
+        return model, acc, key
+
+    def _prepare(self, m: Resolved, method: Method, generic, gkey: str, splits: Splits, seed: int) -> MethodState:
+        key = content_hash(["prepare", m.name, m.params, m.distribution, m.version, gkey, seed])
+        cached = self.cache.get("prepare", key)
+        if cached is not None:
+            self.counters.prepare_cached += 1
+            return MethodState(tensors=cached[0], meta=cached[1])
+        torch.manual_seed(seed)
+        ctx = MethodContext(seed=seed, info=splits.info)
+        t0 = time.perf_counter()
+        state = method.prepare(generic, splits.population, ctx)
+        self._timed("prepare", time.perf_counter() - t0)
+        if not isinstance(state, MethodState):
+            raise TypeError(f"method {m.name!r}: prepare() returned {type(state).__name__}, expected harbench.MethodState")
+        self.cache.put("prepare", key, state.tensors, state.meta)
+        self.counters.prepared += 1
+        return state
+
+    def _timed(self, what: str, seconds: float) -> None:
+        self.counters.compute_s += seconds
+        self.counters.timings[what] = self.counters.timings.get(what, 0.0) + seconds
+
+    # ---------------------------------------------------------------------------------------------- a job
+    def _job(self, job: JobSpec, method: Method, state: MethodState, generic, generic_acc, splits: Splits, seed: int):
+        t0 = time.perf_counter()
+        try:
+            rec = self._job_body(job, method, state, generic, generic_acc, splits, seed)
+        except Exception as exc:
+            rec = _failed(job, exc, stage="job")
+        rec.seconds = time.perf_counter() - t0
+        return rec
+
+    def _job_body(self, job, method, state, generic, generic_acc, splits: Splits, seed: int) -> JobRecord:
+        info = splits.info
+        target = splits.targets[job.user]
+        hw_ref = next(h for h in self.suite.hardware if h.name == job.hardware and h.params == job.hardware_params)
+        hw = self.hardware[hw_ref]
+        adapt = target.adapt.without_labels() if method.label_free else target.adapt
+        user = UserData(job.user, info.context(target.adapt_context), adapt)
+        ctx = MethodContext(seed=seed, info=info, hardware=hw.describe(), radio_joules_per_byte=hw.radio_joules_per_byte())
+        fingerprint = _fingerprint(generic)
+
+        def run_adapt() -> AdaptResult:
+            torch.manual_seed(int(content_hash([seed, job.user], 8), 16))
+            return method.adapt(generic, state, user, ctx)
+
+        result, adapt_cost = hw.run_adapt(run_adapt)
+        if _fingerprint(generic) != fingerprint:
+            raise RuntimeError(f"method {job.method!r} modified the shared generic model; adapt must work on a copy")
+        if not isinstance(result, AdaptResult):
+            raise TypeError(f"method {job.method!r}: adapt() returned {type(result).__name__}, expected harbench.AdaptResult")
+        model = result.model.eval()
+        _check_model(model, info, target.test_seen.x[:1], job.method)
+        outputs = JobOutputs(
+            info=info,
+            y_seen=target.test_seen.y, pred_seen=predict(model, target.test_seen.x),
+            y_unseen=target.test_unseen.y if len(target.test_unseen) else torch.zeros(0, dtype=torch.long),
+            pred_unseen=predict(model, target.test_unseen.x) if len(target.test_unseen) else torch.zeros(0, dtype=torch.long),
+            generic_acc_seen=generic_acc, adapt=adapt_cost, facts=result.facts,
+            inference=hw.run_inference(model, target.test_seen.x[:1]),
+            model_stats=_model_stats(model, target.test_seen.x[:1]),
+        )
+        metrics = {}
+        for name, metric in self.metrics.items():
+            metrics[name] = finite_or_none(metric.compute(outputs))
+        hw_info = hw.describe()
+        facts = dict(result.facts.extra)
+        facts["_samples"] = {"latency_s": outputs.inference.latency_s}
+        facts["_provenance"] = {"hardware": _info_dict(hw), "energy_method": adapt_cost.energy_method,
+                                "method_version": self.registry.get("method", job.method).version,
+                                "adapt_extra": adapt_cost.extra, "inference_extra": outputs.inference.extra}
+        facts.update({"optimizer_steps": result.facts.optimizer_steps, "forward_samples": result.facts.forward_samples,
+                      "backward_samples": result.facts.backward_samples})
+        return JobRecord(job, "ok", mode=hw_info.mode, metrics=metrics, facts=facts)
+
+
+def _failed(job: JobSpec, exc: BaseException, stage: str) -> JobRecord:
+    return JobRecord(job, "failed", error=f"{stage}: {type(exc).__name__}: {exc}",
+                     traceback="".join(traceback.format_exception(exc)))
+
+
+def _info_dict(hw) -> dict[str, Any]:
+    i = hw.describe()
+    return {"name": i.name, "processor": i.processor, "memory_gb": i.memory_gb, "mode": i.mode,
+            "power": dict(i.power), "extra": dict(i.extra), "params": dict(hw.params)}
+
+
+def _fingerprint(model: torch.nn.Module) -> float:
+    with torch.no_grad():
+        return float(sum(t.double().sum() + t.double().abs().sum() for t in model.state_dict().values() if t.is_floating_point()))
+
+
+def _check_model(model: torch.nn.Module, info: DatasetInfo, example: torch.Tensor, method: str) -> None:
+    for name, p in model.state_dict().items():
+        if p.is_floating_point() and not torch.isfinite(p).all():
+            raise ValueError(f"method {method!r} returned a model with non-finite weights in {name!r}")
+    with torch.no_grad():
+        out = model.eval()(example)
+    if tuple(out.shape) != (1, info.num_classes):
+        raise ValueError(f"method {method!r} returned a model whose output shape is {tuple(out.shape)}, "
+                         f"expected (1, {info.num_classes})")
+
+
+def _model_stats(model: torch.nn.Module, example: torch.Tensor) -> dict[str, float]:
+    kb = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 1024
+    try:
+        flops = flops_per_window(model, example)
+    except Exception:
+        flops = math.nan
+    return {"params": count_params(model), "model_kb": kb, "flops": flops}

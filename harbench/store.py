@@ -1,0 +1,180 @@
+"""The embedded SQLite results store: runs, jobs, metrics and raw samples; one transaction per finished job.
+
+WAL mode keeps the file consistent if the process is killed mid-write; every report and export is derived from
+these tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from .records import JobRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    suite TEXT NOT NULL, suite_path TEXT, suite_yaml TEXT, suite_hash TEXT,
+    started REAL, ended REAL, status TEXT, env TEXT
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    dataset TEXT, dataset_params TEXT, user TEXT, method TEXT, method_params TEXT, variant TEXT,
+    hardware TEXT, hardware_params TEXT, seed INTEGER, status TEXT, mode TEXT,
+    error TEXT, traceback TEXT, facts TEXT, provenance TEXT, seconds REAL, finished REAL,
+    UNIQUE (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, value REAL, text TEXT,
+    PRIMARY KEY (job_id, name)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (job_id, kind)
+);
+"""
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+class Store:
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.path = self.folder / "harbench.sqlite"
+
+    def connect(self, create: bool = False) -> sqlite3.Connection:
+        if not self.path.exists() and not create:
+            raise StoreError(f"no results store at {self.path}; run a suite first or pass --results DIR")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=30)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA foreign_keys=ON")
+        con.executescript(SCHEMA)
+        return con
+
+    # ------------------------------------------------------------------------------------------ writing
+    def start_run(self, suite: str, path: str, text: str, suite_hash: str, env: dict) -> int:
+        with self.connect(create=True) as con:
+            cur = con.execute(
+                "INSERT INTO runs (suite, suite_path, suite_yaml, suite_hash, started, status, env) VALUES (?,?,?,?,?,?,?)",
+                (suite, path, text, suite_hash, time.time(), "running", _json(env)),
+            )
+            return int(cur.lastrowid)
+
+    def reopen_run(self, run_id: int) -> None:
+        with self.connect() as con:
+            con.execute("UPDATE runs SET status='running', ended=NULL WHERE id=?", (run_id,))
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        with self.connect() as con:
+            con.execute("UPDATE runs SET ended=?, status=? WHERE id=?", (time.time(), status, run_id))
+
+    def add_job(self, run_id: int, rec: JobRecord, provenance: dict, samples: dict[str, list[float]]) -> None:
+        """Commit one job with its metrics and raw samples atomically (replacing an earlier failed attempt)."""
+        s = rec.spec
+        con = self.connect()
+        try:
+            with con:
+                con.execute("DELETE FROM jobs WHERE run_id=? AND key=?", (run_id, s.key))
+                cur = con.execute(
+                    "INSERT INTO jobs (run_id, key, dataset, dataset_params, user, method, method_params, variant, "
+                    "hardware, hardware_params, seed, status, mode, error, traceback, facts, provenance, seconds, finished) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (run_id, s.key, s.dataset, _json(s.dataset_params), s.user, s.method, _json(s.method_params),
+                     s.variant, s.hardware, _json(s.hardware_params), s.seed, rec.status, rec.mode, rec.error,
+                     rec.traceback, _json(rec.facts), _json(provenance), rec.seconds, time.time()),
+                )
+                job_id = cur.lastrowid
+                for name, value in rec.metrics.items():
+                    if isinstance(value, str):
+                        con.execute("INSERT INTO metrics VALUES (?,?,?,?)", (job_id, name, None, value))
+                    elif value is not None:
+                        con.execute("INSERT INTO metrics VALUES (?,?,?,?)", (job_id, name, float(value), None))
+                for kind, data in samples.items():
+                    con.execute("INSERT INTO samples VALUES (?,?,?)", (job_id, kind, json.dumps(data)))
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------------------------------------ reading
+    def runs(self) -> list[sqlite3.Row]:
+        with self.connect() as con:
+            return con.execute("SELECT * FROM runs ORDER BY id").fetchall()
+
+    def resolve_run(self, ref: str | int | None) -> sqlite3.Row:
+        with self.connect() as con:
+            if ref in (None, "latest"):
+                row = con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+            else:
+                try:
+                    row = con.execute("SELECT * FROM runs WHERE id=?", (int(ref),)).fetchone()
+                except ValueError:
+                    row = con.execute("SELECT * FROM runs WHERE suite=? ORDER BY id DESC LIMIT 1", (ref,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {ref!r} in {self.path}" if ref not in (None, "latest") else f"no runs in {self.path}")
+        return row
+
+    def resumable_run(self, suite_hash: str) -> sqlite3.Row | None:
+        if not self.path.exists():
+            return None
+        with self.connect() as con:
+            return con.execute(
+                "SELECT * FROM runs WHERE suite_hash=? ORDER BY id DESC LIMIT 1", (suite_hash,)
+            ).fetchone()
+
+    def done_keys(self, run_id: int) -> set[str]:
+        with self.connect() as con:
+            rows = con.execute("SELECT key FROM jobs WHERE run_id=? AND status IN ('ok','skipped')", (run_id,))
+            return {r["key"] for r in rows}
+
+    def job_rows(self, run_id: int) -> list[dict[str, Any]]:
+        """One flat dict per job: identity columns, status, provenance, facts and every metric."""
+        with self.connect() as con:
+            run = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()
+            jobs = con.execute("SELECT * FROM jobs WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
+            metrics = con.execute(
+                "SELECT m.* FROM metrics m JOIN jobs j ON j.id=m.job_id WHERE j.run_id=?", (run_id,)
+            ).fetchall()
+        by_job: dict[int, dict[str, Any]] = {}
+        for m in metrics:
+            by_job.setdefault(m["job_id"], {})[m["name"]] = m["text"] if m["text"] is not None else m["value"]
+        rows = []
+        for j in jobs:
+            row = {
+                "run_id": run_id, "suite": run["suite"], "dataset": j["dataset"],
+                "dataset_params": json.loads(j["dataset_params"]), "user": j["user"], "method": j["method"],
+                "method_params": json.loads(j["method_params"]), "variant": j["variant"], "hardware": j["hardware"],
+                "seed": j["seed"], "status": j["status"], "mode": j["mode"], "error": j["error"],
+                "facts": json.loads(j["facts"] or "{}"), "provenance": json.loads(j["provenance"] or "{}"),
+            }
+            row.update(by_job.get(j["id"], {}))
+            rows.append(row)
+        return rows
+
+    def samples(self, run_id: int, kind: str) -> Iterable[tuple[dict[str, Any], list[float]]]:
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT j.method, j.variant, j.hardware, j.user, j.seed, s.data FROM samples s JOIN jobs j ON j.id=s.job_id "
+                "WHERE j.run_id=? AND s.kind=?", (run_id, kind)).fetchall()
+        for r in rows:
+            yield {k: r[k] for k in ("method", "variant", "hardware", "user", "seed")}, json.loads(r["data"])
+
+
+def finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,230 @@
+"""Suites: a YAML file validated by pydantic, resolved against the plugin registry, and expanded into a grid.
+
+Every error carries the file and the YAML path of the offending field (``methods[2].params.lr``), so a bad suite
+is rejected before anything runs or touches the store.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import pydantic
+import yaml
+
+from .params import Param, ParamError, ParamValues
+from .plugins import PluginError, Registry
+
+
+class SuiteError(ValueError):
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}" for loc, msg in problems))
+
+
+# ------------------------------------------------------------------------------------------------- schema
+
+_Strict = pydantic.ConfigDict(extra="forbid")
+
+
+class PluginRef(pydantic.BaseModel):
+    model_config = _Strict
+    name: str
+    params: dict[str, Any] = {}
+
+
+Ref = Union[str, PluginRef]
+
+
+class GenericRecipe(pydantic.BaseModel):
+    """How the harness trains the generic (population) model for each backbone."""
+
+    model_config = _Strict
+    epochs: int = pydantic.Field(8, ge=1)
+    lr: float = pydantic.Field(3e-3, gt=0)
+    batch_size: int = pydantic.Field(64, ge=2)
+
+
+class SuiteModel(pydantic.BaseModel):
+    model_config = _Strict
+    name: str = pydantic.Field(min_length=1)
+    description: str = ""
+    datasets: list[Ref] = pydantic.Field(min_length=1)
+    methods: list[Ref] = pydantic.Field(min_length=1)
+    hardware: list[Ref] = pydantic.Field(min_length=1)
+    metrics: list[str] | None = None
+    seeds: list[int] = pydantic.Field([0], min_length=1)
+    target_users: Union[pydantic.PositiveInt, list[str]] = 4
+    workers: pydantic.PositiveInt = 1
+    timeout_s: pydantic.PositiveFloat | None = None
+    generic: GenericRecipe = GenericRecipe()
+
+
+# ------------------------------------------------------------------------------------------ resolved suite
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: one instance per grid point
+class Resolved:
+    """A plugin with one point of its parameter grid, fully resolved (defaults filled in)."""
+
+    kind: str
+    name: str
+    params: dict[str, Any]
+    variant: str
+    distribution: str
+    version: str
+
+    def instance(self, registry: Registry):
+        return registry.get(self.kind, self.name).cls(**self.params)
+
+
+@dataclass
+class Suite:
+    source: str
+    text: str
+    model: SuiteModel
+    datasets: list[Resolved]
+    methods: list[Resolved]
+    hardware: list[Resolved]
+    metrics: list[str]
+    targets: dict[int, list[str]] = field(default_factory=dict)  # dataset index -> target user ids
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+
+def _loc(parts: tuple) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p in ("str", "PluginRef", "list[str]", "int", "constrained-int") or "function-" in str(p):
+            continue
+        else:
+            out += f".{p}" if out else str(p)
+    return out
+
+
+def load_suite(path: str | Path, registry: Registry) -> Suite:
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SuiteError(source, [("", f"cannot read suite: {exc.strerror or exc}")]) from None
+    return parse_suite(text, source, registry)
+
+
+def parse_suite(text: str, source: str, registry: Registry) -> Suite:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f"line {where.line + 1}" if where is not None else ""
+        raise SuiteError(source, [(at, f"invalid YAML: {getattr(exc, 'problem', None) or exc}")]) from None
+    if not isinstance(doc, dict):
+        raise SuiteError(source, [("", "a suite must be a YAML mapping with name, datasets, methods, hardware")])
+    try:
+        model = SuiteModel.model_validate(doc)
+    except pydantic.ValidationError as exc:
+        raise SuiteError(source, [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+
+    problems: list[tuple[str, str]] = []
+    datasets = _resolve_all("dataset", "datasets", model.datasets, registry, problems)
+    methods = _resolve_all("method", "methods", model.methods, registry, problems)
+    hardware = _resolve_all("hardware", "hardware", model.hardware, registry, problems)
+    metrics = model.metrics if model.metrics is not None else registry.names("metric")
+    for i, m in enumerate(metrics):
+        if m not in registry.items["metric"]:
+            problems.append((f"metrics[{i}]", f"unknown metric {m!r}; available: {', '.join(registry.names('metric'))}"))
+    for kind, items in (("datasets", datasets), ("methods", methods), ("hardware", hardware)):
+        seen: set[tuple] = set()
+        for r in items:
+            key = (r.name, tuple(sorted((k, repr(v)) for k, v in r.params.items())))
+            if key in seen:
+                problems.append((kind, f"{r.name!r} appears twice with the same parameters"))
+            seen.add(key)
+    if len(set(model.seeds)) != len(model.seeds):
+        problems.append(("seeds", "seeds must be distinct"))
+    suite = Suite(source, text, model, datasets, methods, hardware, metrics)
+    if not problems:
+        _resolve_targets(suite, registry, problems)
+    if problems:
+        raise SuiteError(source, problems)
+    return suite
+
+
+def _resolve_all(kind: str, key: str, refs: list, registry: Registry, problems: list) -> list[Resolved]:
+    out: list[Resolved] = []
+    for i, ref in enumerate(refs):
+        ref = PluginRef(name=ref) if isinstance(ref, str) else ref
+        try:
+            reg = registry.get(kind, ref.name)
+        except PluginError as exc:
+            problems.append((f"{key}[{i}].name", str(exc)))
+            continue
+        declared: dict[str, Param] = reg.cls.parameters
+        for j, point in enumerate(expand_grid(ref.params, declared)):
+            try:
+                values = ParamValues.resolve(declared, point, owner=ref.name)
+            except ParamError as exc:
+                problems += [(f"{key}[{i}].params.{loc}", msg) for loc, msg in exc.errors]
+                break
+            try:
+                instance = reg.cls(**values)
+                if kind == "dataset":
+                    instance.describe()  # datasets check their own parameters (paths, context names)
+            except (ValueError, OSError) as exc:
+                problems.append((f"{key}[{i}].params", str(exc)))
+                break
+            out.append(Resolved(kind, ref.name, dict(values), variant_label(values, declared), reg.distribution, reg.version))
+    return out
+
+
+def expand_grid(params: dict[str, Any], declared: dict[str, Param]) -> list[dict[str, Any]]:
+    """A list value expands into a grid, except for list-typed parameters, where a list of lists does."""
+    axes: list[list[tuple[str, Any]]] = []
+    for name, value in params.items():
+        list_typed = name in declared and isinstance(declared[name].default, (list, tuple))
+        expands = isinstance(value, list) and (not list_typed or (value and all(isinstance(v, list) for v in value)))
+        if expands and not value:
+            axes.append([])
+        else:
+            axes.append([(name, v) for v in value] if expands else [(name, value)])
+    return [dict(point) for point in itertools.product(*axes)]
+
+
+def variant_label(values: dict[str, Any], declared: dict[str, Param]) -> str:
+    """A short label of the parameters that differ from their defaults, e.g. ``block=fc,lr=0.01``."""
+    diffs = []
+    for name in sorted(values):
+        default = declared[name].default if name in declared else None
+        default = list(default) if isinstance(default, tuple) else default
+        if values[name] != default:
+            v = values[name]
+            diffs.append(f"{name}={','.join(map(str, v)) if isinstance(v, list) else v}")
+    return " ".join(diffs)
+
+
+def _resolve_targets(suite: Suite, registry: Registry, problems: list) -> None:
+    wanted = suite.model.target_users
+    for i, d in enumerate(suite.datasets):
+        users = list(d.instance(registry).describe().users)
+        if isinstance(wanted, int):
+            if wanted >= len(users):
+                problems.append(("target_users", f"{wanted} target users leave no population in dataset "
+                                 f"{d.name!r} ({len(users)} users); use at most {len(users) - 1}"))
+                continue
+            suite.targets[i] = users[:wanted]
+        else:
+            unknown = [u for u in wanted if u not in users]
+            if unknown:
+                problems.append(("target_users", f"unknown users {unknown} in dataset {d.name!r}; known: {users}"))
+                continue
+            if len(set(wanted)) >= len(users):
+                problems.append(("target_users", f"every user of {d.name!r} is a target; none is left for the population"))
+                continue
+            suite.targets[i] = list(dict.fromkeys(wanted))

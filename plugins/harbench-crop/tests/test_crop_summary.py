@@ -1,0 +1,92 @@
+"""ΔP / ΔG from fabricated export rows, computed by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from harbench_crop import crop_summary
+
+DATASET = {"adapt_context": "sensor", "users": 14}
+
+
+def row(method, user, seed, seen, unseen, *, variant="", params=None, status="ok", facts=None, hardware="cpu"):
+    return {"run_id": "r1", "suite": "crop", "dataset": "synthetic-drift", "dataset_params": dict(DATASET),
+            "user": user, "method": method, "method_params": params or {}, "variant": variant, "hardware": hardware,
+            "seed": seed, "status": status, "acc_seen": seen, "acc_unseen": unseen, "facts": facts or {}}
+
+
+def fabricated():
+    rows = []
+    for seed in (0, 1):
+        rows += [
+            row("generic", "u00", seed, 0.50, 0.90),
+            row("generic", "u01", seed, 0.40, 0.80),
+            # the matching fine-tuning (same epochs as crop) and a distractor with other epochs
+            row("finetune-full", "u00", seed, 0.90, 0.50, variant="epochs=30", params={"epochs": 30}),
+            row("finetune-full", "u01", seed, 0.80, 0.40, variant="epochs=30", params={"epochs": 30}),
+            row("finetune-full", "u00", seed, 0.10, 0.10, variant="epochs=5", params={"epochs": 5}),
+            row("finetune-full", "u01", seed, 0.10, 0.10, variant="epochs=5", params={"epochs": 5}),
+        ]
+    crop = {"epochs": 30, "tau": 0.05}
+    rows += [
+        row("crop", "u00", 0, 0.85, 0.70, params=crop, facts={"sparsity": 0.5, "selected_state": "mixed"}),
+        row("crop", "u00", 1, 0.87, 0.74, params=crop, facts={"sparsity": 0.7, "selected_state": "final-finetune"}),
+        row("crop", "u01", 0, 0.78, 0.60, params=crop, facts={"sparsity": 0.4, "selected_state": "final-finetune"}),
+        row("crop", "u01", 1, 0.70, 0.62, params=crop, facts={"sparsity": 0.6, "selected_state": "final-finetune"}),
+        row("crop", "u01", 2, 0.99, 0.99, params=crop, status="failed"),  # ignored
+    ]
+    return rows
+
+
+def by_user(summary):
+    h = summary["headers"]
+    return {r[h.index("user")]: dict(zip(h, r)) for r in summary["rows"]}
+
+
+def test_delta_p_and_delta_g_per_user_and_mean():
+    summary = crop_summary(fabricated())
+    users = by_user(summary)
+    u00, u01, mean = users["u00"], users["u01"], users["mean of 2"]
+    # u00: seeds give ΔP (35 − 20) = 15 and (37 − 16) = 21 → 18; ΔG (−5 + 20) = 15 and (−3 + 24) = 21 → 18
+    assert u00["ΔP"] == pytest.approx(18.0) and u00["ΔG"] == pytest.approx(18.0)
+    assert u00["CRoP−FT seen"] == pytest.approx(-4.0) and u00["CRoP−FT unseen"] == pytest.approx(22.0)
+    assert u00["FT−generic seen"] == pytest.approx(40.0) and u00["FT−generic unseen"] == pytest.approx(-40.0)
+    assert u00["sparsity"] == pytest.approx(0.6) and u00["mixed kept"] == pytest.approx(0.5) and u00["seeds"] == 2
+    # u01: ΔP (38 − 20) = 18 and (30 − 18) = 12 → 15; ΔG (−2 + 20) = 18 and (−10 + 22) = 12 → 15
+    assert u01["ΔP"] == pytest.approx(15.0) and u01["ΔG"] == pytest.approx(15.0) and u01["seeds"] == 2
+    assert mean["ΔP"] == pytest.approx(16.5) and mean["ΔG"] == pytest.approx(16.5)
+    assert mean["mixed kept"] == pytest.approx(0.25)
+    assert mean["scenario"] == "synthetic-drift (adapt=sensor)"
+    assert "epochs=30" in summary["note"]
+
+
+def test_single_finetune_variant_is_used_whatever_its_epochs():
+    rows = [r for r in fabricated() if r.get("variant") != "epochs=30"]
+    mean = by_user(crop_summary(rows))["mean of 2"]
+    # the only variant left is fine-tuning at 10 % / 10 %: ΔG = CRoP's seen + unseen accuracy − 20 points
+    expected_u00 = ((85 + 70 - 20) + (87 + 74 - 20)) / 2
+    expected_u01 = ((78 + 60 - 20) + (70 + 62 - 20)) / 2
+    assert mean["ΔG"] == pytest.approx((expected_u00 + expected_u01) / 2)
+
+
+def test_without_finetune_only_delta_p_is_reported():
+    rows = [r for r in fabricated() if r["method"] != "finetune-full"]
+    mean = by_user(crop_summary(rows))["mean of 2"]
+    assert mean["ΔP"] == pytest.approx(16.5) and mean["ΔG"] is None
+
+
+def test_nothing_to_say_without_crop_or_generic():
+    assert crop_summary([r for r in fabricated() if r["method"] != "crop"]) is None
+    assert crop_summary([r for r in fabricated() if r["method"] != "generic"]) is None
+    assert crop_summary([]) is None
+
+
+def test_scenarios_are_kept_apart():
+    other = []
+    for r in fabricated():
+        r2 = dict(r, dataset_params={"adapt_context": "recovery", "users": 14})
+        other.append(r2)
+    summary = crop_summary(fabricated() + other)
+    scenarios = {r[0] for r in summary["rows"]}
+    assert scenarios == {"synthetic-drift (adapt=sensor)", "synthetic-drift (adapt=recovery)"}
+    assert len(summary["rows"]) == 6

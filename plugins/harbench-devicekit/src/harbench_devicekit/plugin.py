@@ -1,0 +1,97 @@
+"""harbench hooks: the generic profile-driven ``device`` target and the ``harbench calibrate`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from harbench import Param, hookimpl
+
+from .calibrate import (
+    calibrate_host,
+    cpu_profile_document,
+    device_profile_document,
+    fit,
+    measure,
+    reference_points,
+    report_lines,
+    today,
+    write_profile,
+)
+from .profiles import PACKAGE_PROFILES
+from .target import COMMON_PARAMETERS, DeviceTarget
+from .transport import make_transport
+
+
+class ProfiledDevice(DeviceTarget):
+    """Any device described by a profile file: how a user adds a board without writing code."""
+
+    name = "device"
+    description = "a device described by a profile YAML (estimate with the roofline, or measure over SSH)"
+    profile_dirs = [PACKAGE_PROFILES]
+    parameters = {
+        **COMMON_PARAMETERS,
+        "profile": Param("cpu", "profile name: <name>.yaml in $HARBENCH_PROFILE_DIR or a plugin's profiles"),
+        "unit": Param("cpu", "compute unit of the profile to run on", choices=("cpu", "gpu")),
+        "power_mode": Param("", "power mode of the profile ('' = its default)"),
+    }
+
+
+def _parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--set")
+        params[key.strip()] = yaml.safe_load(value)
+    return params
+
+
+@click.command("calibrate")
+@click.argument("target")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="target parameter, e.g. --set host=pi@rpi5 --set power_mode=MAXN (devices need host=)")
+@click.option("--quick", is_flag=True, help="two reference models instead of five (a fast check)")
+@click.option("--min-duration", default=0.3, show_default=True, help="seconds of timing per workload")
+@click.option("--threads", default=1, show_default=True,
+              help="intra-op threads while timing (1 is robust on a shared machine; match the runs you estimate)")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="where to write the profile (default: $HARBENCH_PROFILE_DIR/<profile>.yaml)")
+@click.option("--no-write", is_flag=True, help="print the fit and its error without writing a profile")
+def calibrate_command(target: str, settings: tuple[str, ...], quick: bool, min_duration: float, threads: int,
+                      output: Path | None, no_write: bool) -> None:
+    """Fit the estimator of TARGET (``cpu`` or a device target) to measured runs and print its MAPE."""
+    date = today()
+    if target == "cpu":
+        points, fitted, result = calibrate_host(quick, min_duration, threads)
+        doc = cpu_profile_document(result, fitted, date)
+    else:
+        cls = DeviceTarget.registry.get(target)
+        if cls is None:
+            raise click.BadParameter(f"unknown device target {target!r}; known: cpu, "
+                                     f"{', '.join(sorted(DeviceTarget.registry))}", param_hint="TARGET")
+        device = cls(**{"threads": threads, **_parse_settings(settings), "mode": "remote"})
+        profile = device.profile
+        unit = profile.unit(device.unit_name, device.power_mode)
+        points, files, items = reference_points(quick)
+        agent = {**device.agent_settings(), "energy": {"meter": "none"}}
+        result = measure(points, files, items, make_transport(device.params).run, agent, min_duration)
+        fitted = fit(points, unit.peak_flops, unit.bandwidth_bytes_s, unit.cores, unit.threads, unit.name)
+        doc = device_profile_document(profile, fitted, date, unit.name, device.power_mode, result)
+    for line in report_lines(points, fitted):
+        click.echo(line)
+    if not no_write:
+        click.echo(f"profile written to {write_profile(doc, output)}")
+
+
+@hookimpl
+def harbench_register_hardware(register):
+    register(ProfiledDevice)
+
+
+@hookimpl
+def harbench_register_commands(cli):
+    cli.add_command(calibrate_command)

@@ -1,0 +1,259 @@
+"""``DeviceTarget``: a harbench hardware target with two modes, chosen in the suite.
+
+``mode: estimate`` runs the method on the host (accuracy) and models time and energy with the calibrated roofline
+of the device profile; rows are ``estimated`` and name the profile and its calibration date.
+``mode: remote`` also runs the method on the host, then measures on the real device through the agent over SSH:
+batch-1 inference of the personalized model, and a replay of the adapt workload the method reported.
+
+Board plugins subclass it with a profile name, their profile folder and their sensors' defaults.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from harbench import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, PhaseCost
+
+from .export import onnx_bytes, torchscript_bytes
+from .profiles import DeviceProfile, load_profile
+from .roofline import Estimate, estimate
+from .trace import OpTrace, trace_forward, trace_train_step
+from .transport import JobFiles, make_transport
+from .workload import AdaptWorkload, InputShapes, output_classes
+
+ESTIMATOR = "roofline-v1"
+
+COMMON_PARAMETERS: dict[str, Param] = {
+    "mode": Param("estimate", "estimate: calibrated roofline on the host; remote: measure on the device over SSH",
+                  choices=("estimate", "remote")),
+    "host": Param("", "remote mode: ssh destination or ssh-config alias (keys from your SSH config); 'local' runs "
+                      "the agent on this machine"),
+    "ssh_config": Param("", "remote mode: an ssh config file to use instead of ~/.ssh/config"),
+    "ssh_options": Param([], "remote mode: extra ssh arguments, e.g. ['-p', '2222']", type=list[str]),
+    "python": Param("python3", "remote mode: the device's Python (>= 3.8, with torch or onnxruntime)"),
+    "remote_dir": Param("~/.cache/harbench-agent", "remote mode: where job folders are unpacked on the device"),
+    "runtime": Param("torch", "remote inference runtime (adapt replay always uses torch)",
+                     choices=("torch", "onnxruntime")),
+    "threads": Param(0, "intra-op threads on the device (0 = the runtime's default)", ge=0),
+    "warmup_s": Param(0.5, "latency warm-up seconds", ge=0.0),
+    "min_duration_s": Param(1.0, "minimum seconds of timed single inferences", ge=0.0),
+    "min_count": Param(20, "minimum number of timed single inferences", ge=1),
+    "energy_min_s": Param(5.0, "seconds of back-to-back work per energy measurement (sensors sample at 2-10 Hz)",
+                          ge=0.0),
+    "idle_s": Param(3.0, "seconds of idle power measured in the same session, for idle subtraction", ge=0.0),
+    "energy_hz": Param(10.0, "power sampling rate", ge=0.1, le=100.0),
+    "meter": Param("auto", "energy source on the device (auto = best available)",
+                   choices=("auto", "ina3221", "pmic", "command", "utilisation", "none")),
+    "meter_command": Param([], "external meter adapter: a command printing instantaneous watts", type=list[str]),
+    "sysfs_root": Param("/sys", "sysfs root on the device (thermal zones, cpufreq, devfreq)"),
+    "ina3221_root": Param("", "INA3221 driver folder(s), ':'-separated ('' = the JetPack 4/5 defaults)"),
+    "vcgencmd": Param("vcgencmd", "the vcgencmd program on the device"),
+    "nvpmodel": Param("nvpmodel", "the nvpmodel program on the device"),
+    "proc_stat": Param("/proc/stat", "CPU-time counters for the utilisation power model"),
+    "temp_threshold_c": Param(70.0, "wait until every thermal zone is below this before measuring", ge=0.0),
+    "settle_timeout_s": Param(180.0, "give up waiting for the temperature after this long (recorded)", ge=0.0),
+    "lease_path": Param("/tmp/harbench-agent.lock", "device lock file: one job at a time per device"),
+    "lease_timeout_s": Param(3600.0, "fail when the device stays leased longer than this", ge=0.0),
+    "job_timeout_s": Param(3600.0, "fail a remote job that runs longer than this", ge=1.0),
+}
+
+
+class DeviceTarget(Hardware):
+    """A profiled device: estimated with the roofline, or measured remotely through the agent."""
+
+    profile_name: ClassVar[str] = ""
+    profile_dirs: ClassVar[list[Path]] = []
+    compute_unit: ClassVar[str] = "cpu"
+    parameters = COMMON_PARAMETERS
+
+    registry: ClassVar[dict[str, type["DeviceTarget"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Remember every device target by name, so ``harbench calibrate NAME`` can build it."""
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "name", None):
+            DeviceTarget.registry[cls.name] = cls
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._shapes = InputShapes()
+        self._window: tuple[int, int] | None = None
+        self._trace_cache: dict[tuple, OpTrace] = {}
+
+    # --------------------------------------------------------------------------------------- configuration
+    @cached_property
+    def profile(self) -> DeviceProfile:
+        return load_profile(self.params.get("profile") or self.profile_name, list(self.profile_dirs))
+
+    @property
+    def unit_name(self) -> str:
+        return self.params.get("unit") or self.compute_unit
+
+    @property
+    def power_mode(self) -> str | None:
+        return self.params.get("power_mode") or self.profile.default_mode
+
+    @property
+    def remote(self) -> bool:
+        return self.params.mode == "remote"
+
+    def describe(self) -> HardwareInfo:
+        profile = self.profile
+        power = profile.power(self.power_mode)
+        extra: dict[str, Any] = {
+            "target_mode": self.params.mode, "profile": profile.name, "profile_path": profile.path,
+            "calibration_date": profile.calibration_date, "calibration_status": profile.calibration_status,
+            "unit": self.unit_name,
+        }
+        if self.power_mode:
+            extra["power_mode"] = self.power_mode
+        if self.remote:
+            extra["host"] = self.params.host
+            extra["runtime"] = self.params.runtime
+        else:
+            extra["estimator"] = ESTIMATOR
+        return HardwareInfo(
+            name=self.name, processor=profile.processor, memory_gb=profile.memory_gb,
+            mode="measured" if self.remote else "estimated",
+            power={"idle_w": power.idle_w, "load_w": power.load_w}, extra=extra,
+        )
+
+    # ---------------------------------------------------------------------------------------------- phases
+    def run_adapt(self, adapt: Callable[[], AdaptResult]) -> tuple[AdaptResult, PhaseCost]:
+        started = time.perf_counter()
+        with self._shapes.recording():
+            result = adapt()
+        host_s = time.perf_counter() - started
+        workload = AdaptWorkload.from_facts(result.facts, result.model, output_classes(result.model))
+        common = {"target_mode": self.params.mode, "host_adapt_s": host_s, "workload": workload.to_json()}
+        if workload.empty:
+            return result, PhaseCost(0.0, 0.0, 0.0, "none", {**common, "reason": "the method executed no work"})
+        window = self._shapes.window_of(result.model) or self._window
+        if window is None:
+            raise RuntimeError(f"{self.name}: cannot tell the input window shape of the adapted model (it was never "
+                               "called on a (N, C, T) batch while adapting)")
+        self._window = window
+        if self.remote:
+            return result, self._remote_adapt(result.model, workload, window, common)
+        est = self._estimate_adapt(result.model, workload, window)
+        return result, PhaseCost(est.seconds, est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
+                                 {**common, **self._estimate_extra(est)})
+
+    def run_inference(self, model: nn.Module, example: torch.Tensor) -> InferenceCost:
+        self._window = (int(example.shape[1]), int(example.shape[2]))
+        if self.remote:
+            return self._remote_inference(model, example[:1])
+        trace = trace_forward(model, example[:1])
+        est = estimate(trace, self._unit(), self.profile.power(self.power_mode))
+        return InferenceCost([est.seconds], est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
+                             {"target_mode": "estimate", **self._estimate_extra(est)})
+
+    # --------------------------------------------------------------------------------------------- estimate
+    def _unit(self):
+        return self.profile.unit(self.unit_name, self.power_mode)
+
+    def _estimate_adapt(self, model: nn.Module, workload: AdaptWorkload, window: tuple[int, int]) -> Estimate:
+        unit, power = self._unit(), self.profile.power(self.power_mode)
+        parts = []
+        if workload.optimizer_steps:
+            x = torch.zeros(workload.batch_size, *window)
+            step = trace_train_step(model, x, workload.num_classes, workload.trainable, workload.optimizer)
+            parts.append(estimate(step, unit, power, calls=workload.optimizer_steps))
+        if workload.eval_calls:
+            forward = trace_forward(model, torch.zeros(workload.eval_batch, *window))
+            parts.append(estimate(forward, unit, power, calls=workload.eval_calls))
+        seconds = sum(p.seconds for p in parts)
+        return Estimate(
+            seconds=seconds, joules=sum(p.joules for p in parts), joules_net=sum(p.joules_net for p in parts),
+            compute_bound_s=sum(p.compute_bound_s for p in parts), memory_bound_s=sum(p.memory_bound_s for p in parts),
+            overhead_s=sum(p.overhead_s for p in parts),
+            utilisation=sum(p.utilisation * p.seconds for p in parts) / seconds if seconds else 0.0,
+        )
+
+    def _estimate_extra(self, est: Estimate) -> dict[str, Any]:
+        profile = self.profile
+        return {
+            "estimated": True, "estimator": ESTIMATOR, "profile": profile.name,
+            "calibration_date": profile.calibration_date, "calibration_status": profile.calibration_status,
+            "unit": self.unit_name, "power_mode": self.power_mode, "compute_bound_s": est.compute_bound_s,
+            "memory_bound_s": est.memory_bound_s, "overhead_s": est.overhead_s, "utilisation": est.utilisation,
+        }
+
+    # ----------------------------------------------------------------------------------------------- remote
+    def agent_settings(self) -> dict[str, Any]:
+        """The parts of a job every kind shares: device, threads, sensors, state, lease."""
+        p = self.params
+        energy = {**self.profile.agent_energy_config(), "hz": p.energy_hz, "min_s": p.energy_min_s,
+                  "idle_s": p.idle_s}
+        if p.meter != "auto":
+            energy["meter"] = p.meter
+        else:
+            energy.setdefault("meter", "auto")
+        if p.meter_command:
+            energy["command"] = list(p.meter_command)
+        if p.ina3221_root:
+            energy["ina3221_roots"] = p.ina3221_root.split(":")
+        energy["proc_stat"] = p.proc_stat
+        return {
+            "device": "cuda" if self.unit_name == "gpu" else "cpu",
+            "threads": p.threads,
+            "energy": energy,
+            "state": {"sysfs_root": p.sysfs_root, "vcgencmd": p.vcgencmd, "nvpmodel": p.nvpmodel,
+                      "temp_threshold_c": p.temp_threshold_c, "settle_timeout_s": p.settle_timeout_s},
+            "lease": {"path": p.lease_path, "timeout_s": p.lease_timeout_s},
+        }
+
+    def _run_job(self, job: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        return make_transport(self.params).run(JobFiles({**self.agent_settings(), **job}, files))
+
+    def _remote_extra(self, result: dict[str, Any]) -> dict[str, Any]:
+        energy = result.get("energy", {})
+        return {
+            "target_mode": "remote", "host": self.params.host, "node": result.get("node"),
+            "python": result.get("python"), "runtime": result.get("runtime"), "lease_wait_s": result["lease"]["wait_s"],
+            "state_start": result.get("state_start"), "state_end": result.get("state_end"),
+            "settle": result.get("settle"),
+            "energy": {k: v for k, v in energy.items() if k not in ("joules_per_unit", "joules_net_per_unit")},
+            "energy_modelled": energy.get("kind") == "modelled",
+        }
+
+    def _remote_inference(self, model: nn.Module, example: torch.Tensor) -> InferenceCost:
+        p = self.params
+        if p.runtime == "onnxruntime":
+            files, model_file = {"model.onnx": onnx_bytes(model, example)}, "model.onnx"
+        else:
+            files, model_file = {"model.pt": torchscript_bytes(model, example)}, "model.pt"
+        job = {
+            "kind": "inference", "runtime": p.runtime, "model": model_file, "input_shape": list(example.shape),
+            "timing": {"warmup_s": p.warmup_s, "min_duration_s": p.min_duration_s, "min_count": p.min_count},
+        }
+        result = self._run_job(job, files)
+        energy = result.get("energy", {})
+        return InferenceCost(
+            latency_s=[float(s) for s in result["latency_s"]], joules_per_window=energy.get("joules_per_unit"),
+            joules_net_per_window=energy.get("joules_net_per_unit"), energy_method=energy.get("method", "none"),
+            extra=self._remote_extra(result),
+        )
+
+    def _remote_adapt(self, model: nn.Module, workload: AdaptWorkload, window: tuple[int, int],
+                      common: dict[str, Any]) -> PhaseCost:
+        example = torch.zeros(max(workload.batch_size, 2), *window)
+        job = {
+            "kind": "adapt", "train_model": "train.pt", "input_shape": [1, *window],
+            "replay": workload.to_json(),
+            "timing": {"min_duration_s": self.params.min_duration_s, "min_replays": 3},
+        }
+        result = self._run_job(job, {"train.pt": torchscript_bytes(model, example, train=True)})
+        durations = sorted(result["replay_s"])
+        energy = result.get("energy", {})
+        return PhaseCost(
+            seconds=durations[len(durations) // 2], joules=energy.get("joules_per_unit"),
+            joules_net=energy.get("joules_net_per_unit"), energy_method=energy.get("method", "none"),
+            extra={**common, **self._remote_extra(result), "replay_s": durations, "replayed": result.get("replayed")},
+        )

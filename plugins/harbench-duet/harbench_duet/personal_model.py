@@ -1,0 +1,38 @@
+"""Installing a generated head on the device: the backbone stays as it is, the classifier is replaced."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harbench import Backbone
+
+from .generator import GeneratorConfig, LayerParams
+
+
+def build_head(cfg: GeneratorConfig, layers: list[LayerParams]) -> nn.Module:
+    """Plain ``nn.Linear`` layers holding one device's generated weights (batch index 0), frozen.
+
+    The weights are cloned outside inference mode so the returned module is an ordinary one (inference tensors
+    cannot be deep-copied into parameters or used by later autograd-aware code).
+    """
+    linears = []
+    for (d_in, d_out), (weight, bias) in zip(cfg.layer_shapes, layers):
+        linear = nn.Linear(d_in, d_out)
+        with torch.no_grad():
+            linear.weight.copy_(weight[0].clone())
+            linear.bias.copy_(bias[0].clone())
+        linears.append(linear)
+    head: nn.Module = linears[0] if len(linears) == 1 else nn.Sequential(linears[0], nn.ReLU(), linears[1])
+    for p in head.parameters():
+        p.requires_grad_(False)
+    return head
+
+
+def swap_head(model: Backbone, head: nn.Module) -> Backbone:
+    """Replace the module that ``model.head`` points to (``fc`` for ResNet1d, ``classifier`` for MobileNet1d)."""
+    for name, child in model.named_children():
+        if child is model.head:
+            setattr(model, name, head)
+            return model
+    raise ValueError(f"{type(model).__name__}.head is not a direct child module; DUET cannot swap it")

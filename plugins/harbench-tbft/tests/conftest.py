@@ -1,0 +1,48 @@
+"""A small, seeded world shared by the tests: synthetic users and a generic ResNet trained on the population.
+
+The generic model is the harness's default ResNet (width 16, depth 2), trained briefly: Auto-RGN is a statement
+about a model that fits its population, which a toy-sized model trained for a few steps does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from harbench import Backbone, ContextInfo, MethodContext, Splits, UserData, build_backbone, fit, make_optimizer
+from harbench.builtin.datasets import SyntheticDrift
+
+CONTEXTS = ["home", "sensor", "recovery", "labels"]
+TARGETS = ["u00", "u01", "u02"]
+
+
+def load(adapt_context: str) -> Splits:
+    """Same users and population for every ``adapt_context``; only which context the targets adapt on differs."""
+    dataset = SyntheticDrift(users=9, contexts=CONTEXTS, adapt_context=adapt_context, windows=12, k=6,
+                             unseen_windows=2, sessions=2)
+    return dataset.load(seed=0, targets=TARGETS)
+
+
+@dataclass
+class World:
+    splits: Splits
+    generic: Backbone
+    ctx: MethodContext
+
+    def user(self, name: str = "u00", drift: str | None = "input", splits: Splits | None = None) -> UserData:
+        """A target's adapt data, presented as coming from a context that declares ``drift``."""
+        t = (splits or self.splits).targets[name]
+        return UserData(name, ContextInfo(t.adapt_context, drift), t.adapt)
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    torch.manual_seed(0)
+    splits = load("home")
+    generic = build_backbone("resnet1d", splits.info.channels, splits.info.num_classes)
+    fit(generic, splits.population, epochs=6, optimizer=make_optimizer(generic.parameters(), "adam", 3e-3),
+        batch_size=32, generator=torch.Generator().manual_seed(0))
+    generic.eval()
+    return World(splits, generic, MethodContext(seed=0, info=splits.info))

@@ -1,0 +1,173 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from harbench import AdaptResult, Method, Param
+from harbench.cli import main
+from harbench.report import IDENTITY, METRIC_COLUMNS
+from harbench.runner import Runner
+from harbench.store import Store
+from harbench.suite import parse_suite
+
+from .conftest import plugin_module, tiny_suite
+
+
+class Exploding(Method):
+    name = "exploding"
+    parameters = {"when": Param("adapt", "where to fail", choices=("adapt", "prepare", "never"))}
+
+    def prepare(self, generic, population, ctx):
+        if self.params.when == "prepare":
+            raise RuntimeError("prepare failed on purpose")
+        return super().prepare(generic, population, ctx)
+
+    def adapt(self, generic, state, user, ctx):
+        if self.params.when == "adapt":
+            raise RuntimeError("boom")
+        return AdaptResult(generic)
+
+
+class Vandal(Method):
+    name = "vandal"
+
+    def adapt(self, generic, state, user, ctx):
+        with torch.no_grad():
+            next(generic.parameters()).add_(1.0)
+        return AdaptResult(generic)
+
+
+@pytest.fixture
+def with_test_methods(registry):
+    def register(register):
+        register(Exploding)
+        register(Vandal)
+
+    registry.add_plugin(plugin_module("testmethods", harbench_register_methods=register), "harbench-testmethods", "0.1")
+    return registry
+
+
+def run(registry, text, results, resume=False):
+    suite = parse_suite(text, "tiny.yaml", registry)
+    runner = Runner(suite, registry, Store(results), resume=resume)
+    return runner, runner.run()
+
+
+def test_end_to_end_cli_run_report_and_export(registry, write_suite, tmp_path):
+    path = write_suite(tiny_suite())
+    res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path / "r"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "finetune-last" in res.output and "4 ok, 0 failed" in res.output
+    out = tmp_path / "x.json"
+    res = CliRunner().invoke(main, ["export", "latest", "--results", str(tmp_path / "r"), "--format", "json", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out.read_text())
+    assert len(rows) == 4
+    for col in IDENTITY + METRIC_COLUMNS:
+        assert col in rows[0], col
+    row = next(r for r in rows if r["method"] == "finetune-last")
+    assert row["mode"] == "measured" and row["variant"] == "epochs=2" and row["method_params"]["lr"] == 0.01
+    assert 0 <= row["acc_seen"] <= 1 and row["params_trained"] == 6 * 64 + 6 and row["flops"] > 0
+    assert row["latency_ms_p50"] <= row["latency_ms_p90"] <= row["latency_ms_p99"]
+    assert row["provenance"]["hardware"]["name"] == "cpu"
+    generic = next(r for r in rows if r["method"] == "generic" and r["user"] == row["user"])
+    assert generic["gain_seen"] == 0.0 and generic["params_trained"] == 0
+    csv_out = tmp_path / "x.csv"
+    CliRunner().invoke(main, ["export", "--results", str(tmp_path / "r"), "--format", "csv", "-o", str(csv_out)])
+    header = csv_out.read_text().splitlines()[0].split(",")
+    assert header[: len(IDENTITY)] == IDENTITY
+    res = CliRunner().invoke(main, ["report", "latest", "--results", str(tmp_path / "r"), "--format", "json"])
+    assert json.loads(res.output)[0]["method"] == "generic"
+
+
+def test_second_run_trains_nothing(registry, tmp_path):
+    text = tiny_suite()
+    first, _ = run(registry, text, tmp_path)
+    assert (first.counters.generic_trained, first.counters.prepared) == (1, 2)
+    second, summary = run(registry, text, tmp_path)
+    assert (second.counters.generic_trained, second.counters.prepared) == (0, 0)
+    assert (second.counters.generic_cached, second.counters.prepare_cached) == (1, 2)
+    assert summary.ok == 4
+
+
+def test_cache_keys_do_not_depend_on_grid_order(registry, tmp_path):
+    run(registry, tiny_suite(methods="[generic, {name: finetune-last, params: {epochs: 2}}]"), tmp_path)
+    again, _ = run(registry, tiny_suite(methods="[{name: finetune-last, params: {epochs: 2}}, generic]"), tmp_path)
+    assert again.counters.prepared == 0 and again.counters.generic_trained == 0
+
+
+def test_failures_are_isolated_recorded_and_never_cached(with_test_methods, tmp_path):
+    methods = "[generic, exploding, {name: exploding, params: {when: prepare}}, vandal]"
+    runner, summary = run(with_test_methods, tiny_suite(methods=methods), tmp_path)
+    assert (summary.ok, summary.failed) == (2, 6)
+    rows = Store(tmp_path).job_rows(summary.run_id)
+    by = {(r["method"], r["variant"]): r for r in rows}
+    assert by[("exploding", "")]["error"] == "job: RuntimeError: boom"
+    assert "prepare failed on purpose" in by[("exploding", "when=prepare")]["error"]
+    assert "modified the shared generic model" in by[("vandal", "")]["error"]
+    assert all(r["acc_seen"] is not None for r in rows if r["method"] == "generic")
+    # generic, exploding(when=adapt) and vandal prepared; the failed prepare left no cache entry
+    assert runner.counters.prepared == 3 and len(list((tmp_path / "cache").glob("prepare-*"))) == 3
+
+
+def test_cli_exit_status_is_1_when_jobs_fail(with_test_methods, write_suite, tmp_path):
+    path = write_suite(tiny_suite(methods="[generic, exploding]"))
+    res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"])
+    assert res.exit_code == 1
+    assert "2 ok, 2 failed" in res.output and "boom" in res.output and "--resume" in res.output
+
+
+def test_resume_skips_recorded_jobs(with_test_methods, tmp_path):
+    text = tiny_suite(methods="[generic, {name: finetune-last, params: {epochs: 2}}]")
+    _, first = run(with_test_methods, text, tmp_path)
+    store = Store(tmp_path)
+    with store.connect() as con:  # simulate an interruption: the last job never got recorded
+        con.execute("DELETE FROM jobs WHERE id = (SELECT MAX(id) FROM jobs)")
+    runner, resumed = run(with_test_methods, text, tmp_path, resume=True)
+    assert resumed.run_id == first.run_id and resumed.ok == 4
+    assert runner.counters.compute_s > 0
+    assert len(store.job_rows(first.run_id)) == 4
+    assert len(store.runs()) == 1
+
+
+def test_same_seed_same_accuracy(registry, tmp_path):
+    text = tiny_suite(methods="[{name: finetune-full, params: {epochs: 2}}]")
+    _, a = run(registry, text, tmp_path / "a")
+    _, b = run(registry, text, tmp_path / "b")
+    acc = lambda folder, rid: [(r["user"], r["acc_seen"], r["acc_unseen"]) for r in Store(folder).job_rows(rid)]
+    assert acc(tmp_path / "a", a.run_id) == acc(tmp_path / "b", b.run_id)
+
+
+def test_label_free_methods_never_see_labels(registry, tmp_path):
+    seen = []
+
+    class Blind(Method):
+        name = "blind"
+        label_free = True
+
+        def adapt(self, generic, state, user, ctx):
+            seen.append(user.adapt.y)
+            return AdaptResult(generic)
+
+    registry.add_plugin(plugin_module("blind", harbench_register_methods=lambda register: register(Blind)), "harbench-blind", "0.1")
+    run(registry, tiny_suite(methods="[blind]"), tmp_path)
+    assert seen == [None, None]
+
+
+def test_skip_hook_records_skipped_jobs(registry, tmp_path):
+    def skip(job):
+        return "not on this target" if job.method == "finetune-last" else None
+
+    registry.add_plugin(plugin_module("skipper", harbench_skip_job=skip), "harbench-skipper", "0.1")
+    _, summary = run(registry, tiny_suite(), tmp_path)
+    rows = Store(tmp_path).job_rows(summary.run_id)
+    assert summary.skipped == 2 and {r["error"] for r in rows if r["status"] == "skipped"} == {"not on this target"}
+
+
+def test_energy_is_measured_with_its_method_recorded(registry, tmp_path):
+    text = tiny_suite(methods="[generic]").replace("energy: false", "energy: true")
+    _, summary = run(registry, text, tmp_path)
+    row = Store(tmp_path).job_rows(summary.run_id)[0]
+    assert row["energy_method"] in ("rapl", "codecarbon-estimate")
+    assert row["infer_mj"] > 0 and row["adapt_j"] >= 0 and row["infer_mj_net"] is not None

@@ -1,0 +1,91 @@
+import pytest
+
+from harbench.suite import SuiteError, expand_grid, parse_suite, variant_label
+from harbench.builtin.methods import FineTune
+
+from .conftest import tiny_suite
+
+
+def errors_of(text, registry):
+    with pytest.raises(SuiteError) as exc:
+        parse_suite(text, "s.yaml", registry)
+    return exc.value.problems
+
+
+def test_tiny_suite_resolves_with_defaults(registry):
+    s = parse_suite(tiny_suite(), "s.yaml", registry)
+    ft = s.methods[1]
+    assert ft.params["epochs"] == 2 and ft.params["lr"] == 1e-2 and ft.variant == "epochs=2"
+    assert s.targets == {0: ["u00", "u01"]}
+    assert "acc_seen" in s.metrics
+
+
+def test_wrong_type_names_the_yaml_path(registry):
+    text = tiny_suite(methods="[generic, finetune-full, {name: finetune-last, params: {lr: fast}}]")
+    assert ("methods[2].params.lr", "Input should be a valid number, unable to parse string as a number") in errors_of(text, registry)
+
+
+def test_unknown_plugin_lists_the_available_ones(registry):
+    (loc, msg), = errors_of(tiny_suite(methods="[generic, nope]"), registry)
+    assert loc == "methods[1].name" and "unknown method 'nope'" in msg and "finetune-full" in msg
+
+
+def test_unknown_parameter_is_named(registry):
+    (loc, msg), = errors_of(tiny_suite(methods="[{name: finetune-full, params: {lrr: 0.1}}]"), registry)
+    assert loc == "methods[0].params.lrr" and "known:" in msg
+
+
+@pytest.mark.parametrize("bad, where", [
+    ("seeds: []", "seeds"),
+    ("target_users: -1", "target_users"),
+    ("target_users: 5", "target_users"),
+    ("target_users: [u00, zz]", "target_users"),
+    ("workers: 0", "workers"),
+    ("colour: red", "colour"),
+])
+def test_field_errors(registry, bad, where):
+    text = tiny_suite() + "\n" + bad  # a repeated YAML key: the later value wins
+    assert any(loc.startswith(where) for loc, _ in errors_of(text, registry))
+
+
+def test_yaml_tags_cannot_construct_objects(registry):
+    (loc, msg), = errors_of("name: !!python/object/apply:os.system ['echo pwned']\n", registry)
+    assert "invalid YAML" in msg
+
+
+def test_duplicate_configurations_are_rejected(registry):
+    problems = errors_of(tiny_suite(methods="[generic, generic]"), registry)
+    assert any("appears twice" in m for _, m in problems)
+
+
+def test_dataset_checks_its_own_parameters(registry):
+    text = tiny_suite().replace("k: 3", "k: 3, adapt_context: nowhere")
+    (loc, msg), = errors_of(text, registry)
+    assert loc == "datasets[0].params.adapt_context"
+
+
+def test_grid_expansion_order_independent_and_list_params():
+    declared = FineTune.parameters
+    grid = expand_grid({"lr": [0.1, 0.01], "epochs": [1, 2, 3]}, declared)
+    assert len(grid) == 6 and {"lr": 0.01, "epochs": 3} in grid
+    from harbench.builtin.datasets import SyntheticDrift
+
+    d = SyntheticDrift.parameters
+    assert expand_grid({"contexts": ["home", "sensor"]}, d) == [{"contexts": ["home", "sensor"]}]
+    assert len(expand_grid({"contexts": [["home"], ["home", "sensor"]]}, d)) == 2
+    assert variant_label({"lr": 0.1, "epochs": 15, "optimizer": "adam", "batch_size": 16, "val_fraction": 0.25}, declared) == "lr=0.1"
+
+
+def test_validate_command_reports_and_exits_2_without_touching_the_store(registry, write_suite, tmp_path):
+    from click.testing import CliRunner
+
+    from harbench.cli import main
+
+    good = write_suite(tiny_suite(), "good.yaml")
+    res = CliRunner().invoke(main, ["validate", str(good)])
+    assert res.exit_code == 0 and "2 jobs" in res.output
+    bad = write_suite(tiny_suite(methods="[{name: finetune-full, params: {lr: x}}]"), "bad.yaml")
+    res = CliRunner().invoke(main, ["run", str(bad), "--results", str(tmp_path / "res")])
+    assert res.exit_code == 2
+    assert "bad.yaml: methods[0].params.lr" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "res").exists()
