@@ -50,8 +50,9 @@ class EnergyMeter:
 
     def _start(self, idle_s: float) -> None:
         try:
-            logging.getLogger("codecarbon").setLevel(logging.ERROR)
             from codecarbon import OfflineEmissionsTracker
+
+            logging.getLogger("codecarbon").setLevel(logging.ERROR)
 
             tracker = OfflineEmissionsTracker(
                 country_iso_code="USA", measure_power_secs=1, save_to_file=False, log_level="error",

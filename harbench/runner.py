@@ -149,7 +149,9 @@ class Runner:
         """Yield one record per job of a (dataset, seed) group; a failure of shared work fails its jobs."""
         try:
             dataset = d.instance(self.registry)
+            t0 = time.perf_counter()
             splits = dataset.load(seed, self.suite.targets[di])
+            self._timed("dataset", time.perf_counter() - t0)
             check_splits(splits, d.name)
         except Exception as exc:
             for job in group:

@@ -83,7 +83,7 @@ def test_validate_command_reports_and_exits_2_without_touching_the_store(registr
 
     good = write_suite(tiny_suite(), "good.yaml")
     res = CliRunner().invoke(main, ["validate", str(good)])
-    assert res.exit_code == 0 and "2 jobs" in res.output
+    assert res.exit_code == 0 and "4 jobs" in res.output
     bad = write_suite(tiny_suite(methods="[{name: finetune-full, params: {lr: x}}]"), "bad.yaml")
     res = CliRunner().invoke(main, ["run", str(bad), "--results", str(tmp_path / "res")])
     assert res.exit_code == 2

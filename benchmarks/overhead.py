@@ -1,0 +1,43 @@
+"""Harness overhead on the default suite: wall time minus the jobs' and shared nodes' own compute, as a percentage.
+
+Run with ``make bench`` (or ``python benchmarks/overhead.py [SUITE]``). Uses a fresh results folder, so the first
+pass is a cold run; a second pass shows the warm (cached) run. Target: overhead <= 5 % of wall time.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+
+from tabulate import tabulate
+
+from harbench.plugins import get_registry
+from harbench.runner import Runner
+from harbench.store import Store
+from harbench.suite import load_suite
+
+
+def measure(suite_path: str, results: str) -> list:
+    registry = get_registry()
+    t0 = time.perf_counter()
+    suite = load_suite(suite_path, registry)
+    runner = Runner(suite, registry, Store(results))
+    summary = runner.run()
+    wall = time.perf_counter() - t0
+    c = runner.counters
+    overhead = wall - c.compute_s
+    return [summary.ok + summary.failed + summary.skipped, f"{wall:.1f}", f"{c.compute_s:.1f}",
+            f"{overhead:.2f}", f"{100 * overhead / wall:.1f} %", c.generic_trained, c.prepared]
+
+
+def main() -> None:
+    suite = sys.argv[1] if len(sys.argv) > 1 else "suites/drift.yaml"
+    with tempfile.TemporaryDirectory() as results:
+        rows = [["cold", *measure(suite, results)], ["warm", *measure(suite, results)]]
+    print(tabulate(rows, headers=["pass", "jobs", "wall s", "compute s", "overhead s", "overhead", "generic trained",
+                                  "prepared"], tablefmt="github"))
+
+
+if __name__ == "__main__":
+    main()
