@@ -40,6 +40,9 @@ class FineTune(Method):
     def trainable(self, model):
         return model
 
+    def train_mode(self, model):
+        model.train()
+
     def adapt(self, generic, state, user, ctx):
         p = self.params
         model = frozen_copy(generic)
@@ -50,7 +53,7 @@ class FineTune(Method):
         train, val = split_train_val(user.adapt, p.val_fraction) if p.val_fraction > 0 else (user.adapt, None)
         opt = make_optimizer(model.parameters(), p.optimizer, p.lr)
         report = fit(model, train, epochs=p.epochs, optimizer=opt, batch_size=p.batch_size,
-                     generator=ctx.generator(), val=val)
+                     generator=ctx.generator(), val=val, train_mode=self.train_mode)
         names = [n for n, q in model.named_parameters() if q.requires_grad]
         return AdaptResult(model, AdaptFacts(
             params_trained=count_params(model, trainable_only=True), optimizer_steps=report.optimizer_steps,
@@ -67,6 +70,11 @@ class FineTuneLast(FineTune):
 
     def trainable(self, model):
         return model.head
+
+    def train_mode(self, model):
+        """The frozen backbone stays in eval mode: its BatchNorm statistics are part of what is frozen."""
+        model.eval()
+        model.head.train()
 
 
 @hookimpl
