@@ -25,6 +25,9 @@ class WeightCache:
     def _path(self, kind: str, key: str) -> Path:
         return self.folder / f"{kind}-{key}.safetensors"
 
+    def has(self, kind: str, key: str) -> bool:
+        return self._path(kind, key).exists()
+
     def get(self, kind: str, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
         path = self._path(kind, key)
         if not path.exists():

@@ -32,10 +32,10 @@ def bad_input(fn):
             return fn(*args, **kwargs)
         except SuiteError as exc:
             for line in str(exc).splitlines():
-                err.print(f"[red]error:[/red] {line}", highlight=False, markup=True)
+                click.echo(click.style("error: ", fg="red") + line, err=True)
             sys.exit(2)
         except (PluginError, ParamError, StoreError, ValueError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            click.echo(click.style("error: ", fg="red") + str(exc), err=True)
             sys.exit(2)
 
     return wrapper
@@ -52,14 +52,18 @@ def main() -> None:
 @results_option
 @click.option("--resume", is_flag=True, help="continue the latest run of this suite, skipping jobs already recorded")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@click.option("--dry-run", is_flag=True, help="print the plan (nodes of each kind, how many are cached) and exit")
 @bad_input
-def run(suite: str, results: str, resume: bool, quiet: bool) -> None:
+def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool) -> None:
     """Run every job of SUITE and print the results table."""
     from .runner import Runner
 
     registry = get_registry()
     s = load_suite(suite, registry)  # bad input stops here, before the store is touched
     store = Store(results)
+    if dry_run:
+        _print_plan(s, registry, store)
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=quiet, transient=True) as bar:
         task = bar.add_task(s.name, total=None)
@@ -159,6 +163,17 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
     rows = export_rows(store.job_rows(int(r["id"])))
     write_export(rows, fmt, output)
     click.echo(f"wrote {len(rows)} rows to {output}")
+
+
+def _print_plan(s, registry, store: Store) -> None:
+    from tabulate import tabulate
+
+    from .cache import WeightCache
+    from .runner import plan_counts
+
+    counts = plan_counts(s, registry, WeightCache(store.folder / "cache"))
+    rows = [[kind, n, counts.cached.get(kind, 0), n - counts.cached.get(kind, 0)] for kind, n in counts.nodes.items()]
+    click.echo(tabulate(rows, headers=["node", "total", "from cache", "to run"], tablefmt="github"))
 
 
 def _print_summaries(rows) -> None:

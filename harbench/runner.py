@@ -41,6 +41,8 @@ class Counters:
     generic_cached: int = 0
     prepared: int = 0
     prepare_cached: int = 0
+    adapted: int = 0
+    adapt_reused: int = 0
     compute_s: float = 0.0  # time spent in the measured/compute phases (training, prepare, jobs)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -70,6 +72,44 @@ def suite_hash(suite: Suite) -> str:
     return content_hash([suite.name, [r.__dict__ for r in suite.datasets], [r.__dict__ for r in suite.methods],
                          [r.__dict__ for r in suite.hardware], suite.model.seeds, suite.targets,
                          suite.model.generic.model_dump()])
+
+
+def generic_key(d: Resolved, seed: int, targets: list[str], backbone: str, recipe: dict) -> str:
+    return content_hash(["generic", d.name, d.params, d.version, backbone, seed, sorted(targets), recipe, __version__])
+
+
+def prepare_key(m: Resolved, gkey: str, seed: int) -> str:
+    """Includes the plugin's distribution and version: editing a method re-runs only that method's nodes."""
+    return content_hash(["prepare", m.name, m.params, m.distribution, m.version, gkey, seed])
+
+
+@dataclass
+class PlanCounts:
+    nodes: dict[str, int]
+    cached: dict[str, int]
+
+
+def plan_counts(suite: Suite, registry: Registry, cache: WeightCache) -> PlanCounts:
+    """How many nodes of each kind a run executes, and how many the cache already holds (for --dry-run)."""
+    nodes = {"generic": 0, "prepare": 0, "adapt": 0, "job": len(plan_jobs(suite))}
+    cached = {"generic": 0, "prepare": 0}
+    modes = [registry.get("hardware", h.name).cls(**h.params).describe().mode for h in suite.hardware]
+    adapts_per_user = max(1, modes.count("measured"))
+    recipe = suite.model.generic.model_dump()
+    for di, d in enumerate(suite.datasets):
+        targets = suite.targets[di]
+        for seed in suite.model.seeds:
+            gkeys: dict[str, str] = {}
+            for m in suite.methods:
+                backbone = registry.get("method", m.name).cls.backbone
+                if backbone not in gkeys:
+                    gkeys[backbone] = generic_key(d, seed, targets, backbone, recipe)
+                    nodes["generic"] += 1
+                    cached["generic"] += cache.has("generic", gkeys[backbone])
+                nodes["prepare"] += 1
+                cached["prepare"] += cache.has("prepare", prepare_key(m, gkeys[backbone], seed))
+                nodes["adapt"] += adapts_per_user * len(targets)
+    return PlanCounts(nodes, cached)
 
 
 def plan_jobs(suite: Suite) -> list[JobSpec]:
@@ -177,8 +217,11 @@ class Runner:
                 for job in jobs:
                     yield _failed(job, exc, stage="prepare")
                 continue
+            # measured targets first: they must run adapt themselves; estimated targets then reuse that result
+            jobs.sort(key=lambda j: (j.user, self._hw(j).describe().mode != "measured"))
+            reusable: dict[str, AdaptResult] = {}
             for job in jobs:
-                yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed)
+                yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed, reusable)
 
     def _skip_reason(self, method: Method, info: DatasetInfo, job: JobSpec) -> str | None:
         for cap in sorted(method.requires):
@@ -198,8 +241,7 @@ class Runner:
     def _generic(self, d: Resolved, seed: int, splits: Splits, backbone: str):
         info = splits.info
         recipe = self.suite.model.generic
-        key = content_hash(["generic", d.name, d.params, d.version, backbone, seed, sorted(splits.targets),
-                            recipe.model_dump(), __version__])
+        key = generic_key(d, seed, list(splits.targets), backbone, recipe.model_dump())
         torch.manual_seed(seed)
         model = build_backbone(backbone, info.channels, info.num_classes)
         cached = self.cache.get("generic", key)
@@ -221,7 +263,7 @@ class Runner:
         return model, acc, key
 
     def _prepare(self, m: Resolved, method: Method, generic, gkey: str, splits: Splits, seed: int) -> MethodState:
-        key = content_hash(["prepare", m.name, m.params, m.distribution, m.version, gkey, seed])
+        key = prepare_key(m, gkey, seed)
         cached = self.cache.get("prepare", key)
         if cached is not None:
             self.counters.prepare_cached += 1
@@ -242,30 +284,42 @@ class Runner:
         self.counters.timings[what] = self.counters.timings.get(what, 0.0) + seconds
 
     # ---------------------------------------------------------------------------------------------- a job
-    def _job(self, job: JobSpec, method: Method, state: MethodState, generic, generic_acc, splits: Splits, seed: int):
+    def _hw(self, job: JobSpec):
+        ref = next(h for h in self.suite.hardware if h.name == job.hardware and h.params == job.hardware_params)
+        return self.hardware[ref]
+
+    def _job(self, job: JobSpec, method: Method, state: MethodState, generic, generic_acc, splits: Splits, seed: int,
+             reusable: dict[str, AdaptResult]):
         t0 = time.perf_counter()
         try:
-            rec = self._job_body(job, method, state, generic, generic_acc, splits, seed)
+            rec = self._job_body(job, method, state, generic, generic_acc, splits, seed, reusable)
         except Exception as exc:
             rec = _failed(job, exc, stage="job")
         rec.seconds = time.perf_counter() - t0
         return rec
 
-    def _job_body(self, job, method, state, generic, generic_acc, splits: Splits, seed: int) -> JobRecord:
+    def _job_body(self, job, method, state, generic, generic_acc, splits: Splits, seed: int,
+                  reusable: dict[str, AdaptResult]) -> JobRecord:
+        """Adapt on the target (or reuse the user's adapt result for an estimated target), evaluate, measure."""
         info = splits.info
         target = splits.targets[job.user]
-        hw_ref = next(h for h in self.suite.hardware if h.name == job.hardware and h.params == job.hardware_params)
-        hw = self.hardware[hw_ref]
+        hw = self._hw(job)
+        estimated = hw.describe().mode == "estimated"
         adapt = target.adapt.without_labels() if method.label_free else target.adapt
         user = UserData(job.user, info.context(target.adapt_context), adapt)
         ctx = MethodContext(seed=seed, info=info, hardware=hw.describe(), radio_joules_per_byte=hw.radio_joules_per_byte())
         fingerprint = _fingerprint(generic)
 
         def run_adapt() -> AdaptResult:
+            if estimated and job.user in reusable:  # adapt is deterministic per seed: its result is shared
+                self.counters.adapt_reused += 1
+                return reusable[job.user]
             torch.manual_seed(int(content_hash([seed, job.user], 8), 16))
+            self.counters.adapted += 1
             return method.adapt(generic, state, user, ctx)
 
         result, adapt_cost = hw.run_adapt(run_adapt)
+        reusable.setdefault(job.user, result)
         if _fingerprint(generic) != fingerprint:
             raise RuntimeError(f"method {job.method!r} modified the shared generic model; adapt must work on a copy")
         if not isinstance(result, AdaptResult):

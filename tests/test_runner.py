@@ -171,3 +171,13 @@ def test_energy_is_measured_with_its_method_recorded(registry, tmp_path):
     row = Store(tmp_path).job_rows(summary.run_id)[0]
     assert row["energy_method"] in ("rapl", "codecarbon-estimate")
     assert row["infer_mj"] > 0 and row["adapt_j"] >= 0 and row["infer_mj_net"] is not None
+
+
+def test_dry_run_counts_nodes_and_cache_hits(registry, write_suite, tmp_path):
+    path = write_suite(tiny_suite(seeds="[0, 1]"))
+    out = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "--dry-run"]).output
+    assert "| generic |       2 |            0 |        2 |" in out and "| job     |       8 |" in out
+    assert not (tmp_path / "harbench.sqlite").exists()
+    run(registry, tiny_suite(seeds="[0, 1]"), tmp_path)
+    out = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "--dry-run"]).output
+    assert "| generic |       2 |            2 |        0 |" in out and "| prepare |       4 |            4 |        0 |" in out
