@@ -78,6 +78,10 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool) -> N
     _print_summaries(rows)
     click.echo(f"\nrun {summary.run_id} ({s.name}): {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped "
                f"in {summary.wall_s:.1f} s; results in {store.path}")
+    if summary.interrupted:
+        click.echo(f"interrupted after {summary.ok + summary.failed + summary.skipped} of {summary.total} jobs; "
+                   f"finish it with: harbench run {suite} --resume --results {results}", err=True)
+        sys.exit(130)
     if summary.failed:
         click.echo("failures:", err=True)
         for rec in summary.failures[:20]:

@@ -56,3 +56,4 @@ class RunSummary:
     skipped: int
     failures: list[JobRecord] = field(default_factory=list)
     wall_s: float = 0.0
+    interrupted: bool = False

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import os
 import platform
+import signal
 import socket
+import threading
 import subprocess
 import sys
 import time
@@ -156,17 +158,21 @@ class Runner:
         todo = [j for j in jobs if j.key not in done]
         finished = len(jobs) - len(todo)
         self.progress("starting", finished, len(jobs))
-        for di, d in enumerate(self.suite.datasets):
-            for seed in self.suite.model.seeds:
-                group = [j for j in todo if j.dataset == d.name and j.dataset_params == d.params and j.seed == seed]
-                if not group:
-                    continue
-                for rec in self._run_group(di, d, seed, group):
-                    self._commit(run_id, rec, summary)
-                    finished += 1
-                    self.progress(rec.spec.label(), finished, len(jobs))
+        with _StopOnInterrupt() as stop:
+            for di, d in enumerate(self.suite.datasets):
+                for seed in self.suite.model.seeds:
+                    group = [j for j in todo if j.dataset == d.name and j.dataset_params == d.params and j.seed == seed]
+                    if not group or stop.requested:
+                        continue
+                    for rec in self._run_group(di, d, seed, group):
+                        self._commit(run_id, rec, summary)
+                        finished += 1
+                        self.progress(rec.spec.label(), finished, len(jobs))
+                        if stop.requested:
+                            break
+        summary.interrupted = stop.requested
         summary.wall_s = time.perf_counter() - t0
-        status = "failed" if summary.failed else "complete"
+        status = "interrupted" if stop.requested else "failed" if summary.failed else "complete"
         self.store.finish_run(run_id, status)
         self.registry.hook.harbench_run_finished(run=summary)
         return summary
@@ -292,7 +298,10 @@ class Runner:
              reusable: dict[str, AdaptResult]):
         t0 = time.perf_counter()
         try:
-            rec = self._job_body(job, method, state, generic, generic_acc, splits, seed, reusable)
+            with _time_limit(self.suite.model.timeout_s):
+                rec = self._job_body(job, method, state, generic, generic_acc, splits, seed, reusable)
+        except MemoryError:
+            rec = JobRecord(job, "failed", error="job: MemoryError: the job exhausted memory")
         except Exception as exc:
             rec = _failed(job, exc, stage="job")
         rec.seconds = time.perf_counter() - t0
@@ -347,6 +356,53 @@ class Runner:
         facts.update({"optimizer_steps": result.facts.optimizer_steps, "forward_samples": result.facts.forward_samples,
                       "backward_samples": result.facts.backward_samples})
         return JobRecord(job, "ok", mode=hw_info.mode, metrics=metrics, facts=facts)
+
+
+class JobTimeout(Exception):
+    pass
+
+
+class _time_limit:
+    """Raise :class:`JobTimeout` in the job after ``seconds`` (an interval timer; main thread only)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds if threading.current_thread() is threading.main_thread() else None
+
+    def _expired(self, signum, frame):
+        raise JobTimeout(f"the job exceeded its time limit of {self.seconds:g} s (timeout_s)")
+
+    def __enter__(self):
+        if self.seconds:
+            self.previous = signal.signal(signal.SIGALRM, self._expired)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        if self.seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+class _StopOnInterrupt:
+    """The first Ctrl-C lets the current job finish and stops the run; a second one aborts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _failed(job: JobSpec, exc: BaseException, stage: str) -> JobRecord:

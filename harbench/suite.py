@@ -167,7 +167,11 @@ def _resolve_all(kind: str, key: str, refs: list, registry: Registry, problems: 
             problems.append((f"{key}[{i}].name", str(exc)))
             continue
         declared: dict[str, Param] = reg.cls.parameters
-        for j, point in enumerate(expand_grid(ref.params, declared)):
+        points = expand_grid(ref.params, declared)
+        if not points:
+            empty = [k for k, v in ref.params.items() if v == []]
+            problems.append((f"{key}[{i}].params", f"empty list for {', '.join(empty)}: the grid has no point"))
+        for j, point in enumerate(points):
             try:
                 values = ParamValues.resolve(declared, point, owner=ref.name)
             except ParamError as exc:
