@@ -44,10 +44,18 @@ from .training import (
 
 __version__ = "0.1.0"
 
+
+def load(run: str | int = "latest", results: str = "results"):
+    """A run's jobs as a pandas DataFrame, one row per job with the export columns (needs the pandas extra)."""
+    from .report import load_frame  # lazy: plugins importing harbench never pay for pandas or the store
+
+    return load_frame(run, results)
+
+
 __all__ = [
     "AdaptFacts", "AdaptResult", "Backbone", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",
-    "frozen_copy", "hookimpl", "macro_f1", "make_optimizer", "predict", "split_train_val",
+    "frozen_copy", "hookimpl", "load", "macro_f1", "make_optimizer", "predict", "split_train_val",
 ]

@@ -273,7 +273,12 @@ class InferenceCost:
 
 
 class Hardware(Plugin):
-    """A target that runs (``measured``) or models (``estimated``) the adapt phase and batch-1 inference."""
+    """A target that runs (``measured``) or models (``estimated``) the adapt phase and batch-1 inference.
+
+    ``measures_host``: its measurements happen on this host, so parallel work must pause while it measures.
+    """
+
+    measures_host: ClassVar[bool] = False
 
     @abstractmethod
     def describe(self) -> HardwareInfo: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -53,8 +54,10 @@ def main() -> None:
 @click.option("--resume", is_flag=True, help="continue the latest run of this suite, skipping jobs already recorded")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 @click.option("--dry-run", is_flag=True, help="print the plan (nodes of each kind, how many are cached) and exit")
+@click.option("--workers", "-j", type=click.IntRange(min=0), default=None,
+              help="parallel worker processes (0 = one per core; default: the suite's `workers`)")
 @bad_input
-def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool) -> None:
+def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None) -> None:
     """Run every job of SUITE and print the results table."""
     from .runner import Runner
 
@@ -71,7 +74,9 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool) -> N
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, description=f"[bold]{s.name}[/bold] {label}", completed=done, total=total)
 
-        summary = Runner(s, registry, store, resume=resume, progress=progress).run()
+        if workers == 0:
+            workers = os.cpu_count() or 1
+        summary = Runner(s, registry, store, resume=resume, progress=progress, workers=workers).run()
     rows = store.job_rows(summary.run_id)
     headers, table = summary_table(rows)
     click.echo(render(headers, table, "github"))
@@ -142,16 +147,30 @@ def list_(kind: str) -> None:
 @click.argument("run", default="latest")
 @results_option
 @click.option("--format", "fmt", type=click.Choice(["github", "csv", "latex", "json"]), default="github", show_default=True)
+@click.option("--by", "by", default=None, metavar="COLS",
+              help="group by these columns, comma-separated [default: method,hardware] (variant follows method)")
+@click.option("--where", "where", multiple=True, metavar="COL=VALUE",
+              help="keep jobs matching (repeatable; =, != with comma-separated alternatives, <, <=, >, >=)")
+@click.option("--ci/--no-ci", default=True, show_default=True, help="show the 95 %% confidence interval of each mean")
+@click.option("--metric", default="acc_seen", show_default=True,
+              help="metric of the per-user table (harm rate, worst decile, paired tests)")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
+              help="also write a self-contained HTML report (tables and figures) to this file")
 @bad_input
-def report(run: str, results: str, fmt: str) -> None:
-    """Print RUN (an id, a suite name, or 'latest') as a table: mean ± std over users and seeds."""
+def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, ...], ci: bool, metric: str,
+           html_path: str | None) -> None:
+    """Print RUN (an id, a suite name, or 'latest') as tables: mean ± std [95 % CI] over users and seeds, then
+    per user: harm rate, worst decile and paired Wilcoxon tests against generic and finetune-full."""
+    from .reporting import ReportOptions, build_report, write_html
+
     store = Store(results)
     r = store.resolve_run(run)
-    rows = store.job_rows(int(r["id"]))
-    headers, table = summary_table(rows)
-    click.echo(render(headers, table, fmt))
-    if fmt == "github":
-        _print_summaries(rows)
+    options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric)
+    built = build_report(r, store.job_rows(int(r["id"])), options)
+    click.echo(built.text(fmt))
+    if html_path:
+        note = write_html(built, html_path)
+        click.echo(f"wrote {html_path}" + (f" ({note})" if note else ""), err=True)
 
 
 @main.command()
@@ -178,6 +197,79 @@ def _print_plan(s, registry, store: Store) -> None:
     counts = plan_counts(s, registry, WeightCache(store.folder / "cache"))
     rows = [[kind, n, counts.cached.get(kind, 0), n - counts.cached.get(kind, 0)] for kind, n in counts.nodes.items()]
     click.echo(tabulate(rows, headers=["node", "total", "from cache", "to run"], tablefmt="github"))
+
+
+@main.command()
+@click.argument("run", default="latest")
+@results_option
+@click.option("-o", "--output", default="figures", show_default=True, type=click.Path(file_okay=False),
+              help="folder for the figures")
+@click.option("--format", "formats", default="png,svg", show_default=True, help="comma-separated: png, svg")
+@click.option("--where", "where", multiple=True, metavar="COL=VALUE", help="keep jobs matching (as in report)")
+@bad_input
+def plot(run: str, results: str, output: str, formats: str, where: tuple[str, ...]) -> None:
+    """Draw RUN's trade-offs: accuracy vs adapt energy and vs latency (Pareto fronts), robustness, per-user gains."""
+    from .analysis import filter_rows, parse_where
+    from .plots import PlotsUnavailable, write_figures
+
+    store = Store(results)
+    rows = filter_rows(store.job_rows(int(store.resolve_run(run)["id"])), parse_where(where))
+    try:
+        written = write_figures(rows, output, [f.strip() for f in formats.split(",") if f.strip()])
+    except PlotsUnavailable as exc:
+        raise ValueError(str(exc)) from None
+    for path in written:
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("base")
+@click.argument("new")
+@results_option
+@click.option("--base-results", default=None, type=click.Path(file_okay=False),
+              help="results folder of BASE when it differs from --results (e.g. a run from the main branch)")
+@click.option("--fail-on", default="", metavar="SPEC",
+              help='regression thresholds, e.g. "acc_seen:-0.01,adapt_j:+10%,latency_ms_p50:+10%"')
+@click.option("--metrics", default=None, metavar="COLS", help="metrics to tabulate (default: a core set + --fail-on's)")
+@click.option("--alpha", default=0.01, show_default=True, type=float,
+              help="significance level for cost regressions (Mann–Whitney U; else 99 %% CIs)")
+@click.option("--format", "fmt", type=click.Choice(["github", "csv", "json"]), default="github", show_default=True)
+@bad_input
+def compare(base: str, new: str, results: str, base_results: str | None, fail_on: str, metrics: str | None,
+            alpha: float, fmt: str) -> None:
+    """Compare run NEW against run BASE per method × hardware; exit 1 on a regression beyond --fail-on."""
+    from .compare import compare_runs, comparison_table, parse_fail_on
+
+    thresholds = parse_fail_on(fail_on)
+    base_store, new_store = Store(base_results or results), Store(results)
+    b_id, n_id = int(base_store.resolve_run(base)["id"]), int(new_store.resolve_run(new)["id"])
+    result = compare_runs(
+        base_store.job_rows(b_id), new_store.job_rows(n_id), thresholds,
+        metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
+        base_samples=base_store.samples(b_id, "latency_s"), new_samples=new_store.samples(n_id, "latency_s"),
+        alpha=alpha)
+    click.echo(render(*comparison_table(result), fmt))
+    if result.regressions:
+        click.echo(f"{len(result.regressions)} regression(s) beyond --fail-on", err=True)
+        sys.exit(1)
+    if fmt == "github":
+        click.echo(f"no regression beyond {fail_on!r}" if thresholds else "no --fail-on thresholds given")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["method", "dataset", "hardware", "metric"]))
+@click.argument("name")
+@click.option("-o", "--output", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="folder in which the plugin's folder harbench-NAME is created")
+@bad_input
+def new(kind: str, name: str, output: str) -> None:
+    """Scaffold a ready-to-install plugin distribution of KIND called NAME (entry point, code, tests, README)."""
+    from .scaffold import scaffold
+
+    created = scaffold(kind, name, output)
+    click.echo(f"created {created.root}")
+    click.echo(f"next: pip install -e {created.root} && pytest {created.root}/tests && "
+               f"harbench run {created.root}/{created.suite_name}")
 
 
 def _print_summaries(rows) -> None:

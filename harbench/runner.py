@@ -26,6 +26,7 @@ from . import __version__
 from .api import AdaptResult, DatasetInfo, JobOutputs, Method, MethodContext, MethodState, Splits, UserData
 from .cache import WeightCache
 from .hashing import content_hash
+from .hostlock import HostLock, no_lock
 from .leakage import check_splits
 from .models import build_backbone, count_params
 from .plugins import Registry
@@ -127,7 +128,7 @@ def plan_jobs(suite: Suite) -> list[JobSpec]:
 
 class Runner:
     def __init__(self, suite: Suite, registry: Registry, store: Store, *, resume: bool = False,
-                 progress: Callable[[str, int, int], None] | None = None):
+                 progress: Callable[[str, int, int], None] | None = None, workers: int | None = None):
         self.suite = suite
         self.registry = registry
         self.store = store
@@ -137,6 +138,11 @@ class Runner:
         self.counters = Counters()
         self.hardware = {h: h.instance(registry) for h in suite.hardware}
         self.metrics = {m: registry.get("metric", m).cls() for m in suite.metrics}
+        self.workers = workers if workers is not None else suite.model.workers
+        self.lock = HostLock(store.folder / ".locks").hold if self.workers > 1 else no_lock
+        self._splits: dict[tuple, Splits] = {}
+        self._generics: dict[tuple, tuple] = {}
+        self._states: dict[tuple, tuple[Method, MethodState]] = {}
 
     # ---------------------------------------------------------------------------------------------- run
     def run(self) -> RunSummary:
@@ -158,18 +164,20 @@ class Runner:
         todo = [j for j in jobs if j.key not in done]
         finished = len(jobs) - len(todo)
         self.progress("starting", finished, len(jobs))
+        units = self._units(todo)
         with _StopOnInterrupt() as stop:
-            for di, d in enumerate(self.suite.datasets):
-                for seed in self.suite.model.seeds:
-                    group = [j for j in todo if j.dataset == d.name and j.dataset_params == d.params and j.seed == seed]
-                    if not group or stop.requested:
-                        continue
-                    for rec in self._run_group(di, d, seed, group):
-                        self._commit(run_id, rec, summary)
-                        finished += 1
-                        self.progress(rec.spec.label(), finished, len(jobs))
-                        if stop.requested:
-                            break
+            if self.workers > 1 and units:
+                from .executor import run_parallel
+
+                records = run_parallel(self, units, stop)
+            else:
+                records = (rec for unit in units if not stop.requested for rec in self.run_unit(*unit))
+            for rec in records:
+                self._commit(run_id, rec, summary)
+                finished += 1
+                self.progress(rec.spec.label(), finished, len(jobs))
+                if stop.requested and self.workers == 1:
+                    break
         summary.interrupted = stop.requested
         summary.wall_s = time.perf_counter() - t0
         status = "interrupted" if stop.requested else "failed" if summary.failed else "complete"
@@ -191,42 +199,72 @@ class Runner:
         self.registry.hook.harbench_job_finished(record=rec)
 
     # ------------------------------------------------------------------------------------- shared work
-    def _run_group(self, di: int, d: Resolved, seed: int, group: list[JobSpec]):
-        """Yield one record per job of a (dataset, seed) group; a failure of shared work fails its jobs."""
-        try:
-            dataset = d.instance(self.registry)
+    def _units(self, todo: list[JobSpec]) -> list[tuple[int, int, int, list[JobSpec]]]:
+        """Independent units of work: one method configuration's jobs for one user of a (dataset, seed)."""
+        units = []
+        for di, d in enumerate(self.suite.datasets):
+            for seed in self.suite.model.seeds:
+                for mi, m in enumerate(self.suite.methods):
+                    for user in self.suite.targets[di]:
+                        jobs = [j for j in todo if j.dataset == d.name and j.dataset_params == d.params
+                                and j.seed == seed and j.method == m.name and j.method_params == m.params and j.user == user]
+                        if jobs:
+                            units.append((di, seed, mi, jobs))
+        return units
+
+    def splits(self, di: int, seed: int) -> Splits:
+        key = (di, seed)
+        if key not in self._splits:
+            d = self.suite.datasets[di]
             t0 = time.perf_counter()
-            splits = dataset.load(seed, self.suite.targets[di])
+            splits = d.instance(self.registry).load(seed, self.suite.targets[di])
             self._timed("dataset", time.perf_counter() - t0)
             check_splits(splits, d.name)
-        except Exception as exc:
-            for job in group:
-                yield _failed(job, exc, stage="dataset")
-            return
-        generic_models: dict[str, tuple[torch.nn.Module, dict[str, float], str]] = {}
-        for m in self.suite.methods:
-            jobs = [j for j in group if j.method == m.name and j.method_params == m.params]
-            if not jobs:
-                continue
+            self._splits[key] = splits
+        return self._splits[key]
+
+    def generic(self, di: int, seed: int, backbone: str):
+        key = (di, seed, backbone)
+        if key not in self._generics:
+            with self.lock(False):
+                self._generics[key] = self._generic(self.suite.datasets[di], seed, self.splits(di, seed), backbone)
+        return self._generics[key]
+
+    def prepared(self, di: int, seed: int, mi: int) -> tuple[Method, MethodState]:
+        key = (di, seed, mi)
+        if key not in self._states:
+            m = self.suite.methods[mi]
             method: Method = m.instance(self.registry)
-            reason = self._skip_reason(method, splits.info, jobs[0])
-            if reason:
-                for job in jobs:
-                    yield JobRecord(job, "skipped", error=reason)
-                continue
-            try:
-                if method.backbone not in generic_models:
-                    generic_models[method.backbone] = self._generic(d, seed, splits, method.backbone)
-                generic, generic_acc, gkey = generic_models[method.backbone]
-                state = self._prepare(m, method, generic, gkey, splits, seed)
-            except Exception as exc:
-                for job in jobs:
-                    yield _failed(job, exc, stage="prepare")
-                continue
-            # measured targets first: they must run adapt themselves; estimated targets then reuse that result
-            jobs.sort(key=lambda j: (j.user, self._hw(j).describe().mode != "measured"))
-            reusable: dict[str, AdaptResult] = {}
-            for job in jobs:
+            generic, _, gkey = self.generic(di, seed, method.backbone)
+            with self.lock(False):
+                self._states[key] = (method, self._prepare(m, method, generic, gkey, self.splits(di, seed), seed))
+        return self._states[key]
+
+    def run_unit(self, di: int, seed: int, mi: int, jobs: list[JobSpec]):
+        """Yield one record per job of a unit; a failure of shared work fails (or skips) all of them."""
+        try:
+            splits = self.splits(di, seed)
+        except Exception as exc:
+            yield from (_failed(job, exc, stage="dataset") for job in jobs)
+            return
+        method: Method = self.suite.methods[mi].instance(self.registry)
+        reason = self._skip_reason(method, splits.info, jobs[0])
+        if reason:
+            yield from (JobRecord(job, "skipped", error=reason) for job in jobs)
+            return
+        try:
+            generic, generic_acc, _ = self.generic(di, seed, method.backbone)
+            method, state = self.prepared(di, seed, mi)
+        except Exception as exc:
+            yield from (_failed(job, exc, stage="prepare") for job in jobs)
+            return
+        # measured targets first: they must run adapt themselves; estimated targets then reuse that result
+        jobs = sorted(jobs, key=lambda j: (j.user, self._hw(j).describe().mode != "measured"))
+        reusable: dict[str, AdaptResult] = {}
+        for job in jobs:
+            hw = self._hw(job)
+            exclusive = hw.measures_host and hw.describe().mode == "measured"
+            with self.lock(exclusive):
                 yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed, reusable)
 
     def _skip_reason(self, method: Method, info: DatasetInfo, job: JobSpec) -> str | None:

@@ -181,3 +181,17 @@ def test_dry_run_counts_nodes_and_cache_hits(registry, write_suite, tmp_path):
     run(registry, tiny_suite(seeds="[0, 1]"), tmp_path)
     out = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "--dry-run"]).output
     assert "| generic |       2 |            2 |        0 |" in out and "| prepare |       4 |            4 |        0 |" in out
+
+
+def test_parallel_workers_give_identical_results_and_train_shared_nodes_once(registry, tmp_path):
+    text = tiny_suite(methods="[generic, {name: finetune-full, params: {epochs: 2}}]", seeds="[0, 1]")
+    suite = parse_suite(text, "tiny.yaml", registry)
+    serial = Runner(suite, registry, Store(tmp_path / "serial"), workers=1)
+    a = serial.run()
+    parallel = Runner(suite, registry, Store(tmp_path / "parallel"), workers=2)
+    b = parallel.run()
+    assert (b.ok, b.failed) == (a.ok, a.failed) == (8, 0)
+    assert parallel.counters.generic_trained == 2 and parallel.counters.prepared == 4  # each unique node once
+    acc = lambda folder, rid: sorted((r["method"], r["user"], r["seed"], r["acc_seen"], r["acc_unseen"])
+                                     for r in Store(folder).job_rows(rid))
+    assert acc(tmp_path / "serial", a.run_id) == acc(tmp_path / "parallel", b.run_id)

@@ -32,6 +32,7 @@ def _memory_gb() -> float:
 
 class Cpu(Hardware):
     name = "cpu"
+    measures_host = True
     description = "this host's CPU, measured (wall-clock latency; energy by codecarbon: RAPL or its estimate)"
     parameters = {
         "threads": Param(0, "torch threads while measuring (0 = torch's default)", ge=0),

@@ -1,0 +1,237 @@
+"""Regression checks between two runs: deltas per method × hardware, thresholds, and noise-aware significance.
+
+Made for the CI of method plugins: ``harbench compare BASE NEW --fail-on "acc_seen:-0.01,adapt_j:+10%"`` exits
+non-zero when a metric moved the wrong way beyond its threshold. As in asv, a cost figure (latency, time, energy)
+is noisy, so its change counts only when it exceeds the threshold *and* is statistically significant on the raw
+samples: a one-sided Mann–Whitney U test where the sample sizes can reach the significance level at all,
+otherwise non-overlapping 99 % confidence intervals of the mean. Energy figures obtained by different energy
+methods are never compared: the cell is reported as incomparable instead.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .analysis import estimate, finite
+
+COST_METRICS = {"adapt_s", "adapt_j", "adapt_j_net", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
+                "infer_mj", "infer_mj_net"}
+ENERGY_METRICS = {"adapt_j", "adapt_j_net", "infer_mj", "infer_mj_net"}
+LATENCY_METRICS = {"latency_ms_p50", "latency_ms_p90", "latency_ms_p99"}
+DEFAULT_METRICS = ["acc_seen", "acc_unseen", "adapt_s", "adapt_j", "latency_ms_p50"]
+CELL = ("dataset", "method", "variant", "hardware")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``acc_seen:-0.01``: a drop of more than 0.01 fails; ``adapt_j:+10%``: a rise of more than 10 % fails.
+
+    The sign is the direction that counts as worse; ``%`` makes the amount relative to the base value.
+    """
+
+    metric: str
+    worse: int  # +1: an increase is worse, -1: a decrease is worse
+    amount: float
+    relative: bool
+
+    def exceeded(self, base: float, new: float) -> bool:
+        delta = (new - base) * self.worse
+        if self.relative:
+            if base == 0:
+                return delta > 0
+            return delta / abs(base) > self.amount
+        return delta > self.amount
+
+    def __str__(self) -> str:
+        sign = "+" if self.worse > 0 else "-"
+        return f"{sign}{100 * self.amount:g}%" if self.relative else f"{sign}{self.amount:g}"
+
+
+def parse_fail_on(spec: str | None) -> list[Threshold]:
+    """Parse ``"acc_seen:-0.01,adapt_j:+10%"``; each amount must carry its sign (the direction of a regression)."""
+    out: list[Threshold] = []
+    for part in (spec or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        metric, sep, amount = part.partition(":")
+        amount = amount.strip()
+        if not sep or not metric.strip() or not amount or amount[0] not in "+-":
+            raise ValueError(f"--fail-on {part!r}: expected METRIC:+AMOUNT or METRIC:-AMOUNT (e.g. adapt_j:+10%)")
+        relative = amount.endswith("%")
+        try:
+            value = float(amount[1:-1] if relative else amount[1:])
+        except ValueError:
+            raise ValueError(f"--fail-on {part!r}: {amount!r} is not a number") from None
+        if value < 0 or math.isnan(value):
+            raise ValueError(f"--fail-on {part!r}: the amount must be a non-negative number after its sign")
+        out.append(Threshold(metric.strip(), 1 if amount[0] == "+" else -1, value / 100 if relative else value, relative))
+    return out
+
+
+# ---------------------------------------------------------------------------------------- significance
+
+
+def mann_whitney_p(base: Sequence[float], new: Sequence[float], worse: int) -> float:
+    """One-sided p that ``new`` is stochastically worse (greater when ``worse`` = +1) than ``base``."""
+    from scipy import stats
+
+    alternative = "greater" if worse > 0 else "less"
+    return float(stats.mannwhitneyu(new, base, alternative=alternative).pvalue)
+
+
+def min_mann_whitney_p(n1: int, n2: int) -> float:
+    """The smallest one-sided p any data can give with these sample sizes: 1 / C(n1 + n2, n1)."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    return 1.0 / math.comb(n1 + n2, min(n1, n2))
+
+
+def significant(base: Sequence[float], new: Sequence[float], worse: int, alpha: float = 0.01) -> tuple[bool, str]:
+    """asv's rule: Mann–Whitney U when the sizes allow p < alpha, else non-overlapping 99 % CIs of the mean."""
+    base, new = finite(base), finite(new)
+    if min_mann_whitney_p(len(base), len(new)) < alpha:
+        p = mann_whitney_p(base, new, worse)
+        return p < alpha, f"Mann–Whitney p={p:.2g}"
+    a, b = estimate(base, 0.99), estimate(new, 0.99)
+    if any(math.isnan(v) for v in (a.lo, a.hi, b.lo, b.hi)):
+        return False, f"too few samples (n={len(base)}/{len(new)})"
+    overlap = a.hi >= b.lo and b.hi >= a.lo
+    return not overlap, "99 % CIs " + ("overlap" if overlap else "disjoint")
+
+
+# ---------------------------------------------------------------------------------------------- compare
+
+
+@dataclass
+class Delta:
+    """One metric of one cell (dataset × method × variant × hardware) in both runs."""
+
+    cell: dict[str, Any]
+    metric: str
+    base: float
+    new: float
+    threshold: Threshold | None = None
+    verdict: str = "ok"  # ok | regression | noise | incomparable | failed | missing | new
+    detail: str = ""
+
+    @property
+    def change(self) -> float:
+        return self.new - self.base
+
+    @property
+    def relative(self) -> float:
+        return self.change / abs(self.base) if self.base not in (0, None) and not math.isnan(self.base) else math.nan
+
+
+@dataclass
+class Comparison:
+    deltas: list[Delta] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Delta]:
+        return [d for d in self.deltas if d.verdict in ("regression", "failed")]
+
+
+def _cells(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(r.get(c) or "" for c in CELL), []).append(r)
+    return out
+
+
+def _samples_by_cell(samples: Iterable[tuple[dict[str, Any], list[float]]] | None) -> dict[tuple, list[float]]:
+    """Raw latency samples (seconds) pooled per method × variant × hardware, in milliseconds."""
+    out: dict[tuple, list[float]] = {}
+    for ident, data in samples or ():
+        out.setdefault((ident.get("method") or "", ident.get("variant") or "", ident.get("hardware") or ""), []).extend(
+            1000.0 * x for x in data)
+    return out
+
+
+def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]], thresholds: Sequence[Threshold],
+                 *, metrics: Sequence[str] | None = None, base_samples=None, new_samples=None,
+                 alpha: float = 0.01) -> Comparison:
+    """Compare two runs cell by cell. ``*_samples`` are ``Store.samples(run, "latency_s")`` iterables.
+
+    A cell that ran in the base but whose jobs failed in the new run is a regression; a cell missing from either
+    run is listed (suites change) but does not fail.
+    """
+    by_metric = {t.metric: t for t in thresholds}
+    names = list(dict.fromkeys([*(metrics or DEFAULT_METRICS), *by_metric]))
+    base_cells, new_cells = _cells(base_rows), _cells(new_rows)
+    base_lat, new_lat = _samples_by_cell(base_samples), _samples_by_cell(new_samples)
+    result = Comparison()
+    for key in sorted(set(base_cells) | set(new_cells), key=lambda k: tuple(map(str, k))):
+        cell = dict(zip(CELL, key))
+        b_all, n_all = base_cells.get(key, []), new_cells.get(key, [])
+        b_ok = [r for r in b_all if r.get("status") == "ok"]
+        n_ok = [r for r in n_all if r.get("status") == "ok"]
+        if not b_all or not n_all:
+            result.deltas.append(Delta(cell, "—", math.nan, math.nan, verdict="new" if not b_all else "missing",
+                                       detail="only in the new run" if not b_all else "only in the base run"))
+            continue
+        if b_ok and len(n_ok) < len(b_ok) and any(r.get("status") == "failed" for r in n_all):
+            failed = sum(r.get("status") == "failed" for r in n_all)
+            errors = sorted({str(r.get("error")) for r in n_all if r.get("status") == "failed"})
+            result.deltas.append(Delta(cell, "status", len(b_ok), len(n_ok), verdict="failed",
+                                       detail=f"{failed} job(s) failed: {errors[0]}"))
+        for metric in names:
+            result.deltas.append(_delta(cell, metric, b_ok, n_ok, by_metric.get(metric), base_lat, new_lat, alpha))
+    return result
+
+
+def _delta(cell, metric, b_ok, n_ok, threshold, base_lat, new_lat, alpha) -> Delta:
+    b_vals, n_vals = finite(r.get(metric) for r in b_ok), finite(r.get(metric) for r in n_ok)
+    d = Delta(cell, metric, statistics.fmean(b_vals) if b_vals else math.nan,
+              statistics.fmean(n_vals) if n_vals else math.nan, threshold)
+    if math.isnan(d.base) or math.isnan(d.new):
+        d.verdict, d.detail = "ok", "no values"
+        return d
+    if metric in ENERGY_METRICS:
+        b_em = sorted({str(r.get("energy_method")) for r in b_ok if r.get("energy_method")})
+        n_em = sorted({str(r.get("energy_method")) for r in n_ok if r.get("energy_method")})
+        if b_em != n_em:
+            d.verdict = "incomparable"
+            d.detail = f"energy method {'/'.join(b_em) or '?'} → {'/'.join(n_em) or '?'}: not compared"
+            return d
+    if any(r.get("mode") == "estimated" for r in [*b_ok, *n_ok]) and metric in COST_METRICS:
+        d.detail = "estimated"
+    if threshold is None or not threshold.exceeded(d.base, d.new):
+        return d
+    if metric not in COST_METRICS:  # accuracy is deterministic per seed: the threshold alone decides
+        d.verdict = "regression"
+        return d
+    short = (cell["method"], cell["variant"], cell["hardware"])
+    if metric in LATENCY_METRICS and short in base_lat and short in new_lat:
+        b_s, n_s = base_lat[short], new_lat[short]
+    else:
+        b_s, n_s = b_vals, n_vals
+    is_sig, how = significant(b_s, n_s, threshold.worse, alpha)
+    d.verdict = "regression" if is_sig else "noise"
+    d.detail = ", ".join(x for x in (d.detail, how) if x)
+    return d
+
+
+def comparison_table(comparison: Comparison) -> tuple[list[str], list[list[Any]]]:
+    headers = ["dataset", "method", "variant", "hardware", "metric", "base", "new", "Δ", "Δ %", "threshold", "verdict",
+               "detail"]
+    table = []
+    for d in comparison.deltas:
+        rel = d.relative
+        table.append([d.cell["dataset"], d.cell["method"], d.cell["variant"], d.cell["hardware"], d.metric,
+                      _num(d.base), _num(d.new), _num(d.change, signed=True),
+                      "—" if math.isnan(rel) else f"{100 * rel:+.1f} %", str(d.threshold or "—"),
+                      d.verdict.upper() if d.verdict in ("regression", "failed") else d.verdict, d.detail])
+    return headers, table
+
+
+def _num(value: float, signed: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "—"
+    magnitude = abs(value)
+    digits = 4 if magnitude < 1 else 2 if magnitude < 100 else 0
+    return f"{value:{'+' if signed else ''}.{digits}f}"
