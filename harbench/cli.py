@@ -56,8 +56,11 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="print the plan (nodes of each kind, how many are cached) and exit")
 @click.option("--workers", "-j", type=click.IntRange(min=0), default=None,
               help="parallel worker processes (0 = one per core; default: the suite's `workers`)")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              help="run on Ray: a local instance, or the cluster at ADDRESS (--ray=ray://host:10001)")
 @bad_input
-def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None) -> None:
+def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None,
+        ray_address: str | None) -> None:
     """Run every job of SUITE and print the results table."""
     from .runner import Runner
 
@@ -76,7 +79,10 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
 
         if workers == 0:
             workers = os.cpu_count() or 1
-        summary = Runner(s, registry, store, resume=resume, progress=progress, workers=workers).run()
+        executor = "ray" if ray_address else None
+        address = None if ray_address in (None, "local") else ray_address
+        summary = Runner(s, registry, store, resume=resume, progress=progress, workers=workers, executor=executor,
+                         ray_address=address).run()
     rows = store.job_rows(summary.run_id)
     headers, table = summary_table(rows)
     click.echo(render(headers, table, "github"))

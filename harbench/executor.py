@@ -65,18 +65,27 @@ def _merge(total, part) -> None:
             setattr(total, f.name, getattr(total, f.name) + getattr(part, f.name))
 
 
-def run_parallel(runner, units, stop) -> Iterator[JobRecord]:
-    workers = runner.workers
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
+def _waves(runner, units):
+    generics = {(di, seed, runner.suite.methods[mi].instance(runner.registry).backbone) for di, seed, mi, _ in units}
+    return sorted(generics), sorted({(di, seed, mi) for di, seed, mi, _ in units})
+
+
+def _init_args(runner) -> tuple:
+    threads = max(1, (os.cpu_count() or 1) // runner.workers)
     plugins = ",".join(sorted(runner.registry.versions()))
-    init = (runner.suite.text, runner.suite.source, str(runner.store.folder), workers, threads, plugins)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:
-        generics = {(di, seed, runner.suite.methods[mi].instance(runner.registry).backbone) for di, seed, mi, _ in units}
-        for wave in (
-            [pool.submit(_node, "generic", *g) for g in sorted(generics)],
-            [pool.submit(_node, "prepare", *p) for p in sorted({(di, seed, mi) for di, seed, mi, _ in units})],
-        ):
+    return (runner.suite.text, runner.suite.source, str(runner.store.folder.resolve()), runner.workers, threads, plugins)
+
+
+def run_parallel(runner, units, stop) -> Iterator[JobRecord]:
+    if runner.executor == "ray":
+        yield from run_ray(runner, units, stop)
+        return
+    ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
+    with ProcessPoolExecutor(max_workers=runner.workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=_init_args(runner)) as pool:
+        generics, prepares = _waves(runner, units)
+        for wave in ([pool.submit(_node, "generic", *g) for g in generics],
+                     [pool.submit(_node, "prepare", *p) for p in prepares]):
             for future in wave:
                 _merge(runner.counters, future.result())
             if stop.requested:
@@ -93,3 +102,53 @@ def run_parallel(runner, units, stop) -> Iterator[JobRecord]:
                     future.cancel()
                 pending = {f for f in pending if f.running()}
                 stop.requested = True
+
+
+def run_ray(runner, units, stop) -> Iterator[JobRecord]:
+    """The same waves on a Ray cluster (a local instance when no address is given).
+
+    Each actor is one worker process with its own Runner; a lost actor is restarted and its task retried. Records
+    stream back to the driver, which alone writes the store.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("executor 'ray' needs the ray extra: pip install 'harbench[ray]'") from None
+
+    @ray.remote(max_restarts=2, max_task_retries=2)
+    class Worker:
+        def __init__(self, *init):
+            _init_worker(*init)
+
+        def node(self, kind, *args):
+            return _node(kind, *args)
+
+        def unit(self, *args):
+            return _unit(*args)
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        # local instances listen on loopback only; a cluster keeps its own (token) authentication
+        ray.init(address=runner.ray_address, include_dashboard=False, log_to_driver=False,
+                 num_cpus=None if runner.ray_address else os.cpu_count(), configure_logging=False)
+    try:
+        actors = [Worker.remote(*_init_args(runner)) for _ in range(runner.workers)]
+        generics, prepares = _waves(runner, units)
+        for kind, wave in (("generic", generics), ("prepare", prepares)):
+            refs = [actors[i % len(actors)].node.remote(kind, *args) for i, args in enumerate(wave)]
+            for counters in ray.get(refs):
+                _merge(runner.counters, counters)
+            if stop.requested:
+                return
+        pending = [actors[i % len(actors)].unit.remote(*u) for i, u in enumerate(units)]
+        while pending and not stop.requested:
+            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for ref in done:
+                records, counters = ray.get(ref)
+                _merge(runner.counters, counters)
+                yield from records
+        for ref in pending:
+            ray.cancel(ref)
+    finally:
+        if started_here:
+            ray.shutdown()

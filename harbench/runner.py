@@ -128,7 +128,8 @@ def plan_jobs(suite: Suite) -> list[JobSpec]:
 
 class Runner:
     def __init__(self, suite: Suite, registry: Registry, store: Store, *, resume: bool = False,
-                 progress: Callable[[str, int, int], None] | None = None, workers: int | None = None):
+                 progress: Callable[[str, int, int], None] | None = None, workers: int | None = None,
+                 executor: str | None = None, ray_address: str | None = None):
         self.suite = suite
         self.registry = registry
         self.store = store
@@ -139,6 +140,8 @@ class Runner:
         self.hardware = {h: h.instance(registry) for h in suite.hardware}
         self.metrics = {m: registry.get("metric", m).cls() for m in suite.metrics}
         self.workers = workers if workers is not None else suite.model.workers
+        self.executor = executor or suite.model.executor
+        self.ray_address = ray_address
         self.lock = HostLock(store.folder / ".locks").hold if self.workers > 1 else no_lock
         self._splits: dict[tuple, Splits] = {}
         self._generics: dict[tuple, tuple] = {}
@@ -166,7 +169,7 @@ class Runner:
         self.progress("starting", finished, len(jobs))
         units = self._units(todo)
         with _StopOnInterrupt() as stop:
-            if self.workers > 1 and units:
+            if (self.workers > 1 or self.executor == "ray") and units:
                 from .executor import run_parallel
 
                 records = run_parallel(self, units, stop)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import pydantic
 import yaml
@@ -59,6 +59,7 @@ class SuiteModel(pydantic.BaseModel):
     seeds: list[int] = pydantic.Field([0], min_length=1)
     target_users: Union[pydantic.PositiveInt, list[str]] = 4
     workers: pydantic.PositiveInt = 1
+    executor: Literal["local", "ray"] = "local"
     timeout_s: pydantic.PositiveFloat | None = None
     generic: GenericRecipe = GenericRecipe()
 

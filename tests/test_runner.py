@@ -195,3 +195,16 @@ def test_parallel_workers_give_identical_results_and_train_shared_nodes_once(reg
     acc = lambda folder, rid: sorted((r["method"], r["user"], r["seed"], r["acc_seen"], r["acc_unseen"])
                                      for r in Store(folder).job_rows(rid))
     assert acc(tmp_path / "serial", a.run_id) == acc(tmp_path / "parallel", b.run_id)
+
+
+def test_ray_executor_matches_the_local_one(registry, tmp_path):
+    pytest.importorskip("ray")
+    text = tiny_suite(methods="[generic, {name: finetune-last, params: {epochs: 2}}]")
+    suite = parse_suite(text, "tiny.yaml", registry)
+    local = Runner(suite, registry, Store(tmp_path / "local")).run()
+    on_ray = Runner(suite, registry, Store(tmp_path / "ray"), workers=2, executor="ray")
+    summary = on_ray.run()
+    assert (summary.ok, summary.failed) == (4, 0)
+    assert on_ray.counters.generic_trained == 1 and on_ray.counters.prepared == 2
+    acc = lambda folder, rid: sorted((r["method"], r["user"], r["acc_seen"], r["acc_unseen"]) for r in Store(folder).job_rows(rid))
+    assert acc(tmp_path / "local", local.run_id) == acc(tmp_path / "ray", summary.run_id)
