@@ -100,6 +100,7 @@ def _tradeoff(plt, rows, x_metric: str, x_label: str, title: str, split_by_energ
         ax.set_title(panel, fontsize=9)
         ax.set_xlabel(x_label)
         ax.set_ylabel("accuracy, adapt context (%) ± 95 % CI")
+        ax.set_ylim(0, 102)  # an interval of a mean accuracy may overshoot [0, 100] with few users; the axis may not
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="lower right")
@@ -138,6 +139,7 @@ def figure_robustness(plt, rows):
     ax.set_xticks(list(xs))
     ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("accuracy (%) ± 95 % CI")
+    ax.set_ylim(0, 102)
     ax.set_title("robustness: accuracy on the seen vs unseen contexts", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3)

@@ -77,8 +77,12 @@ def suite_hash(suite: Suite) -> str:
                          suite.model.generic.model_dump()])
 
 
-def generic_key(d: Resolved, seed: int, targets: list[str], backbone: str, recipe: dict) -> str:
-    return content_hash(["generic", d.name, d.params, d.version, backbone, seed, sorted(targets), recipe, __version__])
+def generic_key(d: Resolved, seed: int, targets: list[str], backbone: str, recipe: dict, info: DatasetInfo) -> str:
+    """The dataset's ``fingerprint`` (in ``describe().extra``, for file-backed data) invalidates it when files change;
+    prepare keys chain from this one."""
+    fingerprint = info.extra.get("fingerprint")
+    return content_hash(["generic", d.name, d.params, d.version, fingerprint, backbone, seed, sorted(targets), recipe,
+                         __version__])
 
 
 def prepare_key(m: Resolved, gkey: str, seed: int) -> str:
@@ -101,12 +105,13 @@ def plan_counts(suite: Suite, registry: Registry, cache: WeightCache) -> PlanCou
     recipe = suite.model.generic.model_dump()
     for di, d in enumerate(suite.datasets):
         targets = suite.targets[di]
+        info = d.instance(registry).describe()
         for seed in suite.model.seeds:
             gkeys: dict[str, str] = {}
             for m in suite.methods:
                 backbone = registry.get("method", m.name).cls.backbone
                 if backbone not in gkeys:
-                    gkeys[backbone] = generic_key(d, seed, targets, backbone, recipe)
+                    gkeys[backbone] = generic_key(d, seed, targets, backbone, recipe, info)
                     nodes["generic"] += 1
                     cached["generic"] += cache.has("generic", gkeys[backbone])
                 nodes["prepare"] += 1
@@ -288,7 +293,7 @@ class Runner:
     def _generic(self, d: Resolved, seed: int, splits: Splits, backbone: str):
         info = splits.info
         recipe = self.suite.model.generic
-        key = generic_key(d, seed, list(splits.targets), backbone, recipe.model_dump())
+        key = generic_key(d, seed, list(splits.targets), backbone, recipe.model_dump(), info)
         torch.manual_seed(seed)
         model = build_backbone(backbone, info.channels, info.num_classes)
         cached = self.cache.get("generic", key)

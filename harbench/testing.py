@@ -61,10 +61,16 @@ class ConformanceReport:
 
 
 class _Checker:
-    """Runs checks in order, recording each; a check that raises fails with the exception as its detail."""
+    """Runs checks in order, recording each; a check that raises fails with the exception as its detail.
+
+    Checks run single-threaded (torch threads restored afterwards): they test behaviour, not speed, and one
+    thread is both faster on a busy CI machine and free of thread-count-dependent float reductions.
+    """
 
     def __init__(self, kind: str, name: str):
         self.report = ConformanceReport(kind, name)
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
 
     def __call__(self, name: str, fn: Callable[[], str | None]) -> bool:
         try:
@@ -76,6 +82,7 @@ class _Checker:
             return False
 
     def finish(self) -> ConformanceReport:
+        torch.set_num_threads(self._threads)
         if self.report.failed:
             raise ConformanceError(str(self.report))
         return self.report
