@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -13,3 +16,21 @@ def canonical(obj: Any) -> str:
 
 def content_hash(obj: Any, length: int = 20) -> str:
     return hashlib.sha256(canonical(obj).encode()).hexdigest()[:length]
+
+
+@functools.cache
+def code_version(module_name: str) -> str:
+    """A hash of the Python source of the top-level package that defines ``module_name``.
+
+    Cache keys include it, so editing a plugin's code (without bumping its version) re-runs only its nodes.
+    """
+    package = sys.modules.get(module_name.split(".")[0])
+    if package is None or not (getattr(package, "__path__", None) or getattr(package, "__file__", None)):
+        return "unknown"  # defined outside any importable package (e.g. built in a test)
+    roots = [Path(p) for p in getattr(package, "__path__", [])] or [Path(package.__file__).parent]
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -25,7 +25,7 @@ import torch
 from . import __version__
 from .api import AdaptResult, DatasetInfo, JobOutputs, Method, MethodContext, MethodState, Splits, UserData
 from .cache import WeightCache
-from .hashing import content_hash
+from .hashing import code_version, content_hash
 from .hostlock import HostLock, no_lock
 from .leakage import check_splits
 from .models import build_backbone, count_params
@@ -82,12 +82,13 @@ def generic_key(d: Resolved, seed: int, targets: list[str], backbone: str, recip
     prepare keys chain from this one."""
     fingerprint = info.extra.get("fingerprint")
     return content_hash(["generic", d.name, d.params, d.version, fingerprint, backbone, seed, sorted(targets), recipe,
-                         __version__])
+                         __version__, code_version(__name__)])
 
 
-def prepare_key(m: Resolved, gkey: str, seed: int) -> str:
-    """Includes the plugin's distribution and version: editing a method re-runs only that method's nodes."""
-    return content_hash(["prepare", m.name, m.params, m.distribution, m.version, gkey, seed])
+def prepare_key(m: Resolved, gkey: str, seed: int, registry: Registry) -> str:
+    """Includes the plugin's distribution, version and source hash: editing a method re-runs only its nodes."""
+    code = code_version(registry.get("method", m.name).cls.__module__)
+    return content_hash(["prepare", m.name, m.params, m.distribution, m.version, code, gkey, seed])
 
 
 @dataclass
@@ -115,7 +116,7 @@ def plan_counts(suite: Suite, registry: Registry, cache: WeightCache) -> PlanCou
                     nodes["generic"] += 1
                     cached["generic"] += cache.has("generic", gkeys[backbone])
                 nodes["prepare"] += 1
-                cached["prepare"] += cache.has("prepare", prepare_key(m, gkeys[backbone], seed))
+                cached["prepare"] += cache.has("prepare", prepare_key(m, gkeys[backbone], seed, registry))
                 nodes["adapt"] += adapts_per_user * len(targets)
     return PlanCounts(nodes, cached)
 
@@ -311,11 +312,12 @@ class Runner:
         model.eval()
         for p in model.parameters():
             p.requires_grad_(False)
+            p.grad = None
         acc = {u: accuracy(t.test_seen.y, predict(model, t.test_seen.x)) for u, t in splits.targets.items()}
         return model, acc, key
 
     def _prepare(self, m: Resolved, method: Method, generic, gkey: str, splits: Splits, seed: int) -> MethodState:
-        key = prepare_key(m, gkey, seed)
+        key = prepare_key(m, gkey, seed, self.registry)
         cached = self.cache.get("prepare", key)
         if cached is not None:
             self.counters.prepare_cached += 1

@@ -172,6 +172,7 @@ def _resolve_all(kind: str, key: str, refs: list, registry: Registry, problems: 
         if not points:
             empty = [k for k, v in ref.params.items() if v == []]
             problems.append((f"{key}[{i}].params", f"empty list for {', '.join(empty)}: the grid has no point"))
+        swept = {k for k in ref.params if len({repr(p.get(k)) for p in points}) > 1}
         for j, point in enumerate(points):
             try:
                 values = ParamValues.resolve(declared, point, owner=ref.name)
@@ -185,7 +186,8 @@ def _resolve_all(kind: str, key: str, refs: list, registry: Registry, problems: 
             except (ValueError, OSError) as exc:
                 problems.append((f"{key}[{i}].params", str(exc)))
                 break
-            out.append(Resolved(kind, ref.name, dict(values), variant_label(values, declared), reg.distribution, reg.version))
+            out.append(Resolved(kind, ref.name, dict(values), variant_label(values, declared, swept), reg.distribution,
+                                reg.version))
     return out
 
 
@@ -202,13 +204,13 @@ def expand_grid(params: dict[str, Any], declared: dict[str, Param]) -> list[dict
     return [dict(point) for point in itertools.product(*axes)]
 
 
-def variant_label(values: dict[str, Any], declared: dict[str, Param]) -> str:
-    """A short label of the parameters that differ from their defaults, e.g. ``block=fc,lr=0.01``."""
+def variant_label(values: dict[str, Any], declared: dict[str, Param], swept: set[str] = frozenset()) -> str:
+    """A short label of the parameters that differ from their defaults or are swept by the grid (``block=fc``)."""
     diffs = []
     for name in sorted(values):
         default = declared[name].default if name in declared else None
         default = list(default) if isinstance(default, tuple) else default
-        if values[name] != default:
+        if values[name] != default or name in swept:
             v = values[name]
             diffs.append(f"{name}={','.join(map(str, v)) if isinstance(v, list) else v}")
     return " ".join(diffs)

@@ -89,3 +89,8 @@ def test_validate_command_reports_and_exits_2_without_touching_the_store(registr
     assert res.exit_code == 2
     assert "bad.yaml: methods[0].params.lr" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "res").exists()
+
+
+def test_swept_parameters_are_named_even_at_their_default(registry):
+    s = parse_suite(tiny_suite(methods="[{name: finetune-full, params: {optimizer: [adam, sgd]}}]"), "s.yaml", registry)
+    assert [m.variant for m in s.methods] == ["optimizer=adam", "optimizer=sgd"]
