@@ -157,7 +157,7 @@ def list_(kind: str) -> None:
               help="group by these columns, comma-separated [default: method,hardware] (variant follows method)")
 @click.option("--where", "where", multiple=True, metavar="COL=VALUE",
               help="keep jobs matching (repeatable; =, != with comma-separated alternatives, <, <=, >, >=)")
-@click.option("--ci/--no-ci", default=True, show_default=True, help="show the 95 %% confidence interval of each mean")
+@click.option("--ci/--no-ci", default=True, show_default=True, help="show the 95 % confidence interval of each mean")
 @click.option("--metric", default="acc_seen", show_default=True,
               help="metric of the per-user table (harm rate, worst decile, paired tests)")
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
@@ -238,7 +238,7 @@ def plot(run: str, results: str, output: str, formats: str, where: tuple[str, ..
               help='regression thresholds, e.g. "acc_seen:-0.01,adapt_j:+10%,latency_ms_p50:+10%"')
 @click.option("--metrics", default=None, metavar="COLS", help="metrics to tabulate (default: a core set + --fail-on's)")
 @click.option("--alpha", default=0.01, show_default=True, type=float,
-              help="significance level for cost regressions (Mann–Whitney U; else 99 %% CIs)")
+              help="significance level for cost regressions (Mann–Whitney U; else 99 % CIs)")
 @click.option("--format", "fmt", type=click.Choice(["github", "csv", "json"]), default="github", show_default=True)
 @bad_input
 def compare(base: str, new: str, results: str, base_results: str | None, fail_on: str, metrics: str | None,
@@ -254,7 +254,7 @@ def compare(base: str, new: str, results: str, base_results: str | None, fail_on
         metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
         base_samples=base_store.samples(b_id, "latency_s"), new_samples=new_store.samples(n_id, "latency_s"),
         alpha=alpha)
-    click.echo(render(*comparison_table(result), fmt))
+    click.echo(render(*comparison_table(result), fmt, numparse=False))
     if result.regressions:
         click.echo(f"{len(result.regressions)} regression(s) beyond --fail-on", err=True)
         sys.exit(1)
@@ -281,10 +281,9 @@ def new(kind: str, name: str, output: str) -> None:
 def _print_summaries(rows) -> None:
     from tabulate import tabulate
 
-    export = export_rows(rows)
-    for answer in get_registry().hook.harbench_report_summary(rows=export):
-        if not answer:
-            continue
+    from .report import paper_summaries
+
+    for answer in paper_summaries(rows):
         click.echo(f"\n{answer['title']}")
         click.echo(tabulate(answer["rows"], headers=answer["headers"], tablefmt="github"))
         if answer.get("note"):

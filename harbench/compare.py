@@ -162,6 +162,10 @@ def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]]
     """
     by_metric = {t.metric: t for t in thresholds}
     names = list(dict.fromkeys([*(metrics or DEFAULT_METRICS), *by_metric]))
+    known = set().union(*(r.keys() for r in [*base_rows, *new_rows])) if (base_rows or new_rows) else set()
+    unknown = [m for m in names if known and m not in known]
+    if unknown:  # a typo in --fail-on must not pass silently as "no regression"
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     base_cells, new_cells = _cells(base_rows), _cells(new_rows)
     base_lat, new_lat = _samples_by_cell(base_samples), _samples_by_cell(new_samples)
     result = Comparison()

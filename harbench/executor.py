@@ -84,9 +84,8 @@ def run_parallel(runner, units, stop) -> Iterator[JobRecord]:
     with ProcessPoolExecutor(max_workers=runner.workers, mp_context=ctx, initializer=_init_worker,
                              initargs=_init_args(runner)) as pool:
         generics, prepares = _waves(runner, units)
-        for wave in ([pool.submit(_node, "generic", *g) for g in generics],
-                     [pool.submit(_node, "prepare", *p) for p in prepares]):
-            for future in wave:
+        for kind, wave in (("generic", generics), ("prepare", prepares)):  # each wave completes before the next
+            for future in [pool.submit(_node, kind, *args) for args in wave]:
                 _merge(runner.counters, future.result())
             if stop.requested:
                 return

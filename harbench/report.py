@@ -162,7 +162,7 @@ def load_frame(run: str | int = "latest", results: str | Path = "results"):
     return pd.DataFrame(rows, columns=[*IDENTITY, *METRIC_COLUMNS, "facts", "error", "provenance"])
 
 
-def render(headers: list[str], table: list[list[Any]], fmt: str) -> str:
+def render(headers: list[str], table: list[list[Any]], fmt: str, numparse: bool = True) -> str:
     if fmt == "json":
         return json.dumps([dict(zip(headers, row)) for row in table], indent=2)
     if fmt == "csv":
@@ -171,7 +171,7 @@ def render(headers: list[str], table: list[list[Any]], fmt: str) -> str:
         w.writerow(headers)
         w.writerows(table)
         return buf.getvalue()
-    return tabulate(table, headers=headers, tablefmt=fmt)
+    return tabulate(table, headers=headers, tablefmt=fmt, disable_numparse=not numparse)
 
 
 def export_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

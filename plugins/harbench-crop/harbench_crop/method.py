@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harbench import AdaptFacts, AdaptResult, Method, Param, count_params, split_train_val
+from harbench import AdaptFacts, AdaptResult, Method, Param, count_params, flops_per_window, split_train_val
 
 from .layers import prunable_weights
 from .pipeline import CropConfig, CropRun, run_crop
@@ -45,19 +45,23 @@ class CRoP(Method):
     def adapt(self, generic, state, user, ctx):
         train, val = split_train_val(user.adapt, self.params.val_fraction)
         run = run_crop(generic, train, val, self.config(), ctx.generator(salt=0xC20F))
-        return AdaptResult(run.final, self._facts(run, len(train)))
+        return AdaptResult(run.final, self._facts(run, len(train), flops_per_window(run.final, user.adapt.x[:1])))
 
-    def _facts(self, run: CropRun, n_train: int) -> AdaptFacts:
+    def _facts(self, run: CropRun, n_train: int, window_flops: float) -> AdaptFacts:
+        """Counts for the harness's cost model; a backward pass is counted as twice a forward pass."""
         ft, final, prune = run.finetune_report, run.final_report, run.prune
         prune_forwards = n_train * (1 + len(prune.steps))  # the unpruned accuracy plus one pass per candidate
+        forward = ft.forward_samples + prune_forwards + final.forward_samples
+        backward = ft.backward_samples + final.backward_samples
         return AdaptFacts(
             params_trained=count_params(run.final),
             optimizer_steps=ft.optimizer_steps + final.optimizer_steps,
-            forward_samples=ft.forward_samples + prune_forwards + final.forward_samples,
-            backward_samples=ft.backward_samples + final.backward_samples,
+            forward_samples=forward,
+            backward_samples=backward,
             batch_size=self.params.batch_size,
             epochs=ft.epochs_run + final.epochs_run,
             trainable=[n for n, _ in run.final.named_parameters()],
+            flops=window_flops * (forward + 2 * backward),
             extra={
                 "sparsity": prune.sparsity,
                 "prune_amount": prune.amount,

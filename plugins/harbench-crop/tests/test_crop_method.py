@@ -59,6 +59,7 @@ def test_adapt_returns_a_personalized_copy_and_reports_its_decisions(world):
     assert [round(a, 6) for a, _ in extra["prune_curve"]][: 1] == [0.05]
     assert facts.epochs == 6 and facts.optimizer_steps > 0 and facts.forward_samples > facts.backward_samples > 0
     assert facts.params_trained == sum(p.numel() for p in result.model.parameters())
+    assert facts.flops is not None and facts.flops > 3 * facts.backward_samples  # at least one FLOP per pass
 
 
 def test_same_seed_same_model(world):

@@ -7,6 +7,7 @@ common so that the five datasets behave alike.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from abc import abstractmethod
 from collections import OrderedDict
@@ -143,9 +144,6 @@ class RealDataset(Dataset):
             PARSE_CACHE.put(key, hit)
         return hit
 
-    def _cached(self, root: Path) -> Parsed | None:
-        return PARSE_CACHE.get(self._parse_key(root))
-
     # ------------------------------------------------------------------------------------- harbench API
     def describe(self) -> DatasetInfo:
         root = self.root()
@@ -159,10 +157,13 @@ class RealDataset(Dataset):
         unknown = [c for c in self.params.population_contexts if c not in names]
         if unknown:
             raise self.fail(f"population_contexts {unknown} are not contexts of this dataset ({', '.join(names)})")
-        parsed = self._cached(root)
+        key = self._parse_key(root)
+        parsed = PARSE_CACHE.get(key)
         balance = labelled_seconds(parsed.segments, self.classes) if parsed else scan.class_seconds
         extra: dict[str, Any] = {
             "root": str(root),
+            # changes when a parsed file or a parse parameter changes: for cache keys that must notice new data
+            "fingerprint": hashlib.sha256(repr(key).encode()).hexdigest()[:16],
             "channels": list(scan.channels),
             "class_mapping": dict(self.class_mapping),
             "class_balance_s": balance,

@@ -4,8 +4,8 @@ The rules mirror the synthetic dataset so that results are comparable:
 
 * target users never contribute to the population; the population uses ``population_contexts`` (all by default);
 * a target's ``adapt`` windows are the first ``k`` windows of each class in its ``adapt_context`` in recording
-  order (its earliest data); windows of the same recording that overlap them in time are dropped (the gap), and
-  the remaining windows of that context are ``test_seen``;
+  order (its earliest data); windows that overlap them in time (same recording, or same source clock) are
+  dropped (the gap), and the remaining windows of that context are ``test_seen``;
 * ``test_unseen`` holds every other context of the target, minus the windows that were recorded at the same time
   as an adapt window (same source clock): for simultaneous sensors a neighbouring device saw the very movement the
   method adapted on;
@@ -82,7 +82,9 @@ def split_target(table: WindowTable, user: int, name: str, adapt_ci: int, contex
                          f"(too short recordings for the window length, or a user without that context)")
     adapt = _select_adapt(table, in_context, k)
     rest = np.setdiff1d(in_context, adapt)
-    seen = rest[~_overlapping(table, rest, adapt, same="recording")]
+    # the source clock also catches published windows that could not be stitched (UCI-HAR rows that overlap in
+    # time but were cut into separate recordings)
+    seen = rest[~(_overlapping(table, rest, adapt, same="recording") | _overlapping(table, rest, adapt, same="source"))]
     others = mine[table.context[mine] != adapt_ci]
     unseen = others[~_overlapping(table, others, adapt, same="source")]
     unseen_contexts = tuple(context_names[c] for c in sorted(set(table.context[unseen].tolist())))

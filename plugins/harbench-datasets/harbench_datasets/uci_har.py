@@ -156,13 +156,17 @@ class UCIHAR(RealDataset):
                     channels.append(values)
             rows = np.stack(channels, axis=1)  # (n, C, 128)
             session = session_of_runs(subjects, y)
-            label_runs = len(runs(np.stack([subjects, y], axis=1)))
+            label_runs = runs(np.stack([subjects, y], axis=1))
+            # a pseudo-clock per subject: rows of one activity run are 1.28 s apart (the published hop), and a
+            # full window separates runs, which were recorded apart (nothing overlaps across an activity change)
+            run_index = np.repeat(np.arange(len(label_runs)), [b - a for a, b in label_runs])
+            clock = (np.arange(len(y)) * HOP + run_index * ROW) / RATE_HZ
             stitched = stitch_runs(rows, subjects, y)
-            breaks += len(stitched) - label_runs
+            breaks += len(stitched) - len(label_runs)
             for a, b in stitched:
                 signal = np.concatenate([rows[a]] + [rows[i][:, ROW - HOP:] for i in range(a + 1, b)], axis=1)
                 context = "waist" if self.params.context_by == "none" else f"session{session[a] + 1}"
                 segments.append(Segment(user=user_id(int(subjects[a])), context=context, label=int(y[a]) - 1,
                                         signal=signal, rate_hz=RATE_HZ, source=f"{split}:{subjects[a]}",
-                                        t0=a * HOP / RATE_HZ))
+                                        t0=float(clock[a])))
         return Parsed(segments, {"segments": len(segments), "discontinuities_within_runs": breaks})

@@ -117,3 +117,15 @@ def test_no_folder_gives_one_line_naming_the_layout(cls, tmp_path):
         cls(path=str(tmp_path / "nowhere")).describe()
     message = str(err.value)
     assert "\n" not in message and message.startswith(f"{cls.name}: ") and cls.folder in message
+
+
+def test_fingerprint_follows_the_files_and_parse_parameters(tmp_path):
+    from harbench_datasets import WISDM, fabricate
+
+    root, _ = fabricate.wisdm(tmp_path, defects=False)
+    first = WISDM(path=str(root)).describe().extra["fingerprint"]
+    assert WISDM(path=str(root), k=3).describe().extra["fingerprint"] == first  # split-only knob
+    assert WISDM(path=str(root), max_gap_s=5.0).describe().extra["fingerprint"] != first
+    raw = root / "WISDM_ar_v1.1_raw.txt"
+    raw.write_text(raw.read_text() + "1,Walking,0,0.1,9.8,0.2;\n")
+    assert WISDM(path=str(root)).describe().extra["fingerprint"] != first

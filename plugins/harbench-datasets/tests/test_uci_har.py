@@ -94,3 +94,14 @@ def test_signal_subset_and_parent_folder_path(tmp_path):
     assert info.channels == 3 and info.extra["channels"] == ["total_acc_x", "total_acc_y", "total_acc_z"]
     with pytest.raises(ValueError, match="signals must be a non-empty subset"):
         UCIHAR(path=str(tmp_path), signals=["magnetometer"])
+
+
+def test_an_unstitched_row_that_overlaps_adapt_in_time_is_not_tested_on(tmp_path):
+    # row 2 (standing) is its own recording, but it shares 64 samples with row 1, the second adapt window
+    root = fabricate.uci_har(tmp_path, subjects={"train": [1, 2]}, rows_per_run=5, sessions=1, broken=("train", 2))
+    splits = UCIHAR(path=str(root), k=2).load(0, ["s01"])
+    check_splits(splits, "uci-har")
+    t = splits.targets["s01"]
+    standing = t.test_seen.y == 4
+    assert int(standing.sum()) == 2  # rows 3 and 4; row 2 is the gap
+    assert len(t.test_seen) == 5 * (5 - 3) + 2

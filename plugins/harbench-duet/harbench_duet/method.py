@@ -4,7 +4,8 @@ user with exactly one generator forward pass on its unlabelled buffer (``adapt``
 Roles inside ``adapt`` (one process simulates both sides, so the split is timed explicitly):
 
 * device: choose the buffer from its stream, compute the buffer's backbone embeddings (``upload=embedding``, the
-  privacy-friendly protocol), and install the returned head;
+  privacy-friendly protocol), and install the returned head in place of its own (the static layers are shared
+  with the generic model, not copied: a device swaps its head, it does not duplicate its backbone);
 * cloud: one forward pass of the generator (plus the backbone embeddings when ``upload=raw``).
 
 The harness measures the whole call; ``facts.extra`` reports the parts (``device_s``/``cloud_s``,
@@ -26,7 +27,7 @@ from .augment import add_virtual_devices
 from .episodes import DeviceSplit, build_devices, device_buffer, split_by_user, stream_order
 from .generator import ENCODERS, FORMS, GeneratorConfig, ParameterGenerator
 from .meta_training import TrainingConfig, population_features, pretrain_umn, train_generator
-from .personal_model import build_head, swap_head
+from .personal_model import HeadSwapped, build_head, swap_head
 
 GENERATOR_PREFIX = "generator."
 BACKBONE_PREFIX = "backbone."
@@ -150,10 +151,12 @@ class Duet(Method):
         cfg = generator.cfg
 
         t0 = time.perf_counter()
-        model = frozen_copy(generic)
-        if state.meta.get("joint"):
+        if state.meta.get("joint"):  # the backbone was retrained on the cloud: the device holds a new copy
+            model = frozen_copy(generic)
             model.load_state_dict(_with_prefix(state.tensors, BACKBONE_PREFIX))
-        model.eval()
+            model.eval()
+        else:
+            model = generic  # read only: its static layers are shared by the personal model (see HeadSwapped)
         order = stream_order(stream, torch.arange(len(stream)))
         buffer = stream.x[order[device_buffer(len(stream), p.buffer_size, p.buffer_select)]]
         n = len(buffer)
@@ -168,9 +171,8 @@ class Duet(Method):
                 buffer_feats = payload
             layers = generator(buffer_feats.unsqueeze(0))  # cloud: the single PPG forward pass
             t2 = time.perf_counter()
-        model = swap_head(model, build_head(cfg, layers))  # device
-        for q in model.parameters():
-            q.requires_grad_(False)
+        head = build_head(cfg, layers)  # device
+        model = swap_head(model, head) if state.meta.get("joint") else HeadSwapped(generic, head)
         t3 = time.perf_counter()
         timings = AdaptTimings(device_s=(t1 - t0) + (t3 - t2), cloud_s=t2 - t1)
 

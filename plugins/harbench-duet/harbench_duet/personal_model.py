@@ -36,3 +36,27 @@ def swap_head(model: Backbone, head: nn.Module) -> Backbone:
             setattr(model, name, head)
             return model
     raise ValueError(f"{type(model).__name__}.head is not a direct child module; DUET cannot swap it")
+
+
+class HeadSwapped(Backbone):
+    """The device's model after DUET: the generic model's static blocks, *shared* rather than copied (the device
+    keeps its backbone in place and only replaces the dynamic layers), followed by the generated head.
+
+    Sharing is safe because nothing here or in the harness writes to those blocks: they are evaluated only, and
+    the generic model's weights and flags are left as they were. Inherits ``stage_outputs``/``features`` from
+    :class:`harbench.Backbone`, which chain ``blocks()`` up to the head, as both built-in backbones do.
+    """
+
+    def __init__(self, generic: Backbone, head: nn.Module):
+        super().__init__()
+        self.static = nn.ModuleDict({k: m for k, m in generic.blocks().items() if m is not generic.head})
+        self.fc = head
+
+    @property
+    def head(self) -> nn.Module:  # type: ignore[override]
+        return self.fc
+
+    def blocks(self):
+        from collections import OrderedDict
+
+        return OrderedDict([*self.static.items(), ("fc", self.fc)])

@@ -13,6 +13,8 @@ from harbench import (Backbone, DatasetInfo, MethodContext, MethodState, Splits,
 from harbench.builtin.datasets import SyntheticDrift
 from harbench_duet import Duet
 
+torch.set_num_threads(1)  # tiny ops: extra threads only add contention on a shared 2-core machine
+
 TARGETS = ["u00", "u01"]
 FAST = {"umn_steps": 60, "episodes": 12, "eval_every": 10, "virtual_devices": 1, "meta_batch": 4, "query_size": 8, "buffer_size": 8}
 
@@ -54,6 +56,10 @@ def base() -> Base:
         generic = build_backbone("resnet1d", info.channels, info.num_classes, width=8, depth=1)
         fit(generic, splits.population, epochs=2, optimizer=make_optimizer(generic.parameters(), "adam", 3e-3),
             batch_size=32, generator=torch.Generator().manual_seed(0))
+        generic.eval()
+        for p in generic.parameters():  # as the harness hands it over: frozen, no stale gradients
+            p.requires_grad_(False)
+            p.grad = None
         _BASE = Base(info, splits, generic)
     return _BASE
 

@@ -44,7 +44,20 @@ def test_adapt_is_one_forward_pass_without_any_gradient(world, monkeypatch):
     assert seen == [(True, False, (1, 8, world.state.meta["generator"]["feature_dim"]))]
     f = result.facts
     assert (f.backward_samples, f.optimizer_steps, f.params_trained, f.epochs, f.trainable) == (0, 0, 0, 0, [])
-    assert all(not p.requires_grad and p.grad is None for p in result.model.parameters())
+    assert all(not p.requires_grad and p.grad is None for p in result.model.head.parameters())
+    assert all(p.grad is None for p in result.model.parameters())
+
+
+def test_static_layers_are_shared_with_the_generic_model_not_copied(world):
+    result = world.method.adapt(world.generic, world.state, world.user("u00"), world.ctx)
+    generic_ptrs = {p.data_ptr() for p in world.generic.parameters()}
+    head_ptrs = {p.data_ptr() for p in result.model.head.parameters()}
+    static = [p for p in result.model.parameters() if p.data_ptr() not in head_ptrs]
+    assert static and all(p.data_ptr() in generic_ptrs for p in static)
+    assert not head_ptrs & generic_ptrs
+    assert sum(p.numel() for p in result.model.parameters()) == (
+        sum(p.numel() for p in world.generic.parameters()) - sum(p.numel() for p in world.generic.head.parameters())
+        + world.state.meta["generator"]["hidden"] * (world.generic.head.in_features + 1) + 6 * (world.state.meta["generator"]["hidden"] + 1))
 
 
 def test_adapt_leaves_the_generic_model_untouched(world):
@@ -134,6 +147,17 @@ def test_personalisation_does_not_hurt_the_generic_model_on_its_own_population(w
     duet_acc = float((predict(result.model, pop.x) == pop.y).float().mean())
     assert duet_acc > 1 / world.info.num_classes + 0.1
     assert duet_acc > generic_acc - 0.25
+
+
+def test_head_swapped_mobilenet_computes_the_same_features():
+    from harbench_duet.personal_model import HeadSwapped
+
+    model = build_backbone("mobilenet1d", 6, 4, width=0.5).eval()
+    new = torch.nn.Linear(model.head.in_features, 4)
+    swapped = HeadSwapped(model, new).eval()
+    x = torch.randn(2, 6, 128)
+    assert torch.allclose(swapped.features(x), model.features(x), atol=1e-6)
+    assert swapped.head is new and model.head is not new
 
 
 def test_swap_head_works_on_mobilenet():

@@ -3,7 +3,8 @@
 The paper's memory branch is a ``hflayers.Hopfield`` layer applied to the pooled feature as a length-1 sequence,
 where the association is trivial. Here the memory is a modern-Hopfield retrieval over *learned stored patterns*
 (Ramsauer et al.): the pooled feature is projected to a query, updated ``update_steps`` times towards the stored
-patterns it resembles, and the final association weights vote for classes. It keeps the paper's two ideas (a
+patterns it resembles, and the retrieved pattern is mapped to classes by an output projection, as in a Hopfield
+layer. It keeps the paper's two ideas (a
 memory that recalls prototypes, an intuition that maps features linearly) at a size a ~100 k student can afford.
 
 The head returns log-probabilities: ``log(w_m softmax(memory) + w_i softmax(intuition))`` with ``w = softmax(mix)``
@@ -30,12 +31,12 @@ class AssociativeMemory(nn.Module):
         self.query = nn.Sequential(nn.Linear(features, dim), nn.LayerNorm(dim))
         self.patterns = nn.Parameter(torch.randn(slots, dim) / math.sqrt(dim))
         self.pattern_norm = nn.LayerNorm(dim)
-        self.values = nn.Linear(slots, classes)
+        self.output = nn.Linear(dim, classes)
         self.update_steps = update_steps
         self.beta = 1.0 / math.sqrt(dim)
 
     def association(self, features: torch.Tensor) -> torch.Tensor:
-        """Softmax weights over stored patterns after the Hopfield updates ``xi <- softmax(beta xi P^T) P``."""
+        """Softmax weights over stored patterns after ``update_steps`` Hopfield updates ``xi <- softmax(beta xi P^T) P``."""
         patterns = self.pattern_norm(self.patterns)
         xi = self.query(features)
         for _ in range(self.update_steps):
@@ -43,7 +44,8 @@ class AssociativeMemory(nn.Module):
         return torch.softmax(self.beta * xi @ patterns.T, dim=-1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.values(self.association(features))
+        retrieved = self.association(features) @ self.pattern_norm(self.patterns)
+        return self.output(retrieved)
 
 
 class IntuitionMemoryHead(nn.Module):

@@ -66,7 +66,9 @@ _TEACHER_CACHE_SIZE = 2
 class SMLDist(Method):
     name = "smldist"
     description = "SMLDist: stage (+frequency attention), memory and logits distillation into a MobileNet student, head auto-search"
-    backbone = "mobilenet1d"
+    # SMLDist trains its own teacher and student from the population and never uses the harness's generic model,
+    # so it asks for the default backbone: suites then train no extra generic model for it.
+    backbone = "resnet1d"
     parameters = {
         "variant": Param("smldist", "what prepare builds: the method, a baseline or an ablation", choices=VARIANTS),
         "teacher_width": Param(2.0, "teacher MobileNet width multiplier (2.0 ~ 0.73 M parameters)", ge=0.25),
@@ -80,7 +82,7 @@ class SMLDist(Method):
         "logits_epochs": Param(12, "logits-distillation epochs; also the student-scratch/hinton budget", ge=1),
         "lr": Param(1e-3, "Adam learning rate for teacher, scratch and logits training", ge=0.0),
         "stage_lr": Param(1e-3, "Adam learning rate of stage distillation (the paper: 1e-4 over 200 epochs)", ge=0.0),
-        "batch_size": Param(64, "mini-batch size on the cloud", ge=2),
+        "batch_size": Param(32, "mini-batch size on the cloud", ge=2),
         "val_fraction": Param(0.2, "population share held out for epoch selection and the head search", ge=0.05, le=0.5),
         "lambda_f": Param(1.0, "weight of the frequency-attention term in the stage loss (0 = plain MSE)", ge=0.0),
         "attention": Param("teacher_spectrum", "frequency weights of the stage loss", choices=ATTENTIONS),

@@ -21,7 +21,9 @@ from .heads import HEAD_MODES
 from .losses import hinton_loss, smldist_logits_loss, stage_loss
 from .networks import NUM_ANCHORS, SMLNet, StageAdapters
 
-HEAD_PREFERENCE = ("memory", "fused", "intuition")  # tie-break order; memory-only is the code's default eval mode
+# Tie-break order of the head search: the fused head is what every network is trained with, so a tie keeps it;
+# then memory (the code's default eval mode), then intuition.
+HEAD_PREFERENCE = ("fused", "memory", "intuition")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Recipe:
     logits_epochs: int = 12
     lr: float = 1e-3
     stage_lr: float = 1e-3
-    batch_size: int = 64
+    batch_size: int = 32
     lambda_f: float = 1.0
     attention: str = "teacher_spectrum"
     logits_form: str = "paper"
@@ -160,5 +162,5 @@ def evaluate_heads(model: SMLNet, val: Windows) -> dict[str, HeadScore]:
 
 
 def choose_head(scores: dict[str, HeadScore]) -> str:
-    """The auto-search: best validation accuracy, then macro-F1, then the preference order memory > fused > intuition."""
+    """The auto-search: best validation accuracy, then macro-F1, then the order fused > memory > intuition."""
     return max(scores, key=lambda m: (scores[m].accuracy, scores[m].macro_f1, -HEAD_PREFERENCE.index(m)))

@@ -17,6 +17,15 @@ TINY = dict(teacher_width=1.0, student_width=0.5, neck=64, memory_slots=8, memor
             stage_epochs=1, logits_epochs=1, adapt_epochs=2, batch_size=64)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: the tests are tiny, and on a shared 2-core host extra threads only spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def splits():
     return SyntheticDrift(users=4, windows=10, k=3, sessions=2, contexts=["home", "sensor"]).load(0, ["u00"])
@@ -49,7 +58,7 @@ def _roundtrip(state: MethodState, tmp_path) -> MethodState:
 def test_every_variant_prepares_and_adapts_after_a_safetensors_roundtrip(variant, states, splits, ctx, user, tmp_path):
     state = _roundtrip(states[variant], tmp_path)
     method = SMLDist(variant=variant, **TINY)
-    generic = build_backbone("mobilenet1d", splits.info.channels, splits.info.num_classes)
+    generic = build_backbone(SMLDist.backbone, splits.info.channels, splits.info.num_classes)
     before = copy.deepcopy(generic.state_dict())
     result = method.adapt(generic, state, user, ctx)
     assert all(torch.equal(before[k], v) for k, v in generic.state_dict().items())  # generic untouched

@@ -45,7 +45,7 @@ class StepFlops:
         return self.forward + self.activation_grad + self.weight_grad
 
 
-def _layer_forward_flops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> float:
+def _layer_forward_flops(module: nn.Module, out: torch.Tensor) -> float:
     if isinstance(module, nn.Conv1d):
         in_per_group = module.in_channels // module.groups
         return 2.0 * out.numel() * in_per_group * module.kernel_size[0]
@@ -64,7 +64,7 @@ def step_flops(model: Backbone, example: torch.Tensor, cut: int) -> StepFlops:
 
     def hook(name: str):
         def record(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-            records.append((name, module, _layer_forward_flops(module, args[0], out), bool(args[0].requires_grad)))
+            records.append((name, module, _layer_forward_flops(module, out), bool(args[0].requires_grad)))
 
         return record
 

@@ -80,8 +80,19 @@ def group_cells(rows: Iterable[dict[str, Any]]) -> list[Cell]:
         facts = row.get("facts") or {}
         if facts.get("drift") is not None:
             cell.drift = facts["drift"]
-        cell.rows[_variant(row)].append(row)
+        cell.rows[_variant(row)].append(_with_per_window_cost(row))
     return list(cells.values())
+
+
+def _with_per_window_cost(row: dict[str, Any]) -> dict[str, Any]:
+    """Adds ``<cost>_per_window``: the adapt cost per trained window, which removes the effect of early stopping
+    ending blocks after different numbers of epochs (the paper timed one training pass of one sample)."""
+    trained = (row.get("facts") or {}).get("backward_samples")
+    out = dict(row)
+    for column in ("adapt_j", "adapt_s"):
+        if _number(trained) and trained > 0 and _number(row.get(column)):
+            out[f"{column}_per_window"] = row[column] / trained
+    return out
 
 
 def energy_column(rows: list[dict[str, Any]]) -> str:
@@ -112,6 +123,8 @@ class CellSummary:
     gap_block_avg: float | None
     gap_all: float | None
     savings: dict[str, float | None]  # percent of all's energy, per single block, "Block Avg" and "TBFT"
+    window_savings: dict[str, float | None]  # the same per trained window
+    flop_savings: dict[str, float | None]  # the same for adapt_flops
 
 
 def summarize_cell(cell: Cell, energy: str) -> CellSummary:
@@ -124,7 +137,9 @@ def summarize_cell(cell: Cell, energy: str) -> CellSummary:
     gap_all = None if tbft_acc is None or acc.get("all") is None else tbft_acc - acc["all"]  # type: ignore[operator]
     savings = {b: saving(cell, b, energy) for b in (*SINGLE_BLOCKS, "Block Avg")}
     savings["TBFT"] = savings.get(matched) if matched else None
-    return CellSummary(cell.label, cell.drift or "-", acc, matched, gap, gap_all, savings)
+    window = {b: saving(cell, b, f"{energy}_per_window") for b in SINGLE_BLOCKS}
+    flops = {b: saving(cell, b, "adapt_flops") for b in SINGLE_BLOCKS}
+    return CellSummary(cell.label, cell.drift or "-", acc, matched, gap, gap_all, savings, window, flops)
 
 
 def _fmt(v: float | None, signed: bool = False) -> str:
@@ -158,6 +173,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     save_tbft = _avg(s.savings["TBFT"] for s in summaries)
     save_avg = _avg(s.savings["Block Avg"] for s in summaries)
     per_block = {b: _avg(s.savings[b] for s in summaries) for b in SINGLE_BLOCKS}
+    per_window = {b: _avg(s.window_savings[b] for s in summaries) for b in SINGLE_BLOCKS}
+    per_flops = {b: _avg(s.flop_savings[b] for s in summaries) for b in SINGLE_BLOCKS}
     table.append(["mean", "", *(_fmt(_avg(s.accuracy.get(v) for s in summaries)) for v in (*SINGLE_BLOCKS, "Block Avg", "all", *autos)),
                   "", _fmt(gap, True), _fmt(gap_all, True), _fmt(save_tbft), _fmt(save_avg)])
     best = _best_blocks(summaries)
@@ -168,6 +185,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         f"Adapt {what} saving vs all: TBFT {_fmt(save_tbft)} %, Block Avg {_fmt(save_avg)} % "
         f"(paper {PAPER_BLOCK_AVG_SAVING:.2f} %); per block "
         + ", ".join(f"{b} {_fmt(per_block[b])} % (paper {PAPER_SAVINGS[b]})" for b in SINGLE_BLOCKS)
+        + ". Per trained window: " + ", ".join(f"{b} {_fmt(per_window[b])} %" for b in SINGLE_BLOCKS)
+        + ". adapt_flops: " + ", ".join(f"{b} {_fmt(per_flops[b])} %" for b in SINGLE_BLOCKS)
         + f". Best single block per drift: {best}."
     )
     return {"title": "TBFT: drift-matched block vs Block Avg and full fine-tuning", "headers": headers,

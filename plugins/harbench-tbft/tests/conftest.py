@@ -14,6 +14,9 @@ import torch
 from harbench import Backbone, ContextInfo, MethodContext, Splits, UserData, build_backbone, fit, make_optimizer
 from harbench.builtin.datasets import SyntheticDrift
 
+# One intra-op thread: the machine is shared, and oversubscribed torch threads spin far slower than one thread.
+torch.set_num_threads(1)
+
 CONTEXTS = ["home", "sensor", "recovery", "labels"]
 TARGETS = ["u00", "u01", "u02"]
 
@@ -30,6 +33,11 @@ class World:
     splits: Splits
     generic: Backbone
     ctx: MethodContext
+    targets: tuple[str, ...] = tuple(TARGETS)
+
+    def drifted(self, adapt_context: str) -> Splits:
+        """The same world with the targets' personal data taken from ``adapt_context``."""
+        return load(adapt_context)
 
     def user(self, name: str = "u00", drift: str | None = "input", splits: Splits | None = None) -> UserData:
         """A target's adapt data, presented as coming from a context that declares ``drift``."""

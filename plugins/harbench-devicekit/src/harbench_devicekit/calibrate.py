@@ -82,6 +82,20 @@ def _predict(points: list[CalibrationPoint], unit: ComputeUnit) -> list[float]:
     return [sum(roofline_seconds(p.trace, unit)) for p in points]
 
 
+class _Workloads:
+    """The points' per-operator FLOPs and bytes as arrays, so the grid search is vectorised."""
+
+    def __init__(self, points: list[CalibrationPoint]) -> None:
+        self.flops = [np.array([o.flops for o in p.trace.ops]) for p in points]
+        self.bytes = [np.array([o.bytes for o in p.trace.ops]) for p in points]
+        self.graph_ops = np.array([len(p.trace) - p.trace.count("optimizer") for p in points], dtype=float)
+        self.optimizer_ops = np.array([p.trace.count("optimizer") for p in points], dtype=float)
+        self.measured = np.array([p.measured_s for p in points])
+
+    def roofline(self, flops_rate: float, bytes_rate: float) -> np.ndarray:
+        return np.array([np.maximum(f / flops_rate, b / bytes_rate).sum() for f, b in zip(self.flops, self.bytes)])
+
+
 def _nnls(design: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Non-negative least squares for a handful of columns: the best unconstrained fit over every subset of
     free columns, keeping the feasible one with the lowest residual (exact for 3 columns, no SciPy needed)."""
@@ -100,23 +114,16 @@ def _nnls(design: np.ndarray, target: np.ndarray) -> np.ndarray:
     return best
 
 
-def _fit_overheads(points: list[CalibrationPoint], unit: ComputeUnit) -> Calibration:
-    """(t_call, t_op, t_op_optimizer) by relative-error least squares, given the efficiencies in ``unit``;
+def _fit_overheads(work: _Workloads, roof: np.ndarray) -> tuple[float, float, float | None]:
+    """(t_call, t_op, t_op_optimizer) by relative-error least squares, given the roofline part of each point;
     the model is linear in them once eta_c and eta_m are fixed."""
-    cal = unit.calibration
-    zero = ComputeUnit(unit.name, unit.peak_flops, unit.bandwidth_bytes_s, unit.cores, unit.threads,
-                       Calibration(0.0, 0.0, cal.eta_c, cal.eta_m, 0.0))
-    roof = np.array(_predict(points, zero))
-    y = np.array([p.measured_s for p in points])
-    graph_ops = np.array([len(p.trace) - p.trace.count("optimizer") for p in points], dtype=float)
-    optimizer_ops = np.array([p.trace.count("optimizer") for p in points], dtype=float)
+    y = work.measured
     w = 1.0 / y
-    design = np.stack([w, graph_ops * w, optimizer_ops * w], axis=1)
-    if not optimizer_ops.any():
+    design = np.stack([w, work.graph_ops * w, work.optimizer_ops * w], axis=1)
+    if not work.optimizer_ops.any():
         design = design[:, :2]
     solution = _nnls(design, (y - roof) * w)
-    t_opt = float(solution[2]) if len(solution) > 2 else None
-    return Calibration(float(solution[0]), float(solution[1]), cal.eta_c, cal.eta_m, t_opt)
+    return float(solution[0]), float(solution[1]), float(solution[2]) if len(solution) > 2 else None
 
 
 def _mape(estimated: list[float], points: list[CalibrationPoint]) -> float:
@@ -126,16 +133,16 @@ def _mape(estimated: list[float], points: list[CalibrationPoint]) -> float:
 def fit(points: list[CalibrationPoint], peak_flops: float, bandwidth: float, cores: int, threads: int,
         name: str = "cpu") -> CalibrationFit:
     def best_for(subset: list[CalibrationPoint]) -> tuple[float, Calibration]:
+        work = _Workloads(subset)
         best: tuple[float, Calibration] | None = None
         for eta_c in np.logspace(-3, 0, 25):
             for eta_m in np.logspace(-3, 0.5, 25):
-                unit = ComputeUnit(name, peak_flops, bandwidth, cores, threads,
-                                   Calibration(0, 0, float(eta_c), float(eta_m)))
-                cal = _fit_overheads(subset, unit)
-                unit = ComputeUnit(name, peak_flops, bandwidth, cores, threads, cal)
-                score = _mape(_predict(subset, unit), subset)
+                roof = work.roofline(eta_c * peak_flops, eta_m * bandwidth)
+                t_call, t_op, t_opt = _fit_overheads(work, roof)
+                predicted = roof + t_call + t_op * work.graph_ops + (t_op if t_opt is None else t_opt) * work.optimizer_ops
+                score = 100.0 * float(np.mean(np.abs(predicted - work.measured) / work.measured))
                 if best is None or score < best[0]:
-                    best = (score, cal)
+                    best = (score, Calibration(t_call, t_op, float(eta_c), float(eta_m), t_opt))
         assert best is not None
         return best
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from .calibrate import (
     today,
     write_profile,
 )
-from .profiles import PACKAGE_PROFILES
+from .profiles import PACKAGE_PROFILES, DeviceProfile, load_profile
 from .target import COMMON_PARAMETERS, DeviceTarget
 from .transport import make_transport
 
@@ -38,6 +39,12 @@ class ProfiledDevice(DeviceTarget):
         "unit": Param("cpu", "compute unit of the profile to run on", choices=("cpu", "gpu")),
         "power_mode": Param("", "power mode of the profile ('' = its default)"),
     }
+
+    @cached_property
+    def profile(self) -> DeviceProfile:
+        """Any installed board plugin's profiles are usable by name, after the user's folder."""
+        folders = [d for cls in DeviceTarget.registry.values() for d in cls.profile_dirs]
+        return load_profile(self.params.profile, list(dict.fromkeys(folders)))
 
 
 def _parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:

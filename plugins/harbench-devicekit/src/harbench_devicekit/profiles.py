@@ -138,6 +138,9 @@ class DeviceProfile:
             caps = self.modes[mode]
             return PowerModel(float(caps["idle_w"]), float(caps["load_w"]))
         power = _figures(self.raw.get("power"))
+        if "idle_w" not in power or "load_w" not in power:
+            raise ValueError(f"profile {self.name!r} ({self.path}) has no power.idle_w / power.load_w figures; "
+                             "add them (with their source) to estimate energy")
         return PowerModel(float(power["idle_w"]), float(power["load_w"]))
 
     def agent_energy_config(self) -> dict[str, Any]:
@@ -178,6 +181,12 @@ def unsourced_figures(node: Any, path: str = "", sourced: bool = False) -> list[
         for key, value in node.items():
             out += unsourced_figures(value, f"{path}.{key}" if path else str(key), here)
         return out
+    if isinstance(node, str):  # YAML 1.1 reads 2.0e9 (no exponent sign) as a string: still a figure
+        try:
+            float(node)
+        except ValueError:
+            return []
+        return [] if sourced else [path]
     if isinstance(node, (int, float)) and not isinstance(node, bool):
         return [] if sourced else [path]
     if isinstance(node, list):

@@ -23,7 +23,7 @@ from harbench import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, 
 from .export import onnx_bytes, torchscript_bytes
 from .profiles import DeviceProfile, load_profile
 from .roofline import Estimate, estimate
-from .trace import OpTrace, trace_forward, trace_train_step
+from .trace import trace_forward, trace_train_step
 from .transport import JobFiles, make_transport
 from .workload import AdaptWorkload, InputShapes, output_classes
 
@@ -84,7 +84,6 @@ class DeviceTarget(Hardware):
         super().__init__(**params)
         self._shapes = InputShapes()
         self._window: tuple[int, int] | None = None
-        self._trace_cache: dict[tuple, OpTrace] = {}
 
     # --------------------------------------------------------------------------------------- configuration
     @cached_property

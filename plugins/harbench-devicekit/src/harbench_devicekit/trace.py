@@ -9,7 +9,9 @@ tensor inputs and outputs. Views (reshape, transpose, detach...) move no data an
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -88,13 +90,25 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Trace on one thread: the operator list does not depend on it, and tiny operators run with several
+    threads on a busy host spend milliseconds waiting for each other."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
 def trace_forward(model: nn.Module, x: torch.Tensor) -> OpTrace:
     """Operators of one inference call (eval mode, no autograd) on input ``x``."""
     was = model.training
     model.eval()
     recorder = _Recorder()
     try:
-        with torch.no_grad(), recorder:
+        with _one_thread(), torch.no_grad(), recorder:
             model(x)
     finally:
         model.train(was)
@@ -121,7 +135,7 @@ def trace_train_step(
     opt = (torch.optim.SGD(params, lr=1e-3, momentum=0.9) if optimizer == "sgd" else torch.optim.Adam(params, lr=1e-3)) if params else None
     y = torch.zeros(x.shape[0], dtype=torch.long) % max(num_classes, 1)
     recorder = _Recorder()
-    with recorder:
+    with _one_thread(), recorder:
         loss = nn.functional.cross_entropy(clone(x), y)
         if opt is not None:
             loss.backward()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator
 
@@ -92,14 +93,16 @@ class InputShapes:
     """
 
     def __init__(self) -> None:
-        self.shapes: dict[int, tuple[int, ...]] = {}
+        # weak keys: a module freed during adapt must not lend its record to a new module at the same address
+        self.shapes: "weakref.WeakKeyDictionary[nn.Module, tuple[int, ...]]" = weakref.WeakKeyDictionary()
 
     def _hook(self, module: nn.Module, args: tuple) -> None:
-        if id(module) not in self.shapes and args and isinstance(args[0], torch.Tensor) and args[0].dim() == 3:
-            self.shapes[id(module)] = tuple(args[0].shape[1:])
+        if module not in self.shapes and args and isinstance(args[0], torch.Tensor) and args[0].dim() == 3:
+            self.shapes[module] = tuple(args[0].shape[1:])
 
     @contextlib.contextmanager
     def recording(self) -> Iterator["InputShapes"]:
+        self.shapes.clear()
         handle = nn.modules.module.register_module_forward_pre_hook(self._hook)
         try:
             yield self
@@ -107,5 +110,5 @@ class InputShapes:
             handle.remove()
 
     def window_of(self, model: nn.Module) -> tuple[int, int] | None:
-        shape = self.shapes.get(id(model))
+        shape = self.shapes.get(model)
         return None if shape is None else (int(shape[0]), int(shape[1]))

@@ -1,0 +1,1 @@
+"""harbench hardware target for NVIDIA Jetson AGX Xavier with its power modes."""

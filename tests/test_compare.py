@@ -1,0 +1,114 @@
+"""harbench compare: thresholds, noise-aware significance, energy-method guard, failed jobs, exit status."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from click.testing import CliRunner
+
+from harbench.cli import main
+from harbench.compare import Threshold, compare_runs, min_mann_whitney_p, parse_fail_on, significant
+from harbench.store import Store
+
+from .test_report import job, make_run
+
+USERS = [f"u{i}" for i in range(6)]
+
+
+def latency_samples(center_ms: float, n: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [(center_ms + rng.gauss(0, 0.05 * center_ms)) / 1000 for _ in range(n)]
+
+
+def run_jobs(acc: float = 0.8, adapt_j: float = 10.0, latency_ms: float = 2.0, energy_method: str = "rapl",
+             samples: int = 40, seed: int = 0, failed: bool = False):
+    jobs = []
+    for i, user in enumerate(USERS):
+        lat = latency_samples(latency_ms, samples, seed * 100 + i)
+        jobs.append(job("mine", user, status="failed" if failed and i == 0 else "ok", acc_seen=acc, acc_unseen=acc - 0.1,
+                        adapt_j=adapt_j * (1 + 0.01 * i), adapt_s=1.0, latency_ms_p50=sorted(lat)[len(lat) // 2] * 1000,
+                        energy_method=energy_method, latency=lat))
+    return jobs
+
+
+def compare(tmp_path, base_jobs, new_jobs, spec: str):
+    base_id, new_id = make_run(tmp_path / "base", base_jobs), make_run(tmp_path / "new", new_jobs)
+    b, n = Store(tmp_path / "base"), Store(tmp_path / "new")
+    return compare_runs(b.job_rows(base_id), n.job_rows(new_id), parse_fail_on(spec),
+                        base_samples=b.samples(base_id, "latency_s"), new_samples=n.samples(new_id, "latency_s"))
+
+
+def verdicts(result) -> dict[str, str]:
+    return {d.metric: d.verdict for d in result.deltas}
+
+
+def test_parse_fail_on():
+    acc, energy = parse_fail_on("acc_seen:-0.01, adapt_j:+10%")
+    assert acc == Threshold("acc_seen", -1, 0.01, False) and energy == Threshold("adapt_j", 1, 0.10, True)
+    assert acc.exceeded(0.80, 0.785) and not acc.exceeded(0.80, 0.795) and not acc.exceeded(0.8, 0.9)
+    assert energy.exceeded(10.0, 11.5) and not energy.exceeded(10.0, 10.5) and not energy.exceeded(10.0, 5.0)
+    for bad in ("acc_seen", "acc_seen:0.01", "acc_seen:-x", ":+1"):
+        with pytest.raises(ValueError):
+            parse_fail_on(bad)
+
+
+def test_significance_follows_asv():
+    assert min_mann_whitney_p(2, 2) == pytest.approx(1 / 6)  # two samples each can never reach p < 0.01
+    slow = latency_samples(3.0, 40, 1)
+    fast = latency_samples(2.0, 40, 2)
+    assert significant(fast, slow, +1)[0] and not significant(slow, fast, +1)[0]
+    same_a, same_b = latency_samples(2.0, 40, 3), latency_samples(2.0, 40, 4)
+    assert not significant(same_a, same_b, +1)[0]
+    is_sig, how = significant([1.0, 1.1], [2.0, 2.1], +1)
+    assert "CI" in how  # too few for Mann–Whitney: falls back to 99 % intervals
+
+
+def test_accuracy_drop_beyond_threshold_is_a_regression(tmp_path):
+    result = compare(tmp_path, run_jobs(acc=0.80), run_jobs(acc=0.78), "acc_seen:-0.01")
+    assert verdicts(result)["acc_seen"] == "regression" and len(result.regressions) == 1
+    result = compare(tmp_path / "b", run_jobs(acc=0.80), run_jobs(acc=0.795), "acc_seen:-0.01")
+    assert not result.regressions
+
+
+def test_latency_regression_needs_factor_and_significance(tmp_path):
+    slower = compare(tmp_path / "a", run_jobs(latency_ms=2.0), run_jobs(latency_ms=3.0, seed=1), "latency_ms_p50:+10%")
+    assert verdicts(slower)["latency_ms_p50"] == "regression"
+    assert "Mann–Whitney" in next(d.detail for d in slower.deltas if d.metric == "latency_ms_p50")
+    same = compare(tmp_path / "b", run_jobs(latency_ms=2.0), run_jobs(latency_ms=2.0, seed=1), "latency_ms_p50:+1%")
+    assert verdicts(same)["latency_ms_p50"] in ("ok", "noise")
+    assert not same.regressions
+
+
+def test_energy_rise_on_too_few_jobs_is_noise_not_failure(tmp_path):
+    base = [j for j in run_jobs(adapt_j=10.0)[:2]]
+    new = [j for j in run_jobs(adapt_j=13.0)[:2]]
+    result = compare(tmp_path, base, new, "adapt_j:+10%")
+    d = next(d for d in result.deltas if d.metric == "adapt_j")
+    assert d.verdict == "noise" and not result.regressions
+    many = compare(tmp_path / "many", run_jobs(adapt_j=10.0), run_jobs(adapt_j=13.0), "adapt_j:+10%")
+    assert verdicts(many)["adapt_j"] == "regression"  # six jobs each, all higher: significant
+
+
+def test_energy_from_different_methods_is_never_compared(tmp_path):
+    result = compare(tmp_path, run_jobs(adapt_j=10.0), run_jobs(adapt_j=30.0, energy_method="codecarbon-estimate"),
+                     "adapt_j:+10%")
+    d = next(d for d in result.deltas if d.metric == "adapt_j")
+    assert d.verdict == "incomparable" and "rapl → codecarbon-estimate" in d.detail and not result.regressions
+
+
+def test_failed_jobs_in_the_new_run_fail_the_comparison(tmp_path):
+    result = compare(tmp_path, run_jobs(), run_jobs(failed=True), "")
+    assert [d.verdict for d in result.regressions] == ["failed"] and "boom" in result.regressions[0].detail
+
+
+def test_cli_exit_status_and_table(tmp_path):
+    make_run(tmp_path / "base", run_jobs(acc=0.80))
+    make_run(tmp_path / "new", run_jobs(acc=0.70))
+    args = ["compare", "latest", "latest", "--base-results", str(tmp_path / "base"), "--results", str(tmp_path / "new")]
+    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-0.01,adapt_j:+10%,latency_ms_p50:+10%"])
+    assert res.exit_code == 1 and "REGRESSION" in res.output and "-0.1000" in res.output
+    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-0.2"])
+    assert res.exit_code == 0 and "no regression" in res.output
+    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_sen:-0.01"])
+    assert res.exit_code == 2 and "unknown metric" in res.output
