@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from abc import abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, ClassVar, Sequence
 
 from harbench import ContextInfo, Dataset, DatasetInfo, Param, Splits
 
-from .errors import LayoutError
+from .errors import OutsideFolderWarning, LayoutError
 from .segments import Segment, labelled_seconds
 from .splitting import build_splits
 from .windowing import cut_windows
@@ -131,9 +132,19 @@ class RealDataset(Dataset):
 
     # ------------------------------------------------------------------------------------- parsing
     def _parse_key(self, root: Path) -> tuple:
+        self._warn_outside(root)
         stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in self._files(root))
         knobs = tuple(sorted((k, repr(v)) for k, v in self.params.items() if k not in _SPLIT_ONLY))
         return (type(self).__name__, str(root), stamp, knobs)
+
+    def _warn_outside(self, root: Path) -> None:
+        """Symbolic links are followed, but never silently out of the folder the user pointed us at."""
+        inside = root.resolve()
+        for f in self._files(root):
+            target = f.resolve()
+            if not target.is_relative_to(inside):
+                warnings.warn(f"{self.name}: {f} is a link to {target}, outside the data folder {inside}",
+                              OutsideFolderWarning, stacklevel=3)
 
     def parsed(self) -> Parsed:
         root = self.root()

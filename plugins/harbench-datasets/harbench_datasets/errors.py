@@ -17,3 +17,7 @@ class LayoutError(ValueError):
 
 class MalformedRecordsWarning(UserWarning):
     """Records were skipped while parsing (real files have known defects); the message says how many."""
+
+
+class OutsideFolderWarning(UserWarning):
+    """A data file is a symbolic link that leads outside the dataset folder the user named."""

@@ -77,3 +77,15 @@ def test_a_file_without_records_and_a_missing_file_are_one_line_errors(tmp_path)
     (tmp_path / "WISDM_ar_v1.1" / "WISDM_ar_v1.1_raw.txt").write_text("user,activity,timestamp,x,y,z\n")
     with pytest.raises(LayoutError, match="holds no well-formed record"):
         WISDM(path=str(tmp_path)).describe()
+
+
+def test_a_symlink_out_of_the_data_folder_is_followed_with_a_warning(tmp_path):
+    from harbench_datasets.errors import OutsideFolderWarning
+
+    real_root, _ = fabricate.wisdm(tmp_path / "elsewhere")
+    data = tmp_path / "data"
+    data.mkdir()
+    for f in real_root.iterdir():
+        (data / f.name).symlink_to(f)
+    with pytest.warns(OutsideFolderWarning, match="outside the data folder"):
+        WISDM(path=str(data)).describe()
