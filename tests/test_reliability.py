@@ -166,3 +166,24 @@ def test_random_method_parameters_are_accepted_or_rejected_cleanly(registry, par
         parse_suite(text, "random.yaml", registry)
     except SuiteError:
         pass
+
+
+def test_a_ray_worker_lost_mid_job_is_retried(registry, tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    plugin_dir = str(Path(__file__).parent / "data" / "crashing_plugin")
+    monkeypatch.syspath_prepend(plugin_dir)
+    import harbench_crashing
+
+    registry.add_plugin(harbench_crashing, "harbench-crashing", "0.1")
+    monkeypatch.setenv("CRASH_MARKER", str(tmp_path / "crashed"))
+    suite = parse_suite(tiny_suite(methods="[crash-once]").replace("target_users: 2", "target_users: 1"), "t.yaml", registry)
+    from harbench.runner import Runner
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": plugin_dir, "CRASH_MARKER": str(tmp_path / "crashed")}})
+    try:
+        summary = Runner(suite, registry, Store(tmp_path / "r"), workers=1, executor="ray").run()
+    finally:
+        ray.shutdown()
+    assert (tmp_path / "crashed").exists()  # the first attempt really died
+    assert (summary.ok, summary.failed) == (1, 0)
