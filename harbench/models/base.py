@@ -16,7 +16,7 @@ class Backbone(nn.Module, metaclass=ABCMeta):
     SMLDist distils ``stage_outputs``, DUET and CRoP swap or mix the ``head``.
     """
 
-    head: nn.Linear
+    head: nn.Module  # usually a Linear; methods may install other heads, so core code must not assume linearity
 
     @abstractmethod
     def blocks(self) -> "OrderedDict[str, nn.Module]": ...

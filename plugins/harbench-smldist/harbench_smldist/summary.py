@@ -35,8 +35,11 @@ def _seed_spread(rows: list[dict], key: str) -> tuple[float | None, float | None
     return _mean(r.get(key) for r in rows), statistics.pstdev(means) if len(means) > 1 else 0.0
 
 
-def _pct(mean: float | None, std: float | None) -> str:
-    return "-" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0):.1f}"
+def _pct(mean: float | None, std: float | None = None) -> str:
+    """A percentage, with the seed spread when one was computed."""
+    if mean is None:
+        return "-"
+    return f"{100 * mean:.1f}" if std is None else f"{100 * mean:.1f} ± {100 * std:.1f}"
 
 
 def _variant(row: dict) -> str:
@@ -106,7 +109,7 @@ def summarize(rows: list[dict]) -> dict | None:
                 "-" if st["flops"] is None else f"{st['flops'] / 1e6:.2f}M",
                 "-" if st["latency"] is None else f"{st['latency']:.2f}",
                 _pct(st["acc"], st["acc_sd"]), _pct(st["f1"], st["f1_sd"]),
-                _pct(st["acc_unseen"], None), _pct(st["val_acc"], None), st["heads"] or "-",
+                _pct(st["acc_unseen"]), _pct(st["val_acc"]), st["heads"] or "-",
             ])
         notes += _claims(f"[{hardware}{'' if not tag else ' ' + tag.strip()}] ", by_variant)
     if len(settings) > 1:

@@ -35,6 +35,7 @@ def test_summary_table_and_claims():
     teacher, scratch, _, ours = out["rows"]
     assert teacher[2] == 2 and scratch[2] == 1  # the failed job is left out
     assert teacher[6] == "91.0 ± 1.0" and ours[6] == "90.0 ± 1.0"
+    assert teacher[8] == "81.0" and teacher[9] == "91.0"  # unseen and validation: means only
     assert ours[3] == "130k" and teacher[4] == "22.00M"
     assert ours[-1] in ("memory 1, intuition 1", "intuition 1, memory 1")
     note = out["note"]
