@@ -13,11 +13,10 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 
-from .stats import Stats
 
 
 @dataclass
@@ -32,7 +31,7 @@ class EnergyMeter:
     """A process-wide codecarbon tracker, serialised: codecarbon tasks must not overlap."""
 
     _instance: "EnergyMeter | None" = None
-    _lock = threading.Lock()
+    _lock = threading.RLock()  # re-entrant: the idle measurement runs a region while shared() holds it
 
     def __init__(self, idle_s: float = 1.0, enabled: bool = True):
         self.method = "none"
@@ -65,20 +64,10 @@ class EnergyMeter:
         self.tracker = tracker
         modes = {getattr(h, "_mode", None) for h in getattr(tracker, "_hardware", [])}
         self.method = "rapl" if "intel_rapl" in modes else "codecarbon-estimate"
-        idle = self._task(lambda: time.sleep(idle_s))
-        self.idle_w = idle.joules / idle.seconds if idle.joules is not None and idle.seconds > 0 else None
-
-    def _task(self, fn: Callable[[], object]) -> Energy:
-        assert self.tracker is not None
-        self.tracker.start_task("harbench")
-        t0 = time.perf_counter()
-        try:
-            fn()
-        finally:
-            seconds = time.perf_counter() - t0
-            data = self.tracker.stop_task()
-        joules = float(data.energy_consumed) * 3.6e6
-        return Energy(joules, None, seconds, self.method)
+        with self.region() as idle:  # idle_w is still None, so this region reports gross energy only
+            time.sleep(idle_s)
+        e = idle[0]
+        self.idle_w = e.joules / e.seconds if e.joules is not None and e.seconds > 0 else None
 
     @contextmanager
     def region(self) -> Iterator[list[Energy]]:
@@ -135,7 +124,3 @@ def latency_loop(
             model(x)
             samples.append(time.perf_counter() - t0)
     return LatencyRun(samples, energy[0])
-
-
-def percentile_ms(samples_s: list[float], q: float) -> float:
-    return Stats(samples_s).percentile(q) * 1000.0

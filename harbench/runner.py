@@ -144,6 +144,7 @@ class Runner:
         self.progress = progress or (lambda label, done, total: None)
         self.counters = Counters()
         self.hardware = {h: h.instance(registry) for h in suite.hardware}
+        self._hw_info: dict[int, Any] = {}  # describe() once per target: it may read files or probe sensors
         self.metrics = {m: registry.get("metric", m).cls() for m in suite.metrics}
         self.workers = workers if workers is not None else suite.model.workers
         self.executor = executor or suite.model.executor
@@ -165,7 +166,7 @@ class Runner:
             done = self.store.done_keys(run_id)
         else:
             env = environment(self.registry)
-            env["hardware"] = {h.name: _info_dict(hw) for h, hw in self.hardware.items()}
+            env["hardware"] = {h.name: _info_dict(hw, self._describe(hw)) for h, hw in self.hardware.items()}
             run_id = self.store.start_run(self.suite.name, self.suite.source, self.suite.text, shash, env)
             done = set()
         summary = RunSummary(run_id, self.suite.name, len(jobs), 0, 0, 0)
@@ -268,11 +269,11 @@ class Runner:
             yield from (_failed(job, exc, stage="prepare") for job in jobs)
             return
         # measured targets first: they must run adapt themselves; estimated targets then reuse that result
-        jobs = sorted(jobs, key=lambda j: (j.user, self._hw(j).describe().mode != "measured"))
+        jobs = sorted(jobs, key=lambda j: (j.user, self._describe(self._hw(j)).mode != "measured"))
         reusable: dict[str, AdaptResult] = {}
         for job in jobs:
             hw = self._hw(job)
-            exclusive = hw.measures_host and hw.describe().mode == "measured"
+            exclusive = hw.measures_host and self._describe(hw).mode == "measured"
             with self.lock(exclusive):
                 yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed, reusable)
 
@@ -342,6 +343,11 @@ class Runner:
         ref = next(h for h in self.suite.hardware if h.name == job.hardware and h.params == job.hardware_params)
         return self.hardware[ref]
 
+    def _describe(self, hw):
+        if id(hw) not in self._hw_info:
+            self._hw_info[id(hw)] = hw.describe()
+        return self._hw_info[id(hw)]
+
     def _job(self, job: JobSpec, method: Method, state: MethodState, generic, generic_acc, splits: Splits, seed: int,
              reusable: dict[str, AdaptResult]):
         t0 = time.perf_counter()
@@ -361,10 +367,11 @@ class Runner:
         info = splits.info
         target = splits.targets[job.user]
         hw = self._hw(job)
-        estimated = hw.describe().mode == "estimated"
+        hw_info = self._describe(hw)
+        estimated = hw_info.mode == "estimated"
         adapt = target.adapt.without_labels() if method.label_free else target.adapt
         user = UserData(job.user, info.context(target.adapt_context), adapt)
-        ctx = MethodContext(seed=seed, info=info, hardware=hw.describe(), radio_joules_per_byte=hw.radio_joules_per_byte())
+        ctx = MethodContext(seed=seed, info=info, hardware=hw_info, radio_joules_per_byte=hw.radio_joules_per_byte())
         fingerprint = _fingerprint(generic)
 
         def run_adapt() -> AdaptResult:
@@ -395,10 +402,9 @@ class Runner:
         metrics = {}
         for name, metric in self.metrics.items():
             metrics[name] = finite_or_none(metric.compute(outputs))
-        hw_info = hw.describe()
         facts = dict(result.facts.extra)
         facts["_samples"] = {"latency_s": outputs.inference.latency_s}
-        facts["_provenance"] = {"hardware": _info_dict(hw), "energy_method": adapt_cost.energy_method,
+        facts["_provenance"] = {"hardware": _info_dict(hw, hw_info), "energy_method": adapt_cost.energy_method,
                                 "method_version": self.registry.get("method", job.method).version,
                                 "adapt_extra": adapt_cost.extra, "inference_extra": outputs.inference.extra}
         facts.update({"optimizer_steps": result.facts.optimizer_steps, "forward_samples": result.facts.forward_samples,
@@ -458,8 +464,7 @@ def _failed(job: JobSpec, exc: BaseException, stage: str) -> JobRecord:
                      traceback="".join(traceback.format_exception(exc)))
 
 
-def _info_dict(hw) -> dict[str, Any]:
-    i = hw.describe()
+def _info_dict(hw, i) -> dict[str, Any]:
     return {"name": i.name, "processor": i.processor, "memory_gb": i.memory_gb, "mode": i.mode,
             "power": dict(i.power), "extra": dict(i.extra), "params": dict(hw.params)}
 
