@@ -288,6 +288,7 @@ class _MethodRun:
             _require(not t.is_floating_point() or bool(torch.isfinite(t).all()), f"non-finite weights in {name!r}")
         json.dumps(result.facts.extra)  # facts are stored as JSON
         self.predictions = self._predictions(result)
+        self.weights = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
         return f"{result.facts.optimizer_steps} optimizer step(s), {result.facts.params_trained} parameter(s) trained"
 
     def inputs_untouched(self) -> str:
@@ -305,9 +306,13 @@ class _MethodRun:
         state = method.prepare(generic, splits.population, MethodContext(self.seed, splits.info))
         for key, t in self.state.tensors.items():
             _require(key in state.tensors and torch.equal(t, state.tensors[key]), f"prepare() state {key!r} differs")
-        again = self._predictions(self._adapt(method, generic, state, self._user(splits, method)))
-        _require(torch.equal(again, self.predictions), "two runs with the same seed gave different predictions; "
-                 "draw randomness from ctx.generator() (or torch's seeded global RNG), never from time or os.urandom")
+        result = self._adapt(method, generic, state, self._user(splits, method))
+        weights = result.model.state_dict()
+        # weights, not predictions: two random models can predict the same constant class by chance
+        same = weights.keys() == self.weights.keys() and all(torch.equal(weights[k], v) for k, v in self.weights.items())
+        _require(same and torch.equal(self._predictions(result), self.predictions),
+                 "two runs with the same seed gave different models; draw randomness from ctx.generator() "
+                 "(or torch's seeded global RNG), never from time or os.urandom")
         return ""
 
     def state_roundtrip(self) -> str:
