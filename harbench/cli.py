@@ -56,11 +56,13 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="print the plan (nodes of each kind, how many are cached) and exit")
 @click.option("--workers", "-j", type=click.IntRange(min=0), default=None,
               help="parallel worker processes (0 = one per core; default: the suite's `workers`)")
+@click.option("--remeasure", is_flag=True,
+              help="measure measured targets again instead of reusing their cached results (estimates stay cached)")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
               help="run on Ray: a local instance, or the cluster at ADDRESS (--ray=ray://host:10001)")
 @bad_input
 def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None,
-        ray_address: str | None) -> None:
+        remeasure: bool, ray_address: str | None) -> None:
     """Run every job of SUITE and print the results table."""
     from .runner import Runner
 
@@ -68,7 +70,7 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
     s = load_suite(suite, registry)  # bad input stops here, before the store is touched
     store = Store(results)
     if dry_run:
-        _print_plan(s, registry, store)
+        _print_plan(s, registry, store, remeasure)
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=quiet, transient=True) as bar:
@@ -82,13 +84,16 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
         executor = "ray" if ray_address else None
         address = None if ray_address in (None, "local") else ray_address
         summary = Runner(s, registry, store, resume=resume, progress=progress, workers=workers, executor=executor,
-                         ray_address=address).run()
+                         ray_address=address, remeasure=remeasure).run()
     rows = store.job_rows(summary.run_id)
     headers, table = summary_table(rows)
     click.echo(render(headers, table, "github"))
     _print_summaries(rows)
     click.echo(f"\nrun {summary.run_id} ({s.name}): {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped "
                f"in {summary.wall_s:.1f} s; results in {store.path}")
+    if summary.cached:
+        click.echo(f"{summary.cached} of them from the cache (computed or measured by an earlier run, which each row's "
+                   "provenance names); --remeasure measures the measured targets again")
     if summary.interrupted:
         click.echo(f"interrupted after {summary.ok + summary.failed + summary.skipped} of {summary.total} jobs; "
                    f"finish it with: harbench run {suite} --resume --results {results}", err=True)
@@ -194,13 +199,13 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
     click.echo(f"wrote {len(rows)} rows to {output}")
 
 
-def _print_plan(s, registry, store: Store) -> None:
+def _print_plan(s, registry, store: Store, remeasure: bool) -> None:
     from tabulate import tabulate
 
     from .cache import WeightCache
     from .runner import plan_counts
 
-    counts = plan_counts(s, registry, WeightCache(store.folder / "cache"))
+    counts = plan_counts(s, registry, WeightCache(store.folder / "cache"), remeasure)
     rows = [[kind, n, counts.cached.get(kind, 0), n - counts.cached.get(kind, 0)] for kind, n in counts.nodes.items()]
     click.echo(tabulate(rows, headers=["node", "total", "from cache", "to run"], tablefmt="github"))
 

@@ -111,6 +111,7 @@ def run_ray(runner, units, stop) -> Iterator[JobRecord]:
     """
     try:
         import ray
+        from ray.util import ActorPool
     except ImportError:
         raise ValueError("executor 'ray' needs the ray extra: pip install 'harbench[ray]'") from None
 
@@ -131,23 +132,24 @@ def run_ray(runner, units, stop) -> Iterator[JobRecord]:
         ray.init(address=runner.ray_address, include_dashboard=False, log_to_driver=False,
                  num_cpus=None if runner.ray_address else os.cpu_count(), configure_logging=False)
     try:
-        actors = [Worker.remote(*_init_args(runner)) for _ in range(runner.workers)]
+        # ActorPool hands each task to whichever actor is idle: units differ a lot in cost (a teacher training
+        # vs a generic baseline), so a static round-robin leaves actors waiting on the slowest one
+        pool = ActorPool([Worker.remote(*_init_args(runner)) for _ in range(runner.workers)])
         generics, prepares = _waves(runner, units)
         for kind, wave in (("generic", generics), ("prepare", prepares)):
-            refs = [actors[i % len(actors)].node.remote(kind, *args) for i, args in enumerate(wave)]
-            for counters in ray.get(refs):
+            for counters in pool.map_unordered(lambda actor, args, kind=kind: actor.node.remote(kind, *args), wave):
                 _merge(runner.counters, counters)
             if stop.requested:
                 return
-        pending = [actors[i % len(actors)].unit.remote(*u) for i, u in enumerate(units)]
-        while pending and not stop.requested:
-            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
-            for ref in done:
-                records, counters = ray.get(ref)
-                _merge(runner.counters, counters)
-                yield from records
-        for ref in pending:
-            ray.cancel(ref)
+        for unit in units:
+            pool.submit(lambda actor, u: actor.unit.remote(*u), unit)
+        while pool.has_next() and not stop.requested:
+            try:
+                records, counters = pool.get_next_unordered(timeout=0.5)
+            except TimeoutError:
+                continue
+            _merge(runner.counters, counters)
+            yield from records
     finally:
         if started_here:
             ray.shutdown()

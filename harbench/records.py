@@ -57,3 +57,4 @@ class RunSummary:
     failures: list[JobRecord] = field(default_factory=list)
     wall_s: float = 0.0
     interrupted: bool = False
+    cached: int = 0  # jobs whose outputs came from the cache (an earlier run computed or measured them)

@@ -7,6 +7,9 @@ committed to the store as it finishes; a job that raises is recorded as failed a
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import itertools
 import math
 import os
 import platform
@@ -23,12 +26,13 @@ from typing import Any, Callable
 import torch
 
 from . import __version__
-from .api import AdaptResult, DatasetInfo, JobOutputs, Method, MethodContext, MethodState, Splits, UserData
+from .api import AdaptFacts, AdaptResult, DatasetInfo, JobOutputs, Method, MethodContext, MethodState, Splits, UserData
 from .cache import WeightCache
-from .hashing import code_version, content_hash
+from .hashing import content_hash
 from .hostlock import HostLock, no_lock
 from .leakage import check_splits
 from .models import build_backbone, count_params
+from .nodes import NodeKeys, generic_key, prepare_key  # noqa: F401  (generic_key, prepare_key: public here too)
 from .plugins import Registry
 from .records import JobRecord, JobSpec, RunSummary
 from .store import Store, finite_or_none
@@ -45,9 +49,11 @@ class Counters:
     prepared: int = 0
     prepare_cached: int = 0
     adapted: int = 0
-    adapt_reused: int = 0
+    adapt_reused: int = 0  # estimated targets served by this run's adapt of the same user
+    adapt_cached: int = 0  # ... or by an adapted model from the cache
+    jobs_cached: int = 0  # whole job outputs served from the cache (nothing loaded, trained or measured)
     compute_s: float = 0.0  # time spent in the measured/compute phases (training, prepare, jobs)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # dataset, generic, prepare; adapt (inside the jobs)
 
 
 CAPABILITIES: dict[str, Callable[[DatasetInfo, UserData | None], bool]] = {
@@ -77,50 +83,6 @@ def suite_hash(suite: Suite) -> str:
                          suite.model.generic.model_dump()])
 
 
-def generic_key(d: Resolved, seed: int, targets: list[str], backbone: str, recipe: dict, info: DatasetInfo) -> str:
-    """The dataset's ``fingerprint`` (in ``describe().extra``, for file-backed data) invalidates it when files change;
-    prepare keys chain from this one."""
-    fingerprint = info.extra.get("fingerprint")
-    return content_hash(["generic", d.name, d.params, d.version, fingerprint, backbone, seed, sorted(targets), recipe,
-                         __version__, code_version(__name__)])
-
-
-def prepare_key(m: Resolved, gkey: str, seed: int, registry: Registry) -> str:
-    """Includes the plugin's distribution, version and source hash: editing a method re-runs only its nodes."""
-    code = code_version(registry.get("method", m.name).cls.__module__)
-    return content_hash(["prepare", m.name, m.params, m.distribution, m.version, code, gkey, seed])
-
-
-@dataclass
-class PlanCounts:
-    nodes: dict[str, int]
-    cached: dict[str, int]
-
-
-def plan_counts(suite: Suite, registry: Registry, cache: WeightCache) -> PlanCounts:
-    """How many nodes of each kind a run executes, and how many the cache already holds (for --dry-run)."""
-    nodes = {"generic": 0, "prepare": 0, "adapt": 0, "job": len(plan_jobs(suite))}
-    cached = {"generic": 0, "prepare": 0}
-    modes = [registry.get("hardware", h.name).cls(**h.params).describe().mode for h in suite.hardware]
-    adapts_per_user = max(1, modes.count("measured"))
-    recipe = suite.model.generic.model_dump()
-    for di, d in enumerate(suite.datasets):
-        targets = suite.targets[di]
-        info = d.instance(registry).describe()
-        for seed in suite.model.seeds:
-            gkeys: dict[str, str] = {}
-            for m in suite.methods:
-                backbone = registry.get("method", m.name).cls.backbone
-                if backbone not in gkeys:
-                    gkeys[backbone] = generic_key(d, seed, targets, backbone, recipe, info)
-                    nodes["generic"] += 1
-                    cached["generic"] += cache.has("generic", gkeys[backbone])
-                nodes["prepare"] += 1
-                cached["prepare"] += cache.has("prepare", prepare_key(m, gkeys[backbone], seed, registry))
-                nodes["adapt"] += adapts_per_user * len(targets)
-    return PlanCounts(nodes, cached)
-
-
 def plan_jobs(suite: Suite) -> list[JobSpec]:
     jobs = []
     for di, d in enumerate(suite.datasets):
@@ -132,10 +94,50 @@ def plan_jobs(suite: Suite) -> list[JobSpec]:
     return jobs
 
 
+@dataclass
+class PlanCounts:
+    nodes: dict[str, int]
+    cached: dict[str, int]
+
+
+def plan_counts(suite: Suite, registry: Registry, cache: WeightCache, remeasure: bool = False) -> PlanCounts:
+    """How many nodes of each kind a cold run executes, and how many this run takes from the cache (--dry-run).
+
+    A generic model or prepare counts as cached when its entry exists or when no job below it needs to run.
+    Each measured target adapts for itself (it measures the adapt phase); estimated targets share one adapt.
+    """
+    runner = Runner(suite, registry, Store(cache.folder.parent), workers=1, remeasure=remeasure)
+    runner.cache = cache
+    keys = runner.keys
+    nodes = {"generic": 0, "prepare": 0, "adapt": 0, "job": 0}
+    cached = dict.fromkeys(nodes, 0)
+    needed_generic: dict[str, bool] = {}
+    needed_prepare: dict[str, bool] = {}
+    for di, seed, mi, jobs in runner._units(plan_jobs(suite)):
+        backbone = registry.get("method", suite.methods[mi].name).cls.backbone
+        gkey, pkey = keys.generic(di, seed, backbone), keys.prepare(di, seed, mi)
+        todo = [j for j in jobs if runner._cached_record(j, keys.job(di, seed, mi, j), count=False) is None]
+        measured = [j for j in jobs if runner._describe(runner._hw(j)).mode == "measured"]
+        to_adapt = [j for j in todo if j in measured]
+        if todo and not to_adapt and not cache.has("adapt", keys.adapt(di, seed, mi, jobs[0].user)):
+            to_adapt.append(None)  # the estimated targets' shared adapt
+        total_adapt = max(1, len(measured))
+        nodes["job"] += len(jobs)
+        cached["job"] += len(jobs) - len(todo)
+        nodes["adapt"] += total_adapt
+        cached["adapt"] += total_adapt - len(to_adapt)
+        needed_generic[gkey] = needed_generic.get(gkey, False) or bool(todo)
+        needed_prepare[pkey] = needed_prepare.get(pkey, False) or bool(todo)
+    for kind, needed in (("generic", needed_generic), ("prepare", needed_prepare)):
+        nodes[kind] = len(needed)
+        cached[kind] = sum(cache.has(kind, key) or not need for key, need in needed.items())
+    return PlanCounts(nodes, cached)
+
+
 class Runner:
     def __init__(self, suite: Suite, registry: Registry, store: Store, *, resume: bool = False,
                  progress: Callable[[str, int, int], None] | None = None, workers: int | None = None,
-                 executor: str | None = None, ray_address: str | None = None):
+                 executor: str | None = None, ray_address: str | None = None, remeasure: bool = False):
         self.suite = suite
         self.registry = registry
         self.store = store
@@ -149,6 +151,9 @@ class Runner:
         self.workers = workers if workers is not None else suite.model.workers
         self.executor = executor or suite.model.executor
         self.ray_address = ray_address
+        self.remeasure = remeasure
+        self.keys = NodeKeys(suite, registry, lambda job: self._describe(self._hw(job)))
+        self._job_keys: dict[str, str] = {}  # JobSpec.key -> the job node's cache key
         self.lock = HostLock(store.folder / ".locks").hold if self.workers > 1 else no_lock
         self._splits: dict[tuple, Splits] = {}
         self._generics: dict[tuple, tuple] = {}
@@ -174,15 +179,16 @@ class Runner:
         todo = [j for j in jobs if j.key not in done]
         finished = len(jobs) - len(todo)
         self.progress("starting", finished, len(jobs))
-        units = self._units(todo)
+        served, units = self._serve_cached(self._units(todo))
+        summary.cached = len(served)
         with _StopOnInterrupt() as stop:
             if (self.workers > 1 or self.executor == "ray") and units:
                 from .executor import run_parallel
 
-                records = run_parallel(self, units, stop)
+                executed = run_parallel(self, units, stop)
             else:
-                records = (rec for unit in units if not stop.requested for rec in self.run_unit(*unit))
-            for rec in records:
+                executed = (rec for unit in units if not stop.requested for rec in self.run_unit(*unit))
+            for rec in itertools.chain(served, executed):
                 self._commit(run_id, rec, summary)
                 finished += 1
                 self.progress(rec.spec.label(), finished, len(jobs))
@@ -197,7 +203,13 @@ class Runner:
 
     def _commit(self, run_id: int, rec: JobRecord, summary: RunSummary) -> None:
         samples = rec.facts.pop("_samples", {})
-        self.store.add_job(run_id, rec, provenance=rec.facts.pop("_provenance", {}), samples=samples)
+        provenance = rec.facts.pop("_provenance", {})
+        self.store.add_job(run_id, rec, provenance=provenance, samples=samples)
+        key = self._job_keys.get(rec.spec.key)
+        if rec.status == "ok" and key and "cache" not in provenance:  # only the driver writes job nodes
+            self.cache.put_json("job", key, {
+                "mode": rec.mode, "metrics": rec.metrics, "seconds": rec.seconds, "run_id": run_id,
+                "finished": time.time(), "facts": {**rec.facts, "_samples": samples, "_provenance": provenance}})
         if rec.status == "ok":
             summary.ok += 1
         elif rec.status == "skipped":
@@ -221,6 +233,45 @@ class Runner:
                         if jobs:
                             units.append((di, seed, mi, jobs))
         return units
+
+    def _serve_cached(self, units):
+        """Split off the jobs whose outputs are cached: a warm run loads no data and trains nothing for them.
+
+        Measured targets are served too (the numbers were measured on this same target, and the row says which
+        run measured them); ``remeasure`` makes them run again.
+        """
+        served: list[JobRecord] = []
+        rest = []
+        for di, seed, mi, jobs in units:
+            left = []
+            for job in jobs:
+                try:
+                    key = self.keys.job(di, seed, mi, job)
+                except Exception:  # e.g. a dataset whose describe() fails: the unit records that failure
+                    left.append(job)
+                    continue
+                self._job_keys[job.key] = key
+                rec = self._cached_record(job, key)
+                if rec is None:
+                    left.append(job)
+                else:
+                    served.append(rec)
+            if left:
+                rest.append((di, seed, mi, left))
+        return served, rest
+
+    def _cached_record(self, job: JobSpec, key: str, count: bool = True) -> JobRecord | None:
+        if self.remeasure and self._describe(self._hw(job)).mode == "measured":
+            return None
+        data = self.cache.get_json("job", key)
+        if data is None:
+            return None
+        facts = data["facts"]
+        facts["_provenance"]["cache"] = {"key": key, "run_id": data["run_id"], "finished": data["finished"],
+                                         "seconds": data["seconds"]}
+        if count:
+            self.counters.jobs_cached += 1
+        return JobRecord(job, "ok", mode=data["mode"], metrics=data["metrics"], facts=facts, seconds=0.0)
 
     def splits(self, di: int, seed: int) -> Splits:
         key = (di, seed)
@@ -275,7 +326,8 @@ class Runner:
             hw = self._hw(job)
             exclusive = hw.measures_host and self._describe(hw).mode == "measured"
             with self.lock(exclusive):
-                yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed, reusable)
+                yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed,
+                                _SharedAdapt(reusable, self.keys.adapt(di, seed, mi, job.user)))
 
     def _skip_reason(self, method: Method, info: DatasetInfo, job: JobSpec) -> str | None:
         for cap in sorted(method.requires):
@@ -349,11 +401,11 @@ class Runner:
         return self._hw_info[id(hw)]
 
     def _job(self, job: JobSpec, method: Method, state: MethodState, generic, generic_acc, splits: Splits, seed: int,
-             reusable: dict[str, AdaptResult]):
+             shared: "_SharedAdapt"):
         t0 = time.perf_counter()
         try:
             with _time_limit(self.suite.model.timeout_s):
-                rec = self._job_body(job, method, state, generic, generic_acc, splits, seed, reusable)
+                rec = self._job_body(job, method, state, generic, generic_acc, splits, seed, shared)
         except MemoryError:
             rec = JobRecord(job, "failed", error="job: MemoryError: the job exhausted memory")
         except Exception as exc:
@@ -362,7 +414,7 @@ class Runner:
         return rec
 
     def _job_body(self, job, method, state, generic, generic_acc, splits: Splits, seed: int,
-                  reusable: dict[str, AdaptResult]) -> JobRecord:
+                  shared: "_SharedAdapt") -> JobRecord:
         """Adapt on the target (or reuse the user's adapt result for an estimated target), evaluate, measure."""
         info = splits.info
         target = splits.targets[job.user]
@@ -374,22 +426,36 @@ class Runner:
         ctx = MethodContext(seed=seed, info=info, hardware=hw_info, radio_joules_per_byte=hw.radio_joules_per_byte())
         fingerprint = _fingerprint(generic)
 
+        fresh = []
+
         def run_adapt() -> AdaptResult:
-            if estimated and job.user in reusable:  # adapt is deterministic per seed: its result is shared
-                self.counters.adapt_reused += 1
-                return reusable[job.user]
+            if estimated:  # adapt is deterministic per seed: an estimate models it from an earlier run's facts
+                reused = shared.results.get(job.user) or self._cached_adapt(shared.key, generic)
+                if reused is not None:
+                    with torch.no_grad():  # one forward, so targets that watch adapt's calls see the input shape
+                        reused.model.eval()(adapt.x[:1])
+                    return reused
             torch.manual_seed(int(content_hash([seed, job.user], 8), 16))
             self.counters.adapted += 1
-            return method.adapt(generic, state, user, ctx)
+            fresh.append(True)
+            t0 = time.perf_counter()
+            try:
+                return method.adapt(generic, state, user, ctx)
+            finally:  # part of the job's own time already: kept apart from compute_s, for the growth benchmark
+                self.counters.timings["adapt"] = self.counters.timings.get("adapt", 0.0) + time.perf_counter() - t0
 
         result, adapt_cost = hw.run_adapt(run_adapt)
-        reusable.setdefault(job.user, result)
+        if job.user in shared.results:
+            self.counters.adapt_reused += not fresh
+        shared.results.setdefault(job.user, result)
         if _fingerprint(generic) != fingerprint:
             raise RuntimeError(f"method {job.method!r} modified the shared generic model; adapt must work on a copy")
         if not isinstance(result, AdaptResult):
             raise TypeError(f"method {job.method!r}: adapt() returned {type(result).__name__}, expected harbench.AdaptResult")
         model = result.model.eval()
         _check_model(model, info, target.test_seen.x[:1], job.method)
+        if fresh:
+            self._put_adapt(shared.key, result, generic)
         outputs = JobOutputs(
             info=info,
             y_seen=target.test_seen.y, pred_seen=predict(model, target.test_seen.x),
@@ -410,6 +476,38 @@ class Runner:
         facts.update({"optimizer_steps": result.facts.optimizer_steps, "forward_samples": result.facts.forward_samples,
                       "backward_samples": result.facts.backward_samples})
         return JobRecord(job, "ok", mode=hw_info.mode, metrics=metrics, facts=facts)
+
+
+    def _cached_adapt(self, key: str, generic) -> AdaptResult | None:
+        cached = self.cache.get("adapt", key)
+        if cached is None:
+            return None
+        model = copy.deepcopy(generic)
+        try:
+            model.load_state_dict(cached[0], strict=True)
+            facts = AdaptFacts(**cached[1]["facts"])
+        except (RuntimeError, TypeError, KeyError):  # written by another version of the harness: adapt again
+            return None
+        self.counters.adapt_cached += 1
+        return AdaptResult(model, facts)
+
+    def _put_adapt(self, key: str, result: AdaptResult, generic) -> None:
+        """Cached only when the adapted model has the generic model's architecture, which the cache rebuilds it
+        from (a method that returns another architecture, e.g. a distilled student, re-adapts instead)."""
+        if self.cache.has("adapt", key) or type(result.model) is not type(generic):
+            return
+        theirs, ours = result.model.state_dict(), generic.state_dict()
+        if theirs.keys() != ours.keys() or any(theirs[k].shape != ours[k].shape for k in ours):
+            return
+        self.cache.put("adapt", key, theirs, {"facts": dataclasses.asdict(result.facts)})
+
+
+@dataclass
+class _SharedAdapt:
+    """A unit's adapt results by user, and the cache key of this job's adapt node."""
+
+    results: dict[str, AdaptResult]
+    key: str
 
 
 class JobTimeout(Exception):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from harbench import AdaptResult, Method, Param
+from harbench import AdaptResult, Hardware, HardwareInfo, InferenceCost, Method, Param, PhaseCost
 from harbench.cli import main
 from harbench.report import IDENTITY, METRIC_COLUMNS
 from harbench.runner import Runner
@@ -81,14 +81,61 @@ def test_end_to_end_cli_run_report_and_export(registry, write_suite, tmp_path):
     assert json.loads(res.output)[0]["method"] == "generic"
 
 
-def test_second_run_trains_nothing(registry, tmp_path):
+class Modelled(Hardware):
+    """An estimated target: models every phase, runs nothing on a device."""
+
+    name = "modelled"
+
+    def describe(self):
+        return HardwareInfo(name="modelled", processor="a model", memory_gb=1.0, mode="estimated")
+
+    def run_adapt(self, adapt):
+        result = adapt()
+        return result, PhaseCost(0.1 * result.facts.optimizer_steps, 1.0, 0.5, "model")
+
+    def run_inference(self, model, example):
+        return InferenceCost([0.001], 0.01, 0.005, "model")
+
+
+def test_second_run_is_served_from_cache_and_says_so(registry, tmp_path):
     text = tiny_suite()
-    first, _ = run(registry, text, tmp_path)
-    assert (first.counters.generic_trained, first.counters.prepared) == (1, 2)
-    second, summary = run(registry, text, tmp_path)
-    assert (second.counters.generic_trained, second.counters.prepared) == (0, 0)
-    assert (second.counters.generic_cached, second.counters.prepare_cached) == (1, 2)
-    assert summary.ok == 4
+    first, a = run(registry, text, tmp_path)
+    assert (first.counters.generic_trained, first.counters.prepared, first.counters.adapted) == (1, 2, 4)
+    second, b = run(registry, text, tmp_path)
+    c = second.counters
+    assert (c.jobs_cached, c.generic_trained, c.generic_cached, c.prepared, c.prepare_cached, c.adapted) == (4, 0, 0, 0, 0, 0)
+    assert (b.ok, b.cached) == (4, 4)
+    rows = lambda rid: sorted((r["method"], r["user"], r["acc_seen"], r["latency_ms_p50"], r["adapt_s"])
+                              for r in Store(tmp_path).job_rows(rid))
+    assert rows(a.run_id) == rows(b.run_id)  # the same numbers, including what was measured
+    for r in Store(tmp_path).job_rows(b.run_id):
+        assert r["mode"] == "measured" and r["provenance"]["cache"]["run_id"] == a.run_id
+
+
+def test_remeasure_runs_measured_targets_again(registry, tmp_path):
+    run(registry, tiny_suite(), tmp_path)
+    suite = parse_suite(tiny_suite(), "tiny.yaml", registry)
+    again = Runner(suite, registry, Store(tmp_path), remeasure=True)
+    summary = again.run()
+    assert (summary.ok, summary.cached, again.counters.adapted) == (4, 0, 4)
+    assert (again.counters.generic_cached, again.counters.generic_trained) == (1, 0)
+    assert all("cache" not in r["provenance"] for r in Store(tmp_path).job_rows(summary.run_id))
+
+
+def test_an_added_estimated_target_reuses_the_cached_adapted_models(registry, tmp_path):
+    registry.add_plugin(plugin_module("modelled", harbench_register_hardware=lambda register: register(Modelled)),
+                        "harbench-modelled", "0.1")
+    _, first = run(registry, tiny_suite(), tmp_path)
+    text = tiny_suite().replace("hardware: [", "hardware: [modelled, ")
+    runner, summary = run(registry, text, tmp_path)
+    c = runner.counters
+    assert (summary.ok, summary.cached) == (8, 4)
+    assert (c.adapted, c.adapt_cached, c.generic_trained, c.prepared) == (0, 4, 0, 0)
+    rows = Store(tmp_path).job_rows(summary.run_id)
+    acc = lambda hw: sorted((r["method"], r["user"], r["acc_seen"]) for r in rows if r["hardware"] == hw)
+    assert acc("modelled") == acc("cpu")
+    tuned = next(r for r in rows if r["hardware"] == "modelled" and r["method"] == "finetune-last")
+    assert tuned["mode"] == "estimated" and tuned["adapt_s"] > 0  # the estimate still sees the adapt's facts
 
 
 def test_cache_keys_do_not_depend_on_grid_order(registry, tmp_path):
@@ -124,6 +171,8 @@ def test_resume_skips_recorded_jobs(with_test_methods, tmp_path):
     store = Store(tmp_path)
     with store.connect() as con:  # simulate an interruption: the last job never got recorded
         con.execute("DELETE FROM jobs WHERE id = (SELECT MAX(id) FROM jobs)")
+    for entry in (tmp_path / "cache").glob("job-*.json"):  # nor its cache entry, written after the row
+        entry.unlink()
     runner, resumed = run(with_test_methods, text, tmp_path, resume=True)
     assert resumed.run_id == first.run_id and resumed.ok == 4
     assert runner.counters.compute_s > 0
@@ -181,6 +230,9 @@ def test_dry_run_counts_nodes_and_cache_hits(registry, write_suite, tmp_path):
     run(registry, tiny_suite(seeds="[0, 1]"), tmp_path)
     out = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "--dry-run"]).output
     assert "| generic |       2 |            2 |        0 |" in out and "| prepare |       4 |            4 |        0 |" in out
+    assert "| adapt   |       8 |            8 |        0 |" in out and "| job     |       8 |            8 |        0 |" in out
+    out = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "--dry-run", "--remeasure"]).output
+    assert "| adapt   |       8 |            0 |        8 |" in out and "| job     |       8 |            0 |        8 |" in out
 
 
 def test_parallel_workers_give_identical_results_and_train_shared_nodes_once(registry, tmp_path):
