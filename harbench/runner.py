@@ -322,12 +322,13 @@ class Runner:
         # measured targets first: they must run adapt themselves; estimated targets then reuse that result
         jobs = sorted(jobs, key=lambda j: (j.user, self._describe(self._hw(j)).mode != "measured"))
         reusable: dict[str, AdaptResult] = {}
+        evaluations: dict[str, tuple] = {}
         for job in jobs:
             hw = self._hw(job)
             exclusive = hw.measures_host and self._describe(hw).mode == "measured"
             with self.lock(exclusive):
                 yield self._job(job, method, state, generic, generic_acc.get(job.user), splits, seed,
-                                _SharedAdapt(reusable, self.keys.adapt(di, seed, mi, job.user)))
+                                _SharedAdapt(reusable, evaluations, self.keys.adapt(di, seed, mi, job.user)))
 
     def _skip_reason(self, method: Method, info: DatasetInfo, job: JobSpec) -> str | None:
         for cap in sorted(method.requires):
@@ -456,14 +457,15 @@ class Runner:
         _check_model(model, info, target.test_seen.x[:1], job.method)
         if fresh:
             self._put_adapt(shared.key, result, generic)
+        pred_seen, pred_unseen, model_stats = shared.evaluate(job.user, result, target)
         outputs = JobOutputs(
             info=info,
-            y_seen=target.test_seen.y, pred_seen=predict(model, target.test_seen.x),
+            y_seen=target.test_seen.y, pred_seen=pred_seen,
             y_unseen=target.test_unseen.y if len(target.test_unseen) else torch.zeros(0, dtype=torch.long),
-            pred_unseen=predict(model, target.test_unseen.x) if len(target.test_unseen) else torch.zeros(0, dtype=torch.long),
+            pred_unseen=pred_unseen,
             generic_acc_seen=generic_acc, adapt=adapt_cost, facts=result.facts,
             inference=hw.run_inference(model, target.test_seen.x[:1]),
-            model_stats=_model_stats(model, target.test_seen.x[:1]),
+            model_stats=model_stats,
         )
         metrics = {}
         for name, metric in self.metrics.items():
@@ -504,10 +506,23 @@ class Runner:
 
 @dataclass
 class _SharedAdapt:
-    """A unit's adapt results by user, and the cache key of this job's adapt node."""
+    """A unit's adapt results and their evaluations by user, and the cache key of this job's adapt node."""
 
     results: dict[str, AdaptResult]
+    evaluations: dict[str, tuple]
     key: str
+
+    def evaluate(self, user: str, result: AdaptResult, target) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Predictions and model statistics, computed once per adapted model however many targets report them."""
+        done = self.evaluations.get(user)
+        if done is not None and done[0] is result:
+            return done[1]
+        model, example = result.model, target.test_seen.x[:1]
+        unseen = predict(model, target.test_unseen.x) if len(target.test_unseen) else torch.zeros(0, dtype=torch.long)
+        outputs = (predict(model, target.test_seen.x), unseen, _model_stats(model, example))
+        if self.results.get(user) is result:
+            self.evaluations[user] = (result, outputs)
+        return outputs
 
 
 class JobTimeout(Exception):

@@ -132,3 +132,19 @@ def test_generic_device_target_finds_board_profiles_and_needs_power_figures(tiny
     assert board.run_inference(tiny_model, torch.randn(1, 6, 32)).joules_per_window > 0
     with pytest.raises(ValueError, match="power"):
         ProfiledDevice(profile="cpu").run_inference(tiny_model, torch.randn(1, 6, 32))
+
+
+def test_traces_are_shared_by_same_architecture_only():
+    from harbench_devicekit.target import _traced
+
+    a, b = build_backbone("resnet1d", 6, 6), build_backbone("resnet1d", 6, 6)
+    with torch.no_grad():
+        next(b.parameters()).add_(1.0)  # other weights, same architecture: the operators are the same
+    x = torch.zeros(1, 6, 64)
+    assert _traced(trace_forward, a, x) is _traced(trace_forward, b, x)
+    assert _traced(trace_forward, a, x).flops == trace_forward(b, x).flops
+    other = build_backbone("resnet1d", 6, 4)  # another head: a different trace
+    assert _traced(trace_forward, other, x) is not _traced(trace_forward, a, x)
+    assert _traced(trace_forward, a, torch.zeros(2, 6, 64)) is not _traced(trace_forward, a, x)
+    step = _traced(trace_train_step, a, torch.zeros(4, 6, 64), 6, ["head.weight"], "sgd")
+    assert step is not _traced(trace_train_step, a, torch.zeros(4, 6, 64), 6, None, "sgd")

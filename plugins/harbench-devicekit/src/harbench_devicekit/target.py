@@ -148,7 +148,7 @@ class DeviceTarget(Hardware):
         self._window = (int(example.shape[1]), int(example.shape[2]))
         if self.remote:
             return self._remote_inference(model, example[:1])
-        trace = trace_forward(model, example[:1])
+        trace = _traced(trace_forward, model, example[:1])
         est = estimate(trace, self._unit(), self.profile.power(self.power_mode))
         return InferenceCost([est.seconds], est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
                              {"target_mode": "estimate", **self._estimate_extra(est)})
@@ -162,10 +162,10 @@ class DeviceTarget(Hardware):
         parts = []
         if workload.optimizer_steps:
             x = torch.zeros(workload.batch_size, *window)
-            step = trace_train_step(model, x, workload.num_classes, workload.trainable, workload.optimizer)
+            step = _traced(trace_train_step, model, x, workload.num_classes, workload.trainable, workload.optimizer)
             parts.append(estimate(step, unit, power, calls=workload.optimizer_steps))
         if workload.eval_calls:
-            forward = trace_forward(model, torch.zeros(workload.eval_batch, *window))
+            forward = _traced(trace_forward, model, torch.zeros(workload.eval_batch, *window))
             parts.append(estimate(forward, unit, power, calls=workload.eval_calls))
         seconds = sum(p.seconds for p in parts)
         return Estimate(
@@ -256,3 +256,19 @@ class DeviceTarget(Hardware):
             joules_net=energy.get("joules_net_per_unit"), energy_method=energy.get("method", "none"),
             extra={**common, **self._remote_extra(result), "replay_s": durations, "replayed": result.get("replayed")},
         )
+
+
+_TRACES: dict[tuple, Any] = {}
+
+
+def _traced(trace, model: nn.Module, x: torch.Tensor, *args: Any):
+    """``trace(model, x, *args)``, memoised on the model's structure: a trace counts operators, FLOPs and bytes,
+    which depend on the architecture and input shape, not on the weights. Every adapted copy of one backbone, on
+    every estimated target, shares one trace, so an extra target costs its arithmetic rather than a re-trace."""
+    structure = (repr(model), tuple((n, tuple(t.shape), str(t.dtype)) for n, t in model.state_dict().items()))
+    key = (trace.__name__, structure, tuple(x.shape), tuple(tuple(a) if isinstance(a, list) else a for a in args))
+    if key not in _TRACES:
+        if len(_TRACES) >= 256:
+            _TRACES.clear()
+        _TRACES[key] = trace(model, x, *args)
+    return _TRACES[key]
