@@ -16,6 +16,8 @@ Signal model (body frame: x forward, y vertical, z lateral; accelerometer in g, 
 * Contexts apply one named drift each, relative to the user's own ``home`` context:
   ``sensor`` (input-level: a different placement = rotation, per-axis gain, bias and extra noise),
   ``recovery`` (feature-level: slower, damped, less regular movement with tremor, e.g. after an injury),
+  ``gait`` (feature-level, above the single step: an antalgic limp in which alternate steps differ in strength
+  and duration, with more side-to-side sway, and stop-and-go bouts of 2-5 steps; step shape and cadence kept),
   ``labels`` (output-level: different class priors and a user-specific labelling in which two pairs of
   activities are confused, as when a user's "stairs" look like someone else's "walking").
   ``strength`` scales all drifts (0 = none).
@@ -40,6 +42,7 @@ CONTEXTS = {
     "home": ContextInfo("home", None, "the user's everyday conditions; no drift"),
     "sensor": ContextInfo("sensor", "input", "input-level: new placement (rotation), gain, bias, noise"),
     "recovery": ContextInfo("recovery", "feature", "feature-level: slower, damped, irregular movement with tremor"),
+    "gait": ContextInfo("gait", "feature", "feature-level: limping, stop-and-go gait; single steps unchanged"),
     "labels": ContextInfo("labels", "output", "output-level: changed class priors and two confused class pairs"),
 }
 # (step Hz, vertical g, forward g, lateral g, 2nd harmonic, 3rd harmonic, pitch rad/s, roll rad/s, lean deg)
@@ -100,10 +103,21 @@ class Drift:
     irregular: float
     tremor: float
     swap: float
+    # gait (defaults = no change): alternate steps differ in amplitude (limp) and duration (skew), ``side`` is the
+    # stride phase of the weak step, ``lurch`` scales the stride-frequency sway, ``pause`` (s) separates short bouts
+    limp: float = 0.0
+    skew: float = 0.0
+    side: float = 0.0
+    lurch: float = 1.0
+    pause: float = 0.0
 
 
 def _drift(rng: np.random.Generator, context: ContextInfo, s: float) -> Drift:
     none = Drift(np.eye(3), np.ones(6), np.zeros(6), 0.0, 1.0, 1.0, 0.0, 0.0, 0.0)
+    if context.name == "gait":  # a second feature-level drift, chosen by name (it draws its own parameters)
+        return Drift(np.eye(3), np.ones(6), np.zeros(6), 0.0, 1.0, 1.0, 0.0, 0.0, 0.0,
+                     limp=0.6 * s * rng.uniform(0.8, 1.2), skew=0.8 * s * rng.uniform(0.8, 1.2),
+                     side=float(rng.uniform(0, 2 * np.pi)), lurch=1 + 1.5 * s, pause=0.5 * s)
     if context.drift == "input":
         return Drift(
             rotation=_rotation(rng, 55 * s),
@@ -120,6 +134,18 @@ def _drift(rng: np.random.Generator, context: ContextInfo, s: float) -> Drift:
     return none
 
 
+def _bouts(rng: np.random.Generator, n: int, step_hz: float, pause_s: float) -> np.ndarray:
+    """Stop-and-go: 1 during bouts of 2-5 steps, 0 during pauses of 0.5-1.5 x ``pause_s`` seconds, 0.1 s ramps."""
+    gate = np.zeros(n)
+    i = int(rng.integers(0, int(pause_s * RATE_HZ) + 1))
+    while i < n:
+        walk = int(rng.integers(2, 6) / step_hz * RATE_HZ)
+        gate[i : i + walk] = 1.0
+        i += walk + int(pause_s * rng.uniform(0.5, 1.5) * RATE_HZ)
+    ramp = np.hanning(7)
+    return np.convolve(gate, ramp / ramp.sum(), mode="same")
+
+
 def _recording(rng: np.random.Generator, activity: int, n_samples: int, user: UserTraits, d: Drift) -> np.ndarray:
     """One continuous 6-channel recording of ``n_samples`` in the sensor frame."""
     t = np.arange(n_samples) / RATE_HZ
@@ -133,17 +159,30 @@ def _recording(rng: np.random.Generator, activity: int, n_samples: int, user: Us
         f0, av = f0 * np.exp(rng.normal(0, 0.07)), av * np.exp(rng.normal(0, 0.15))  # this recording's pace
         freq = f0 * user.freq * d.freq * (1 + 0.05 * walk + d.irregular * 0.08 * np.sin(2 * np.pi * 0.23 * t))
         amp = user.amp * d.amp * (1 + 0.05 * np.roll(walk, n_samples // 3))
+        gate = None
+        if d.limp:  # gait: how strongly the user limps varies slowly (over ~2 s) within the recording
+            smooth = np.hanning(101) / np.sqrt((np.hanning(101) ** 2).sum())
+            slow = np.convolve(rng.normal(0, 1, n_samples + 200), smooth, mode="same")[100:-100]
+            severity = np.clip(1 + 0.8 * slow, 0.1, 1.9)
+        if d.pause:  # gait: the oscillator stops during pauses; cadence and step shape within a bout are kept
+            gate = _bouts(rng, n_samples, float(f0 * user.freq), d.pause)
+            freq = freq * gate
         phase = 2 * np.pi * np.cumsum(freq) / RATE_HZ + rng.uniform(0, 2 * np.pi)
+        if d.limp:  # alternate steps: the weak one is also the quick one; the mean cadence is kept
+            phase = phase + d.skew * severity * np.sin(phase / 2 + d.side)
+            amp = amp * (1 - np.minimum(0.95, d.limp * severity) * np.cos(phase / 2 + d.side))
+        if gate is not None:
+            amp = amp * gate
         h2u, h3u = h2 * user.harmonics, h3 * user.harmonics
         jitter = 1 + d.irregular * 0.3 * rng.normal(0, 1, n_samples).cumsum() / math.sqrt(n_samples)
         acc[1] = amp * av * (np.sin(phase) + h2u * np.sin(2 * phase + user.phase2) + h3u * np.sin(3 * phase)) * jitter
         acc[0] = amp * af * (np.cos(phase) + 0.5 * h2u * np.sin(2 * phase + 0.7))
-        acc[2] = amp * al * np.sin(phase / 2)
+        acc[2] = d.lurch * amp * al * np.sin(phase / 2)
         if name == "downstairs":
             acc[1] += amp * 0.9 * np.maximum(0, np.sin(phase)) ** 12
         gyro[2] = amp * gp * np.sin(phase + 0.4)
-        gyro[0] = amp * gr * np.sin(phase / 2 + 0.2)
-        gyro[1] = amp * 0.5 * gr * np.cos(phase / 2)
+        gyro[0] = d.lurch * amp * gr * np.sin(phase / 2 + 0.2)
+        gyro[1] = d.lurch * amp * 0.5 * gr * np.cos(phase / 2)
         posture = _tilt(lean + rng.normal(0, 4))
     else:
         sway_f = rng.uniform(0.2, 0.4)
