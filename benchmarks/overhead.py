@@ -1,7 +1,9 @@
 """Harness overhead on the default suite: wall time minus the jobs' and shared nodes' own compute, as a percentage.
 
 Run with ``make bench`` (or ``python benchmarks/overhead.py [SUITE]``). Uses a fresh results folder, so the first
-pass is a cold run; a second pass shows the warm (cached) run. Target: overhead <= 5 % of wall time.
+pass is a cold run; a second pass shows the warm run, which the cache serves whole: it computes nothing, so all of
+its (short) wall time is harness work and the percentage is not meaningful there. Target: overhead <= 5 % of the
+cold run's wall time.
 """
 
 from __future__ import annotations
@@ -27,15 +29,16 @@ def measure(suite_path: str, results: str) -> list:
     wall = time.perf_counter() - t0
     c = runner.counters
     overhead = wall - c.compute_s
-    return [summary.ok + summary.failed + summary.skipped, f"{wall:.1f}", f"{c.compute_s:.1f}",
-            f"{overhead:.2f}", f"{100 * overhead / wall:.1f} %", c.generic_trained, c.prepared]
+    share = f"{100 * overhead / wall:.1f} %" if c.compute_s > 0 else "n/a (nothing computed)"
+    return [summary.ok + summary.failed + summary.skipped, c.jobs_cached, f"{wall:.1f}", f"{c.compute_s:.1f}",
+            f"{overhead:.2f}", share, c.generic_trained, c.prepared]
 
 
 def main() -> None:
     suite = sys.argv[1] if len(sys.argv) > 1 else "suites/drift.yaml"
     with tempfile.TemporaryDirectory() as results:
         rows = [["cold", *measure(suite, results)], ["warm", *measure(suite, results)]]
-    print(tabulate(rows, headers=["pass", "jobs", "wall s", "compute s", "overhead s", "overhead", "generic trained",
+    print(tabulate(rows, headers=["pass", "jobs", "from cache", "wall s", "compute s", "overhead s", "overhead", "generic trained",
                                   "prepared"], tablefmt="github"))
 
 

@@ -1,25 +1,32 @@
-"""Local parallel execution: the run's plan as three waves of independent nodes in a process pool.
+"""Local parallel execution: the run's plan as a graph of nodes in a process pool.
 
-Wave 1 trains the generic models, wave 2 runs each method's ``prepare``, wave 3 runs the per-user units; waves 1
-and 2 only fill the on-disk cache, so every node runs exactly once however many workers need its result.
-Workers never touch the store: they return records, and the driver commits them as they arrive. Each worker
-uses its share of the cores for torch, and host measurements hold the host lock exclusively (see hostlock.py).
+A generic model's node is submitted first; when it finishes, the ``prepare`` nodes that need it; when a prepare
+finishes, the per-user units that need it. Shared nodes only fill the on-disk cache, so every node runs exactly
+once however many workers need its result, and no worker idles at a wave barrier while one slow node (a teacher
+network's training, say) finishes. Workers never touch the store: they return records, and the driver commits
+them as they arrive. Each worker uses its share of the cores for torch, and host measurements hold the host lock
+exclusively (see hostlock.py).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import multiprocessing
 import os
 import signal
+from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import fields
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
 from .records import JobRecord
 
 _runner = None  # this worker process's Runner
+
+Task = tuple[str, tuple]  # ("generic", (di, seed, backbone)) | ("prepare", (di, seed, mi)) | ("unit", (di, seed, mi, jobs))
 
 
 def _init_worker(suite_text: str, source: str, results: str, workers: int, threads: int, plugins: str) -> None:
@@ -36,24 +43,20 @@ def _init_worker(suite_text: str, source: str, results: str, workers: int, threa
     _runner = Runner(parse_suite(suite_text, source, registry), registry, Store(results), workers=workers)
 
 
-def _take_counters():
+def _task(kind: str, args: tuple) -> tuple[str, tuple, list[JobRecord], Any]:
+    """Run one node in this worker; a shared node's failure is left for the units that need it to record."""
     from .runner import Counters
 
+    records: list[JobRecord] = []
+    if kind == "unit":
+        records = list(_runner.run_unit(*args))
+    else:
+        try:
+            _runner.generic(*args) if kind == "generic" else _runner.prepared(*args)
+        except Exception:
+            pass
     counters, _runner.counters = _runner.counters, Counters()
-    return counters
-
-
-def _node(kind: str, *args):
-    """A shared node; its failure is left for the units that need it to record."""
-    try:
-        _runner.generic(*args) if kind == "generic" else _runner.prepared(*args)
-    except Exception:
-        pass
-    return _take_counters()
-
-
-def _unit(di, seed, mi, jobs) -> tuple[list[JobRecord], object]:
-    return list(_runner.run_unit(di, seed, mi, jobs)), _take_counters()
+    return kind, args, records, counters
 
 
 def _merge(total, part) -> None:
@@ -65,9 +68,40 @@ def _merge(total, part) -> None:
             setattr(total, f.name, getattr(total, f.name) + getattr(part, f.name))
 
 
-def _waves(runner, units):
-    generics = {(di, seed, runner.suite.methods[mi].instance(runner.registry).backbone) for di, seed, mi, _ in units}
-    return sorted(generics), sorted({(di, seed, mi) for di, seed, mi, _ in units})
+class _Graph:
+    """Which nodes become ready when a node finishes: generic -> its prepares -> their units.
+
+    Ready nodes wait in the driver, not in the pool's queue, and the next free worker takes the highest-ranked one:
+    shared nodes before units, since they unlock more work and some (a teacher network's training) are long; with a
+    FIFO queue a long ``prepare`` that became ready late would run alone at the end while the other workers idle.
+    """
+
+    def __init__(self, runner, units):
+        self.prepares: dict[tuple, list[Task]] = defaultdict(list)
+        self.units: dict[tuple, list[Task]] = defaultdict(list)
+        for di, seed, mi, jobs in units:
+            backbone = runner.suite.methods[mi].instance(runner.registry).backbone
+            if (di, seed, mi) not in self.units:
+                self.prepares[(di, seed, backbone)].append(("prepare", (di, seed, mi)))
+            self.units[(di, seed, mi)].append(("unit", (di, seed, mi, jobs)))
+
+        self.ready: list[tuple[int, int, Task]] = []
+        self._seq = itertools.count()
+        for key in self.prepares:
+            self._push(("generic", key))
+
+    def _push(self, task: Task) -> None:
+        heapq.heappush(self.ready, (_RANK[task[0]], next(self._seq), task))
+
+    def pop(self) -> Task:
+        return heapq.heappop(self.ready)[2]
+
+    def finished(self, kind: str, args: tuple) -> None:
+        for task in self.prepares[args] if kind == "generic" else self.units[args] if kind == "prepare" else []:
+            self._push(task)
+
+
+_RANK = {"generic": 0, "prepare": 1, "unit": 2}
 
 
 def _init_args(runner) -> tuple:
@@ -80,34 +114,30 @@ def run_parallel(runner, units, stop) -> Iterator[JobRecord]:
     if runner.executor == "ray":
         yield from run_ray(runner, units, stop)
         return
+    graph = _Graph(runner, units)
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(max_workers=runner.workers, mp_context=ctx, initializer=_init_worker,
                              initargs=_init_args(runner)) as pool:
-        generics, prepares = _waves(runner, units)
-        for kind, wave in (("generic", generics), ("prepare", prepares)):  # each wave completes before the next
-            for future in [pool.submit(_node, kind, *args) for args in wave]:
-                _merge(runner.counters, future.result())
-            if stop.requested:
-                return
-        pending: set[Future] = {pool.submit(_unit, *u) for u in units}
-        while pending:
+        pending: set[Future] = set()
+        while graph.ready or pending:
+            while graph.ready and len(pending) < runner.workers and not stop.requested:
+                pending.add(pool.submit(_task, *graph.pop()))
+            if not pending:
+                break
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                records, counters = future.result()
+                kind, args, records, counters = future.result()
                 _merge(runner.counters, counters)
                 yield from records
-            if stop.requested:
-                for future in pending:
-                    future.cancel()
-                pending = {f for f in pending if f.running()}
-                stop.requested = True
+                graph.finished(kind, args)
 
 
 def run_ray(runner, units, stop) -> Iterator[JobRecord]:
-    """The same waves on a Ray cluster (a local instance when no address is given).
+    """The same graph on a Ray cluster (a local instance when no address is given).
 
-    Each actor is one worker process with its own Runner; a lost actor is restarted and its task retried. Records
-    stream back to the driver, which alone writes the store.
+    Each actor is one worker process with its own Runner; Ray's ``ActorPool`` hands each ready node to whichever
+    actor is idle, a lost actor is restarted and its task retried. Records stream back to the driver, which alone
+    writes the store.
     """
     try:
         import ray
@@ -120,11 +150,8 @@ def run_ray(runner, units, stop) -> Iterator[JobRecord]:
         def __init__(self, *init):
             _init_worker(*init)
 
-        def node(self, kind, *args):
-            return _node(kind, *args)
-
-        def unit(self, *args):
-            return _unit(*args)
+        def task(self, kind, args):
+            return _task(kind, args)
 
     started_here = not ray.is_initialized()
     if started_here:
@@ -132,24 +159,18 @@ def run_ray(runner, units, stop) -> Iterator[JobRecord]:
         ray.init(address=runner.ray_address, include_dashboard=False, log_to_driver=False,
                  num_cpus=None if runner.ray_address else os.cpu_count(), configure_logging=False)
     try:
-        # ActorPool hands each task to whichever actor is idle: units differ a lot in cost (a teacher training
-        # vs a generic baseline), so a static round-robin leaves actors waiting on the slowest one
+        graph = _Graph(runner, units)
         pool = ActorPool([Worker.remote(*_init_args(runner)) for _ in range(runner.workers)])
-        generics, prepares = _waves(runner, units)
-        for kind, wave in (("generic", generics), ("prepare", prepares)):
-            for counters in pool.map_unordered(lambda actor, args, kind=kind: actor.node.remote(kind, *args), wave):
-                _merge(runner.counters, counters)
-            if stop.requested:
-                return
-        for unit in units:
-            pool.submit(lambda actor, u: actor.unit.remote(*u), unit)
-        while pool.has_next() and not stop.requested:
+        while (graph.ready or pool.has_next()) and not stop.requested:
+            while graph.ready and pool.has_free():
+                pool.submit(lambda actor, t: actor.task.remote(*t), graph.pop())
             try:
-                records, counters = pool.get_next_unordered(timeout=0.5)
+                kind, args, records, counters = pool.get_next_unordered(timeout=0.5)
             except TimeoutError:
                 continue
             _merge(runner.counters, counters)
             yield from records
+            graph.finished(kind, args)
     finally:
         if started_here:
             ray.shutdown()
