@@ -27,9 +27,11 @@ def code_version(module_name: str) -> str:
     package = sys.modules.get(module_name.split(".")[0])
     if package is None or not (getattr(package, "__path__", None) or getattr(package, "__file__", None)):
         return "unknown"  # defined outside any importable package (e.g. built in a test)
-    roots = [Path(p) for p in getattr(package, "__path__", [])] or [Path(package.__file__).parent]
     digest = hashlib.sha256()
-    for root in roots:
+    if not getattr(package, "__path__", None):  # a single-file module: its own source, not its folder's
+        digest.update(Path(package.__file__).read_bytes())
+        return digest.hexdigest()[:16]
+    for root in (Path(p) for p in package.__path__):
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())

@@ -260,3 +260,15 @@ def test_ray_executor_matches_the_local_one(registry, tmp_path):
     assert on_ray.counters.generic_trained == 1 and on_ray.counters.prepared == 2
     acc = lambda folder, rid: sorted((r["method"], r["user"], r["acc_seen"], r["acc_unseen"]) for r in Store(folder).job_rows(rid))
     assert acc(tmp_path / "local", local.run_id) == acc(tmp_path / "ray", summary.run_id)
+
+
+def test_code_version_hashes_a_single_file_module_not_its_folder(registry):
+    import abc
+    import hashlib
+    from pathlib import Path
+
+    from harbench.hashing import code_version
+
+    assert code_version("abc") == hashlib.sha256(Path(abc.__file__).read_bytes()).hexdigest()[:16]
+    # metric classes built at run time still name the module whose source defines them
+    assert {registry.get("metric", n).cls.__module__ for n in registry.names("metric")} == {"harbench.builtin.metrics"}

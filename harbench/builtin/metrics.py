@@ -54,7 +54,7 @@ def _metric_class(name: str) -> type[Metric]:
         f"Metric_{name}",
         (Metric,),
         {"name": name, "unit": unit, "higher_is_better": higher, "description": description,
-         "compute": lambda self, out, _fn=fn: _fn(out)},
+         "compute": lambda self, out, _fn=fn: _fn(out), "__module__": __name__},  # cache keys hash this module
     )
 
 
