@@ -80,7 +80,7 @@ class _Graph:
         self.prepares: dict[tuple, list[Task]] = defaultdict(list)
         self.units: dict[tuple, list[Task]] = defaultdict(list)
         for di, seed, mi, jobs in units:
-            backbone = runner.suite.methods[mi].instance(runner.registry).backbone
+            backbone = runner.registry.get("method", runner.suite.methods[mi].name).cls.backbone
             if (di, seed, mi) not in self.units:
                 self.prepares[(di, seed, backbone)].append(("prepare", (di, seed, mi)))
             self.units[(di, seed, mi)].append(("unit", (di, seed, mi, jobs)))

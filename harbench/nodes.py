@@ -56,8 +56,7 @@ class NodeKeys:
         self._infos: dict[int, DatasetInfo] = {}
         self._pkeys: dict[tuple[int, int, int], str] = {}
         self._gkeys: dict[tuple[int, int, str], str] = {}
-        recipe = suite.model.generic.model_dump()
-        self._recipe = recipe
+        self._recipe = suite.model.generic.model_dump()
         self._metrics = [[name, self._plugin_code("metric", name)] for name in suite.metrics]
 
     def _plugin_code(self, kind: str, name: str) -> list[Any]:

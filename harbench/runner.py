@@ -116,7 +116,7 @@ def plan_counts(suite: Suite, registry: Registry, cache: WeightCache, remeasure:
     for di, seed, mi, jobs in runner._units(plan_jobs(suite)):
         backbone = registry.get("method", suite.methods[mi].name).cls.backbone
         gkey, pkey = keys.generic(di, seed, backbone), keys.prepare(di, seed, mi)
-        todo = [j for j in jobs if runner._cached_record(j, keys.job(di, seed, mi, j), count=False) is None]
+        todo = [j for j in jobs if not runner._served_from_cache(j, keys.job(di, seed, mi, j))]
         measured = [j for j in jobs if runner._describe(runner._hw(j)).mode == "measured"]
         to_adapt = [j for j in todo if j in measured]
         if todo and not to_adapt and not cache.has("adapt", keys.adapt(di, seed, mi, jobs[0].user)):
@@ -260,17 +260,18 @@ class Runner:
                 rest.append((di, seed, mi, left))
         return served, rest
 
-    def _cached_record(self, job: JobSpec, key: str, count: bool = True) -> JobRecord | None:
-        if self.remeasure and self._describe(self._hw(job)).mode == "measured":
-            return None
-        data = self.cache.get_json("job", key)
+    def _served_from_cache(self, job: JobSpec, key: str) -> bool:
+        remeasured = self.remeasure and self._describe(self._hw(job)).mode == "measured"
+        return not remeasured and self.cache.has_json("job", key)
+
+    def _cached_record(self, job: JobSpec, key: str) -> JobRecord | None:
+        data = self.cache.get_json("job", key) if self._served_from_cache(job, key) else None
         if data is None:
             return None
         facts = data["facts"]
         facts["_provenance"]["cache"] = {"key": key, "run_id": data["run_id"], "finished": data["finished"],
                                          "seconds": data["seconds"]}
-        if count:
-            self.counters.jobs_cached += 1
+        self.counters.jobs_cached += 1
         return JobRecord(job, "ok", mode=data["mode"], metrics=data["metrics"], facts=facts, seconds=0.0)
 
     def splits(self, di: int, seed: int) -> Splits:
