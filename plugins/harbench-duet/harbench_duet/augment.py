@@ -5,7 +5,11 @@ the episodic loss gives the generator little to learn -- but target users are ne
 device one consistent personal transform (mounting rotation, per-axis gain, cadence and movement amplitude, the
 kinds of trait that differ between people) creates devices the generic head gets wrong in a *systematic* way
 that their unlabelled buffer reveals, which is exactly the correction DUET must learn to generate. The transform
-is a training-data augmentation of ``prepare`` (off with ``virtual_devices=0``); it never touches target data.
+is a training-data augmentation of ``prepare`` (off by default, ``virtual_devices=0``); it never touches target data.
+
+It is a *prior about the data*, not part of DUET: the transform's families (rotation, gain, tempo, amplitude)
+are the very traits by which ``harbench/data/synthetic.py`` makes its users differ, so on that generator it is
+a prior matched to the benchmark. Use it only where you believe new users differ from the population that way.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ def add_virtual_devices(
             parts.append(Windows(transform(part.x), part.y, part.recording, part.start, part.user, part.context))
             nb = len(device.buffer_pool)
             new = torch.arange(offset, offset + len(index))
-            virtual.append(Device(device.user, device.context, new[:nb], new[nb:]))
+            lengths = [len(t) for t in device.sessions()]  # sessions lie in buffer_pool in recording order
+            virtual.append(Device(device.user, device.context, new[:nb], new[nb:], tuple(new[:nb].split(lengths))))
             offset += len(index)
     return Windows.concat(parts), virtual

@@ -5,6 +5,12 @@ split in time: the earlier part feeds buffers (the "real-time data" the generato
 feeds query sets (the labelled windows the generated head is scored on), with one window dropped at the seam
 because consecutive windows overlap by half. Buffer and query therefore never share a sample, mirroring a target
 user whose buffer precedes the windows the personal model will classify.
+
+Training buffers are drawn the way a target device's buffer is chosen (:func:`device_buffer`): the device's
+buffer-side sessions are laid out as a stream in a random session order (windows in time order inside a
+session, as the harness hands label-free methods their adapt stream), and the buffer is that stream's most
+recent ``N`` windows (``recent``) or ``N`` windows spread evenly over it (``spread``). The generator therefore
+learns from buffers like the ones it will see: with ``recent``, one or two activities, not a class-balanced mix.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ class Device:
     context: int
     buffer_pool: torch.Tensor  # indices into the population, in stream order (recording, start)
     query_pool: torch.Tensor
+    buffer_sessions: tuple[torch.Tensor, ...] = ()  # buffer_pool split by recording, each in time order
+
+    def sessions(self) -> tuple[torch.Tensor, ...]:
+        return self.buffer_sessions or (self.buffer_pool,)
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,8 @@ def build_devices(population: Windows) -> list[Device]:
         buffer_pool = stream_order(population, torch.cat(buffer_idx))
         query_pool = stream_order(population, torch.cat(query_idx))
         if len(buffer_pool) and len(query_pool):
-            devices.append(Device(user, context, buffer_pool, query_pool))
+            sessions = tuple(b for b in buffer_idx if len(b))
+            devices.append(Device(user, context, buffer_pool, query_pool, sessions))
     return devices
 
 
@@ -74,13 +85,16 @@ def split_by_user(devices: list[Device], val_fraction: float, generator: torch.G
     )
 
 
-def draw_buffer(pool: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """``size`` random windows of ``pool`` kept in stream order (with replacement only if the pool is short)."""
-    if len(pool) >= size:
-        pick = torch.randperm(len(pool), generator=generator)[:size]
-    else:
-        pick = torch.randint(len(pool), (size,), generator=generator)
-    return pool[torch.sort(pick).values]
+def draw_buffer(device: Device, size: int, select: str, generator: torch.Generator) -> torch.Tensor:
+    """A training buffer of ``size`` windows chosen as a target device chooses its own (see the module doc):
+    the device's buffer-side sessions in a random order form a stream, :func:`device_buffer` picks from it.
+    A stream shorter than ``size`` is cycled, so a meta-batch's buffers can be stacked."""
+    sessions = device.sessions()
+    order = torch.randperm(len(sessions), generator=generator).tolist()
+    stream = torch.cat([sessions[i] for i in order])
+    if len(stream) < size:
+        stream = stream.repeat(-(-size // len(stream)))[-size:]
+    return stream[device_buffer(len(stream), size, select)]
 
 
 def draw_query(pool: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -90,12 +104,13 @@ def draw_query(pool: torch.Tensor, size: int, generator: torch.Generator) -> tor
 
 
 def device_buffer(stream_len: int, size: int, select: str) -> torch.Tensor:
-    """Which of a target device's ``stream_len`` windows (already in stream order) form its real-time buffer.
+    """Which of a device's ``stream_len`` windows (in the order the device recorded them) form its buffer.
 
-    ``recent`` = the last ``size`` windows, the paper's definition. ``spread`` = ``size`` windows evenly spaced
-    over the stream: the harness hands over a user's personal data one activity after another, so its tail holds
-    only the last activity or two, whereas a real device's recent minutes mix activities; spreading restores that
-    mix without looking at any label.
+    ``recent`` (default) = the last ``size`` windows: the paper's real-time data, what a device holds. On a stream
+    of sessions it covers the last session or two, i.e. one or two activities. ``spread`` (ablation) = ``size``
+    windows evenly spaced over the whole stream: a device that keeps a reservoir over a longer period. On a stream
+    ordered class by class (what the harness handed label-free methods before its time-ordered protocol) spread
+    is class-balanced by construction, which is why it is no longer the default.
     """
     if stream_len <= size:
         return torch.arange(stream_len)

@@ -17,6 +17,9 @@ from torch import nn
 
 ENCODERS = ("gru", "meanstd")
 FORMS = ("residual", "direct")
+ACTIVATIONS = ("tanh", "relu")
+GRANULARITIES = ("buffer", "sample")
+DECODERS = ("trained", "frozen")
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,18 @@ class GeneratorConfig:
     swa: bool = False
     swa_subbuffers: int = 4
     swa_embed: int = 16
+    activation: str = "tanh"  # between generated layers: Tanh as in the paper and the released code
+    granularity: str = "buffer"  # one head per buffer, or one head per sample (buffer + that sample)
+    decoders: str = "trained"  # trained (the paper's intent) or frozen at their random init (the released code)
 
     def __post_init__(self) -> None:
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
-        if self.form not in FORMS:
-            raise ValueError(f"form must be one of {FORMS}, got {self.form!r}")
+        for name, allowed in (("encoder", ENCODERS), ("form", FORMS), ("activation", ACTIVATIONS),
+                              ("granularity", GRANULARITIES), ("decoders", DECODERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.swa and self.granularity == "sample":
+            raise ValueError("swa=true needs generate=buffer: the stable weight adapter mixes heads of sub-buffers, "
+                             "a per-sample head has none")
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
@@ -64,22 +73,38 @@ class GeneratorConfig:
 LayerParams = tuple[torch.Tensor, torch.Tensor]
 
 
-def run_head(features: torch.Tensor, layers: list[LayerParams]) -> torch.Tensor:
-    """Apply per-device heads: ``features`` (B, Q, d) -> logits (B, Q, classes); ReLU between layers."""
+def activation_fn(name: str):
+    """The nonlinearity between generated layers: ``tanh`` (the paper's and the released code's) or ``relu``."""
+    return torch.tanh if name == "tanh" else torch.relu
+
+
+def activation_module(name: str) -> nn.Module:
+    return nn.Tanh() if name == "tanh" else nn.ReLU()
+
+
+def run_head(features: torch.Tensor, layers: list[LayerParams], activation: str = "tanh") -> torch.Tensor:
+    """Apply per-device heads: ``features`` (B, Q, d) -> logits (B, Q, classes); ``activation`` between layers."""
+    act = activation_fn(activation)
     x = features
     for j, (weight, bias) in enumerate(layers):
         x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
         if j < len(layers) - 1:
-            x = torch.relu(x)
+            x = act(x)
     return x
 
 
 class SetEncoder(nn.Module):
     """Buffer features (B, N, d) -> z (B, z_dim).
 
-    ``gru`` follows the released code (a GRU over the sequence, its last state, then a Tanh MLP); ``meanstd``
-    pools the buffer's first two moments, which ignores order and is cheaper. Features are standardised with the
-    population statistics first, so neither encoder has to learn the backbone's feature scale.
+    ``gru`` follows the released code (a GRU over the sequence, its last state, then the MLP Linear-Tanh-Linear,
+    the released ``_mlp_trans``); ``meanstd`` pools the buffer's first two moments, which ignores order and is
+    cheaper. Features are standardised with the population statistics first, so neither encoder has to learn the
+    backbone's feature scale.
+
+    Per-sample generation (``granularity=sample``) conditions each sample on the buffer followed by the sample
+    itself -- its own recent history, as the released code conditions each request on its own click sequence.
+    :meth:`state` summarises the buffer once (the GRU's hidden state, or the standardised buffer for ``meanstd``)
+    and :meth:`per_sample` extends it by one window per sample, which equals encoding each ``buffer + sample``.
     """
 
     def __init__(self, cfg: GeneratorConfig):
@@ -93,17 +118,44 @@ class SetEncoder(nn.Module):
             pooled = z
         else:
             pooled = 2 * d
-        self.mlp = nn.Sequential(nn.Linear(pooled, z), nn.Tanh(), nn.Linear(z, z), nn.Tanh())
+        self.mlp = nn.Sequential(nn.Linear(pooled, z), nn.Tanh(), nn.Linear(z, z))
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.feature_mean) / self.feature_std
+
+    @staticmethod
+    def _moments(x: torch.Tensor) -> torch.Tensor:
+        std = x.std(dim=1, unbiased=False) if x.shape[1] > 1 else torch.zeros_like(x[:, 0])
+        return torch.cat([x.mean(dim=1), std], dim=-1)
 
     def forward(self, buffer: torch.Tensor) -> torch.Tensor:
-        x = (buffer - self.feature_mean) / self.feature_std
+        x = self.standardise(buffer)
         if self.kind == "gru":
             _, last = self.gru(x)
             pooled = last[-1]
         else:
-            std = x.std(dim=1, unbiased=False) if x.shape[1] > 1 else torch.zeros_like(x[:, 0])
-            pooled = torch.cat([x.mean(dim=1), std], dim=-1)
+            pooled = self._moments(x)
         return self.mlp(pooled)
+
+    def state(self, buffer: torch.Tensor) -> torch.Tensor:
+        """What per-sample encoding needs of a buffer (B, N, d): the GRU state (1, B, z) or the standardised buffer."""
+        x = self.standardise(buffer)
+        if self.kind == "gru":
+            return self.gru(x)[1]
+        return x
+
+    def per_sample(self, state: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+        """z of ``buffer + sample`` for every sample (B, Q, d) -> (B, Q, z_dim), from the buffer's :meth:`state`."""
+        b, q, d = samples.shape
+        s = self.standardise(samples).reshape(b * q, 1, d)
+        if self.kind == "gru":
+            _, last = self.gru(s, state.repeat_interleave(q, dim=1).contiguous())
+            pooled = last[-1]
+        else:
+            n = state.shape[1]
+            seq = torch.cat([state.unsqueeze(1).expand(b, q, n, d).reshape(b * q, n, d), s], dim=1)
+            pooled = self._moments(seq)
+        return self.mlp(pooled).reshape(b, q, -1)
 
 
 class StableWeightAdapter(nn.Module):
@@ -145,10 +197,22 @@ class ParameterGenerator(nn.Module):
         self._init_decoders()
 
     def _init_decoders(self) -> None:
-        """Small decoder weights, so z only nudges the head at first; biases give the head it starts from:
-        zero (the UMN head, residual form) or a freshly initialised nn.Linear's range (direct form)."""
+        """``decoders=trained``: small decoder weights, so z only nudges the head at first; biases give the head it
+        starts from: zero (the UMN head, residual form) or a freshly initialised nn.Linear's range (direct form).
+
+        ``decoders=frozen`` reproduces the released code: its ``HyperNetwork_FC`` initialises w1, b1, w2, b2 as
+        ``fmod(randn, 2)`` and keeps them in plain Python lists, so they are never registered, never trained and
+        absent from its state_dict; they stay random projections of z and only the encoder producing z learns.
+        Here they are registered (so the cache holds them) but excluded from training (``requires_grad=False``)."""
         for (i, o), wdec, bdec in zip(self.cfg.layer_shapes, self.weight_decoders, self.bias_decoders):
             for dec in (wdec, bdec):
+                if self.cfg.decoders == "frozen":
+                    with torch.no_grad():
+                        dec.weight.copy_(torch.fmod(torch.randn(dec.weight.shape), 2))
+                        dec.bias.copy_(torch.fmod(torch.randn(dec.bias.shape), 2))
+                    dec.weight.requires_grad_(False)
+                    dec.bias.requires_grad_(False)
+                    continue
                 nn.init.normal_(dec.weight, std=0.01)
                 if self.cfg.form == "residual":
                     nn.init.zeros_(dec.bias)
@@ -184,7 +248,10 @@ class ParameterGenerator(nn.Module):
         return self.swa(full, parts)
 
     def unflatten(self, flat: torch.Tensor) -> list[LayerParams]:
-        """Decoder vector (B, P) -> per-layer (weight, bias), adding the UMN head in the residual form."""
+        """Decoder vector (B, P) -> per-layer (weight, bias), adding the UMN head in the residual form.
+
+        With ``delta_scale=0`` the generated head *is* the UMN head, bit for bit (``w + 0 * dw == w`` for finite
+        ``dw``): the ablation "universal head alone, no personalisation"."""
         layers, offset = [], 0
         b = flat.shape[0]
         for (i, o), base in zip(self.cfg.layer_shapes, self.base):
@@ -202,11 +269,31 @@ class ParameterGenerator(nn.Module):
         """One PPG pass: buffer features (B, N, d) -> the B generated heads."""
         return self.unflatten(self.generate_flat(buffer))
 
+    def per_sample_heads(self, state: torch.Tensor, samples: torch.Tensor) -> list[LayerParams]:
+        """Per-sample generation: the buffer's encoder ``state`` and samples (B, Q, d) -> B*Q heads, one per
+        sample, each conditioned on the buffer followed by that sample (``granularity=sample``)."""
+        z = self.encoder.per_sample(state, samples)
+        return self.unflatten(self._flat_from_z(z.reshape(-1, z.shape[-1])))
+
+    def per_sample_logits(self, state: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+        """Logits (B, Q, classes) of every sample under its own generated head."""
+        b, q, d = samples.shape
+        layers = self.per_sample_heads(state, samples)
+        return run_head(samples.reshape(b * q, 1, d), layers, self.cfg.activation).reshape(b, q, -1)
+
+    def logits(self, buffer: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
+        """Logits (B, Q, classes) of samples (B, Q, d) under heads generated from buffers (B, N, d), at the
+        configured granularity: what episodic training scores."""
+        if self.cfg.granularity == "sample":
+            return self.per_sample_logits(self.encoder.state(buffer), samples)
+        return run_head(samples, self(buffer), self.cfg.activation)
+
     def umn_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The universal (non-personal) head on features (..., d): what L_umn trains."""
+        act = activation_fn(self.cfg.activation)
         x = features
         for j, layer in enumerate(self.base):
             x = layer(x)
             if j < len(self.base) - 1:
-                x = torch.relu(x)
+                x = act(x)
         return x

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from harbench import Backbone, Windows
 
 from .episodes import Device, DeviceSplit, draw_buffer, draw_query
-from .generator import ParameterGenerator, run_head
+from .generator import ParameterGenerator
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class TrainingConfig:
     eval_every: int = 50
     val_buffers: int = 4  # buffers drawn per validation device, to steady the selection score
     select_by: str = "loss"  # loss | accuracy
+    buffer_select: str = "recent"  # how training buffers are chosen: as the target devices choose theirs
 
 
 @dataclass
@@ -111,7 +112,7 @@ def train_generator(
     for p in backbone.parameters():
         p.requires_grad_(cfg.joint)
     features = FeatureSource(backbone, population, cfg.joint)
-    groups = [{"params": generator.parameters(), "lr": cfg.lr}]
+    groups = [{"params": [p for p in generator.parameters() if p.requires_grad], "lr": cfg.lr}]
     if cfg.joint:
         groups.append({"params": backbone.parameters(), "lr": cfg.backbone_lr})
     optimizer = torch.optim.Adam(groups, weight_decay=cfg.weight_decay)
@@ -136,7 +137,7 @@ def train_generator(
         generator.train()
         chosen = torch.randint(len(split.train), (cfg.meta_batch,), generator=rng).tolist()
         devices = [split.train[i] for i in chosen]
-        buf = torch.stack([draw_buffer(d.buffer_pool, cfg.buffer_size, rng) for d in devices])
+        buf = torch.stack([draw_buffer(d, cfg.buffer_size, cfg.buffer_select, rng) for d in devices])
         qry = torch.stack([draw_query(d.query_pool, cfg.query_size, rng) for d in devices])
         loss = episode_loss(generator, features(buf), features(qry), labels[qry], cfg.umn_weight)
         optimizer.zero_grad(set_to_none=True)
@@ -164,7 +165,7 @@ def episode_loss(
     umn_weight: float,
 ) -> torch.Tensor:
     """L_ppg + lambda * L_umn for a meta-batch: buffers (B, N, d), queries (B, Q, d), labels (B, Q)."""
-    logits = run_head(query_feats, generator(buffer_feats))
+    logits = generator.logits(buffer_feats, query_feats)
     loss = F.cross_entropy(logits.flatten(0, 1), query_y.flatten())
     if umn_weight:
         loss = loss + umn_weight * F.cross_entropy(generator.umn_logits(query_feats).flatten(0, 1), query_y.flatten())
@@ -178,7 +179,7 @@ class _ValidationSet:
         rng = torch.Generator().manual_seed(seed)
         self.devices = devices
         self.buffers = [
-            torch.stack([draw_buffer(d.buffer_pool, cfg.buffer_size, rng) for _ in range(cfg.val_buffers)])
+            torch.stack([draw_buffer(d, cfg.buffer_size, cfg.buffer_select, rng) for _ in range(cfg.val_buffers)])
             for d in devices
         ]
 
@@ -191,7 +192,7 @@ class _ValidationSet:
             q = device.query_pool
             qf = features(q).unsqueeze(0).expand(len(buffers), -1, -1)
             y = labels[q].unsqueeze(0).expand(len(buffers), -1)
-            logits = run_head(qf, generator(features(buffers)))
+            logits = generator.logits(features(buffers), qf)
             losses.append(float(F.cross_entropy(logits.flatten(0, 1), y.flatten())))
             accs.append(float((logits.argmax(-1) == y).float().mean()))
             umn_accs.append(float((generator.umn_logits(qf[0]).argmax(-1) == y[0]).float().mean()))

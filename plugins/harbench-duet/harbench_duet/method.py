@@ -24,10 +24,15 @@ from harbench import AdaptFacts, AdaptResult, Backbone, Method, MethodState, Par
 
 from .communication import FLOAT32_BYTES, WIFI_J_PER_BYTE, communication
 from .augment import add_virtual_devices
-from .episodes import DeviceSplit, build_devices, device_buffer, split_by_user, stream_order
-from .generator import ENCODERS, FORMS, GeneratorConfig, ParameterGenerator
+from .episodes import DeviceSplit, build_devices, device_buffer, split_by_user
+from .generator import ACTIVATIONS, DECODERS, ENCODERS, FORMS, GRANULARITIES, GeneratorConfig, ParameterGenerator
 from .meta_training import TrainingConfig, population_features, pretrain_umn, train_generator
-from .personal_model import HeadSwapped, build_head, swap_head
+from .personal_model import HeadSwapped, PerSampleHead, build_head, swap_head
+
+# Adapt calls of this method in this process: the first one pays one-off costs (lazy kernel set-up, first GRU
+# call, allocator growth) that later ones do not, so ``facts.extra["process_adapt_index"]`` lets the summary
+# report the first adapt of a process apart from the steady state. Reporting only: adapt never reads it.
+_ADAPT_CALLS = 0
 
 GENERATOR_PREFIX = "generator."
 BACKBONE_PREFIX = "backbone."
@@ -46,19 +51,28 @@ class Duet(Method):
     label_free = True
     parameters = {
         "buffer_size": Param(16, "N: unlabelled windows in the device's real-time buffer", ge=1),
-        "buffer_select": Param("spread", "buffer = windows spread over the stream, or the most recent ones",
-                               choices=("spread", "recent")),
+        "buffer_select": Param("recent", "buffer = the most recent windows of the device's stream (paper), or windows "
+                               "spread evenly over it (ablation)", choices=("recent", "spread")),
         "upload": Param("embedding", "what the device uploads: backbone embeddings of the buffer, or raw windows",
                         choices=("embedding", "raw")),
         "encoder": Param("gru", "buffer encoder: a GRU (authors' code) or mean+std pooling", choices=ENCODERS),
         "form": Param("residual", "W = W_umn + dW(z) (stable) or W = W(z) (direct)", choices=FORMS),
-        "hidden": Param(32, "hidden width of the generated head d -> h -> classes (0 = one layer d -> classes)", ge=0),
+        "hidden": Param(32, "hidden width of the generated head d -> h -> classes (two dynamic layers, as the released "
+                        "code; 0 = one layer d -> classes, the generic head's form)", ge=0),
+        "activation": Param("tanh", "nonlinearity between generated layers (Tanh: paper and released code)",
+                            choices=ACTIVATIONS),
+        "generate": Param("buffer", "one head per buffer, or one head per sample generated from the buffer followed "
+                          "by that sample (the paper's per-sample generation)", choices=GRANULARITIES),
+        "decoders": Param("trained", "parameter decoders trained (the paper's intent) or frozen at their random init "
+                          "(what the released code does: its decoders live in plain Python lists)", choices=DECODERS),
         "z_dim": Param(32, "size of the buffer code z", ge=1),
-        "delta_scale": Param(0.1, "scale of the generated residual dW (residual form)", ge=0.0),
+        "delta_scale": Param(0.1, "scale of the generated residual dW (residual form; 0 = the universal head alone)",
+                             ge=0.0),
         "swa": Param(False, "stable weight adapter over sub-buffers (ablation; not in the released code)"),
         "swa_subbuffers": Param(4, "sub-buffers the SWA attends over", ge=1),
-        "virtual_devices": Param(3, "transformed copies of each population device added to the episodes "
-                                 "(new-person traits; 0 = the population as recorded)", ge=0),
+        "virtual_devices": Param(0, "transformed copies of each population device added to the episodes (a prior "
+                                 "about the data: new-person traits matched to the synthetic generator; 0 = the "
+                                 "population as recorded, the paper)", ge=0),
         "virtual_strength": Param(1.0, "scale of the virtual devices' rotation/gain/tempo/amplitude changes", ge=0.0),
         "umn_steps": Param(300, "pre-training steps of the universal head on population features (hidden > 0)", ge=0),
         "episodes": Param(600, "training episodes (meta-batches) in prepare", ge=0),
@@ -79,6 +93,9 @@ class Duet(Method):
 
     def __init__(self, **params):
         super().__init__(**params)
+        if self.params.swa and self.params.generate == "sample":
+            raise ValueError("duet: swa=true needs generate=buffer (the stable weight adapter mixes the heads of "
+                             "sub-buffers; a per-sample head has none)")
         self._cached: tuple[MethodState, ParameterGenerator] | None = None
 
     # ------------------------------------------------------------------------------------------ cloud: prepare
@@ -87,6 +104,7 @@ class Duet(Method):
         return GeneratorConfig(
             feature_dim=feature_dim, classes=classes, hidden=p.hidden, z_dim=p.z_dim, encoder=p.encoder,
             form=p.form, delta_scale=p.delta_scale, swa=p.swa, swa_subbuffers=p.swa_subbuffers,
+            activation=p.activation, granularity=p.generate, decoders=p.decoders,
         )
 
     def training_config(self) -> TrainingConfig:
@@ -94,7 +112,7 @@ class Duet(Method):
         return TrainingConfig(
             episodes=p.episodes, meta_batch=p.meta_batch, buffer_size=p.buffer_size, query_size=p.query_size,
             lr=p.lr, weight_decay=p.weight_decay, umn_weight=p.umn_weight, joint=p.backbone_mode == "joint",
-            backbone_lr=p.backbone_lr, eval_every=p.eval_every, select_by=p.select_by,
+            backbone_lr=p.backbone_lr, eval_every=p.eval_every, select_by=p.select_by, buffer_select=p.buffer_select,
         )
 
     def prepare(self, generic: Backbone, population: Windows, ctx) -> MethodState:
@@ -145,8 +163,13 @@ class Duet(Method):
 
     # ------------------------------------------------------------------------------------------ device: adapt
     def adapt(self, generic, state, user, ctx) -> AdaptResult:
+        global _ADAPT_CALLS
+        call_index, _ADAPT_CALLS = _ADAPT_CALLS, _ADAPT_CALLS + 1
         p = self.params
-        stream = user.adapt.without_labels()  # DUET never looks at labels, even if a caller passes them
+        # DUET never looks at labels, even if a caller passes them. The windows are taken in the order handed
+        # over -- the device's stream in time order -- and never re-sorted by recording id or start, which
+        # carry no time (nor class) information under the harness's label-free protocol.
+        stream = user.adapt.without_labels()
         generator = self.rebuild_generator(state)
         cfg = generator.cfg
 
@@ -157,8 +180,7 @@ class Duet(Method):
             model.eval()
         else:
             model = generic  # read only: its static layers are shared by the personal model (see HeadSwapped)
-        order = stream_order(stream, torch.arange(len(stream)))
-        buffer = stream.x[order[device_buffer(len(stream), p.buffer_size, p.buffer_select)]]
+        buffer = stream.x[device_buffer(len(stream), p.buffer_size, p.buffer_select)]
         n = len(buffer)
         with torch.inference_mode():
             if p.upload == "embedding":
@@ -169,20 +191,27 @@ class Duet(Method):
                 buffer_feats = model.features(payload)  # cloud
             else:
                 buffer_feats = payload
-            layers = generator(buffer_feats.unsqueeze(0))  # cloud: the single PPG forward pass
+            if cfg.granularity == "sample":  # cloud: encode the buffer once; decoding happens per window
+                encoder_state = generator.encoder.state(buffer_feats.unsqueeze(0))
+            else:
+                layers = generator(buffer_feats.unsqueeze(0))  # cloud: the single PPG forward pass
             t2 = time.perf_counter()
-        head = build_head(cfg, layers)  # device
+        if cfg.granularity == "sample":
+            head = PerSampleHead(generator, encoder_state.clone())
+        else:
+            head = build_head(cfg, layers)  # device
         model = swap_head(model, head) if state.meta.get("joint") else HeadSwapped(generic, head)
         t3 = time.perf_counter()
         timings = AdaptTimings(device_s=(t1 - t0) + (t3 - t2), cloud_s=t2 - t1)
 
         flops = state.meta["flops"]
         feature_flops = flops["feature_per_window"] * n
-        generator_flops = _generator_flops(flops, n)
+        generator_flops = _generator_flops(flops, n)  # per-sample: an upper bound (decoders run at inference)
         device_flops = feature_flops if p.upload == "embedding" else 0.0
         cloud_flops = generator_flops + (feature_flops if p.upload == "raw" else 0.0)
         comm = communication(
-            bytes_up=payload.numel() * FLOAT32_BYTES, bytes_down=cfg.head_numel * FLOAT32_BYTES,
+            bytes_up=payload.numel() * FLOAT32_BYTES,
+            bytes_down=_numel(head) * FLOAT32_BYTES,
             hardware_j_per_byte=ctx.radio_joules_per_byte,
             hardware_name=ctx.hardware.name if ctx.hardware is not None else None,
             fallback_j_per_byte=p.radio_j_per_byte,
@@ -196,9 +225,15 @@ class Duet(Method):
                 "bytes_up": comm.bytes_up, "bytes_down": comm.bytes_down,
                 "comm_j": comm.joules, "radio_j_per_byte": comm.j_per_byte, "comm_energy_source": comm.source,
                 "buffer_windows": n, "upload": p.upload, "generated_params": cfg.head_numel,
+                "generate": cfg.granularity, "process_adapt_index": call_index,
                 "training": state.meta.get("training", {}),
             },
         ))
+
+
+def _numel(module: torch.nn.Module) -> int:
+    """Numbers the cloud sends down: the generated head, or (per-sample) the generator plus the buffer state."""
+    return sum(t.numel() for t in module.parameters()) + sum(t.numel() for t in module.buffers())
 
 
 def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

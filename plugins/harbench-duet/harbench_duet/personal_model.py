@@ -7,7 +7,7 @@ from torch import nn
 
 from harbench import Backbone
 
-from .generator import GeneratorConfig, LayerParams
+from .generator import GeneratorConfig, LayerParams, ParameterGenerator, activation_module
 
 
 def build_head(cfg: GeneratorConfig, layers: list[LayerParams]) -> nn.Module:
@@ -23,10 +23,32 @@ def build_head(cfg: GeneratorConfig, layers: list[LayerParams]) -> nn.Module:
             linear.weight.copy_(weight[0].clone())
             linear.bias.copy_(bias[0].clone())
         linears.append(linear)
-    head: nn.Module = linears[0] if len(linears) == 1 else nn.Sequential(linears[0], nn.ReLU(), linears[1])
+    head: nn.Module = (linears[0] if len(linears) == 1
+                       else nn.Sequential(linears[0], activation_module(cfg.activation), linears[1]))
     for p in head.parameters():
         p.requires_grad_(False)
     return head
+
+
+class PerSampleHead(nn.Module):
+    """``granularity=sample``: a head that generates its own weights for every window it classifies, from the
+    buffer's encoder state followed by that window's features (the paper's per-sample parameter generation).
+
+    It holds a frozen copy of the generator (encoder, decoders, UMN head) and the buffer's state, so one call
+    costs one encoder step and one decoder pass per window on top of the head itself: that cost is inference
+    cost (``latency_ms``, ``infer_mj``, ``params``), not adapt cost. A device either holds these weights or asks
+    the cloud once per window; harbench bills them to the device model either way.
+    """
+
+    def __init__(self, generator: ParameterGenerator, state: torch.Tensor):
+        super().__init__()
+        self.generator = generator
+        self.register_buffer("buffer_state", state.detach().clone())
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.generator.per_sample_logits(self.buffer_state, features.unsqueeze(0))[0]
 
 
 def swap_head(model: Backbone, head: nn.Module) -> Backbone:
