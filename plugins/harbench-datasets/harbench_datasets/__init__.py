@@ -9,9 +9,10 @@ from .errors import LayoutError, MalformedRecordsWarning
 from .hhar import HHAR
 from .motionsense import MotionSense
 from .pamap2 import PAMAP2
+from .sp_sw_har import SpSwHar
 from .uci_har import UCIHAR
 from .wisdm import WISDM
 
-DATASETS = (UCIHAR, WISDM, PAMAP2, HHAR, MotionSense)
+DATASETS = (UCIHAR, WISDM, PAMAP2, HHAR, MotionSense, SpSwHar)
 
-__all__ = ["DATASETS", "HHAR", "LayoutError", "MalformedRecordsWarning", "MotionSense", "PAMAP2", "UCIHAR", "WISDM"]
+__all__ = ["DATASETS", "HHAR", "LayoutError", "MalformedRecordsWarning", "MotionSense", "PAMAP2", "SpSwHar", "UCIHAR", "WISDM"]

@@ -96,6 +96,7 @@ class RealDataset(Dataset):
     layout: ClassVar[str]  # one line naming the expected layout, used in every layout error
     classes: ClassVar[tuple[str, ...]]
     class_mapping: ClassVar[dict[str, str]]  # source label -> class name (documentation, exported in describe())
+    split_only: ClassVar[frozenset[str]] = _SPLIT_ONLY  # parameters that never change what is parsed
 
     # ------------------------------------------------------------------------------------- subclass API
     @abstractmethod
@@ -134,7 +135,7 @@ class RealDataset(Dataset):
     def _parse_key(self, root: Path) -> tuple:
         self._warn_outside(root)
         stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in self._files(root))
-        knobs = tuple(sorted((k, repr(v)) for k, v in self.params.items() if k not in _SPLIT_ONLY))
+        knobs = tuple(sorted((k, repr(v)) for k, v in self.params.items() if k not in self.split_only))
         return (type(self).__name__, str(root), stamp, knobs)
 
     def _warn_outside(self, root: Path) -> None:

@@ -24,6 +24,12 @@ class Segment:
     rate_hz: float
     source: str
     t0: float = 0.0
+    # per-sample class indices (-1 = unlabelled) for recordings whose label changes inside the segment (a session
+    # of several activities); ``label`` is then -1 and each window is labelled by the majority rule (windowing.py)
+    labels: np.ndarray | None = None
+    # the recording session (an execution, a trial) the segment belongs to: when set, the splitter separates adapt
+    # and test by whole sessions, so no session contributes to both
+    session: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -34,7 +40,12 @@ def labelled_seconds(segments: list[Segment], classes: tuple[str, ...]) -> dict[
     """Class balance as labelled seconds per class: independent of window length and stride."""
     totals = dict.fromkeys(classes, 0.0)
     for s in segments:
-        totals[classes[s.label]] += s.seconds
+        if s.labels is None:
+            totals[classes[s.label]] += s.seconds
+            continue
+        counts = np.bincount(s.labels[s.labels >= 0], minlength=len(classes))
+        for c, n in zip(classes, counts):
+            totals[c] += n / s.rate_hz
     return {c: round(v, 1) for c, v in totals.items()}
 
 

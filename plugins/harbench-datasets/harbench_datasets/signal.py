@@ -76,3 +76,27 @@ def window_starts(length: int, window: int, stride: int) -> np.ndarray:
     if length < window:
         return np.zeros(0, dtype=np.int64)
     return np.arange(0, length - window + 1, stride, dtype=np.int64)
+
+
+def resample_timestamped(t: np.ndarray, values: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a (channels, n) stream sampled at increasing times ``t`` (seconds, no duplicates) onto the uniform
+    grid ``t[0] + k / rate_hz``; returns (grid, (channels, len(grid)) float32).
+
+    Never assumes a nominal rate. When the stream is denser than the grid (e.g. a ~102.5 Hz phone read at 50 Hz)
+    each output sample is the mean of the input over one output period centred on it: the boxcar of
+    :func:`resample`, with each input sample standing for the time up to halfway to its neighbours, so jittery
+    timestamps get the weight of the time they cover. Otherwise samples are interpolated linearly.
+    """
+    n_out = int(np.floor((t[-1] - t[0]) * rate_hz + 1e-9)) + 1
+    grid = t[0] + np.arange(n_out) / rate_hz
+    x = values.astype(np.float64)
+    src_hz = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else rate_hz
+    if rate_hz >= src_hz or len(t) < 3:
+        return grid, np.stack([np.interp(grid, t, ch) for ch in x]).astype(np.float32)
+    mid = (t[1:] + t[:-1]) / 2
+    edges = np.concatenate([[t[0] - (mid[0] - t[0])], mid, [t[-1] + (t[-1] - mid[-1])]])
+    lo = np.clip(grid - 0.5 / rate_hz, edges[0], edges[-1])
+    hi = np.clip(grid + 0.5 / rate_hz, edges[0], edges[-1])
+    integral = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x * np.diff(edges)[None, :], axis=1)], axis=1)
+    area = np.stack([np.interp(hi, edges, ch) - np.interp(lo, edges, ch) for ch in integral])
+    return grid, (area / (hi - lo)[None, :]).astype(np.float32)

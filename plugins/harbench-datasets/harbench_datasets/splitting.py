@@ -9,7 +9,12 @@ The rules mirror the synthetic dataset so that results are comparable:
 * ``test_unseen`` holds every other context of the target, minus the windows that were recorded at the same time
   as an adapt window (same source clock): for simultaneous sensors a neighbouring device saw the very movement the
   method adapted on;
-* per-channel mean and standard deviation are fitted on the population only and applied to every split.
+* when the windows carry *sessions* (separate executions of a protocol, each its own recording), the split is by
+  whole sessions in time order: the sessions that hold an adapt window give nothing to ``test_seen`` or
+  ``test_unseen`` (a simultaneous device recorded the same executions); the later sessions are the test data;
+* per-channel mean and standard deviation are fitted on the population only and applied to every split;
+* a target whose adapt context has fewer than ``k`` windows of one of its classes, or whose split leaves
+  ``test_seen`` empty, is refused with one line naming the user and the setting to lower (``k``).
 """
 
 from __future__ import annotations
@@ -72,20 +77,40 @@ def _overlapping(table: WindowTable, candidates: np.ndarray, taken: np.ndarray, 
     return (same_key & close).any(axis=1)
 
 
+def _too_few(table: WindowTable, in_context: np.ndarray, k: int, classes: Sequence[str]) -> str | None:
+    labels, counts = np.unique(table.y[in_context], return_counts=True)
+    short = [(int(c), int(n)) for c, n in zip(labels, counts) if n < k]
+    if not short:
+        return None
+    named = ", ".join(f"{n} of {classes[c] if c < len(classes) else c!r}" for c, n in short)
+    return f"has only {named} windows, fewer than k={k} per class"
+
+
 def split_target(table: WindowTable, user: int, name: str, adapt_ci: int, context_names: Sequence[str],
-                 k: int) -> TargetSplit:
+                 k: int, classes: Sequence[str] = ()) -> TargetSplit:
     mine = np.flatnonzero(table.user == user)
     in_context = mine[table.context[mine] == adapt_ci]
     adapt_context = context_names[adapt_ci]
+    where = f"target user {name!r} in adapt_context {adapt_context!r}"
     if not len(in_context):
         raise ValueError(f"target user {name!r} has no windows in adapt_context {adapt_context!r} "
                          f"(too short recordings for the window length, or a user without that context)")
+    problem = _too_few(table, in_context, k, classes)
+    if problem:
+        raise ValueError(f"{where} {problem}: lower params.k (or choose other target users)")
     adapt = _select_adapt(table, in_context, k)
     rest = np.setdiff1d(in_context, adapt)
+    others = mine[table.context[mine] != adapt_ci]
+    if table.session is not None and len(in_context) and (table.session[in_context] >= 0).all():
+        last = int(table.session[adapt].max())
+        rest = rest[table.session[rest] > last]
+        others = others[~((table.session[others] >= 0) & (table.session[others] <= last))]
     # the source clock also catches published windows that could not be stitched (UCI-HAR rows that overlap in
     # time but were cut into separate recordings)
     seen = rest[~(_overlapping(table, rest, adapt, same="recording") | _overlapping(table, rest, adapt, same="source"))]
-    others = mine[table.context[mine] != adapt_ci]
+    if not len(seen):
+        raise ValueError(f"{where}: k={k} windows per class leave no test_seen windows (the adapt data uses all "
+                         f"of the context{' sessions' if table.session is not None else ''}): lower params.k")
     unseen = others[~_overlapping(table, others, adapt, same="source")]
     unseen_contexts = tuple(context_names[c] for c in sorted(set(table.context[unseen].tolist())))
     return TargetSplit(user=name, adapt_context=adapt_context, unseen_contexts=unseen_contexts,
@@ -94,7 +119,8 @@ def split_target(table: WindowTable, user: int, name: str, adapt_ci: int, contex
 
 
 def build_splits(info: DatasetInfo, table: WindowTable, targets: Sequence[str], adapt_context: str,
-                 population_contexts: Sequence[str], k: int) -> Splits:
+                 population_contexts: Sequence[str], k: int, population_users: Sequence[str] | None = None) -> Splits:
+    """``population_users``: the users the population may use (default: every user who is not a target)."""
     context_names = [c.name for c in info.contexts]
     unknown = [t for t in targets if t not in info.users]
     if unknown:
@@ -102,6 +128,8 @@ def build_splits(info: DatasetInfo, table: WindowTable, targets: Sequence[str], 
     target_ids = [info.users.index(t) for t in targets]
     pop_ci = [context_names.index(c) for c in (population_contexts or context_names)]
     is_pop = ~np.isin(table.user, target_ids) & np.isin(table.context, pop_ci)
+    if population_users is not None:
+        is_pop &= np.isin(table.user, [info.users.index(u) for u in population_users if u in info.users])
     pop_index = np.flatnonzero(is_pop)
     if not len(pop_index):
         raise ValueError(f"{info.name}: the population is empty: every user with windows is a target, or the "
@@ -112,7 +140,7 @@ def build_splits(info: DatasetInfo, table: WindowTable, targets: Sequence[str], 
     splits = {}
     for uid, name in zip(target_ids, targets):
         try:
-            splits[name] = split_target(table, uid, name, adapt_ci, context_names, k)
+            splits[name] = split_target(table, uid, name, adapt_ci, context_names, k, info.classes)
         except ValueError as exc:
             raise ValueError(f"{info.name}: {exc}") from None
     return Splits(info=info, population=to_windows(table.take(pop_index)), targets=splits)
