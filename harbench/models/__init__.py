@@ -8,9 +8,12 @@ from torch import nn
 
 from .base import Backbone
 from .mobilenet import MobileNet1d
+from .preact import PreActResNet1d
 from .resnet import ResNet1d
 
-BACKBONES: dict[str, Callable[..., Backbone]] = {"resnet1d": ResNet1d, "mobilenet1d": MobileNet1d}
+BACKBONES: dict[str, Callable[..., Backbone]] = {
+    "resnet1d": ResNet1d, "mobilenet1d": MobileNet1d, "preact1d": PreActResNet1d,
+}
 
 
 def build_backbone(name: str, channels: int, classes: int, **kwargs: Any) -> Backbone:
@@ -25,4 +28,4 @@ def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-__all__ = ["Backbone", "ResNet1d", "MobileNet1d", "BACKBONES", "build_backbone", "count_params"]
+__all__ = ["Backbone", "ResNet1d", "MobileNet1d", "PreActResNet1d", "BACKBONES", "build_backbone", "count_params"]

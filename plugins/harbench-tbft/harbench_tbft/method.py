@@ -24,7 +24,9 @@ from harbench import (
 
 from .blocks import BLOCK_CHOICES, DRIFT_TO_BLOCK, cut_loss, plan_for, train_mode
 from .flops import adapt_phase_flops, step_flops
+from .recipes import OVERRIDABLE, RECIPE_CHOICES, resolve_recipe
 from .rgn import choose_by_rgn
+from .steps import StepTimer, block_shares
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,11 @@ class TBFT(Method):
     """Target-block fine-tuning (Huang et al., EuroMLSys '24).
 
     Only the chosen block's parameters reach the optimizer; blocks below it run without autograd, so the
-    backward pass, and with it the adapt phase's energy, shrinks the later the block sits. The defaults are
-    the paper's CIFAR recipe (SGD, momentum 0.9, weight decay 5e-4, lr 1e-3 or 1e-2 for the classifier, up to
-    10 epochs with early stopping on validation loss, patience 5), with a batch size fit for a user's few
-    windows instead of 128.
+    backward pass, and with it the adapt phase's energy, shrinks the later the block sits. The training recipe
+    is the authors' for the context's declared drift type (``recipe: auto``, see :mod:`.recipes`): their CIFAR
+    recipe (SGD, early stopping, best checkpoint) for input- and output-level drift, their Living17 recipe
+    (Adam, 10 epochs, last epoch) for feature-level drift; the batch size is fit for a user's few windows
+    instead of 128.
     """
 
     name = "tbft"
@@ -55,15 +58,24 @@ class TBFT(Method):
         "block": Param("auto", "block to fine-tune; auto = by the declared drift type, else by Auto-RGN", choices=BLOCK_CHOICES),
         "auto_by": Param("drift", "how block=auto decides: drift (declared type, RGN if undeclared) or rgn (always)",
                          choices=("drift", "rgn")),
-        "epochs": Param(10, "maximum training epochs", ge=1),
-        "patience": Param(5, "early-stopping patience in epochs on validation loss", ge=1),
-        "lr": Param(1e-3, "learning rate of the residual blocks and of 'all'", ge=0.0),
-        "lr_fc": Param(1e-2, "learning rate when only the classifier is trained", ge=0.0),
-        "optimizer": Param("sgd", "optimizer (sgd: the paper's CIFAR recipe; adam: its Living17 recipe)", choices=("sgd", "adam")),
-        "momentum": Param(0.9, "SGD momentum", ge=0.0, le=1.0),
-        "weight_decay": Param(5e-4, "weight decay", ge=0.0),
-        "batch_size": Param(16, "mini-batch size", ge=2),
-        "val_fraction": Param(0.25, "share of adapt windows held out for early stopping (0 = keep last epoch)", ge=0.0, le=0.9),
+        "recipe": Param("auto", "the authors' training recipe: auto = by the declared drift type; input/output = "
+                        "their CIFAR-C/CIFAR-Flip code (SGD, early stopping), feature = their Living17 code (Adam, "
+                        "last epoch)", choices=RECIPE_CHOICES),
+        "epochs": Param(None, "training epochs (None: the recipe's, 10)", type=int | None, ge=1),
+        "patience": Param(None, "early-stopping patience in epochs on validation loss (None: the recipe's: 5, "
+                          "none for feature)", type=int | None, ge=1),
+        "lr": Param(None, "learning rate of the residual blocks and of 'all' (None: the recipe's, 1e-3)",
+                    type=float | None, ge=0.0),
+        "lr_fc": Param(None, "learning rate when only the classifier is trained (None: the recipe's, 1e-2 or 5e-3 "
+                       "for feature)", type=float | None, ge=0.0),
+        "optimizer": Param(None, "optimizer (None: the recipe's, sgd or adam for feature)",
+                           choices=(None, "sgd", "adam")),
+        "momentum": Param(None, "SGD momentum (None: the recipe's, 0.9)", type=float | None, ge=0.0, le=1.0),
+        "weight_decay": Param(None, "weight decay (None: the recipe's, 5e-4 or 0 for feature)", type=float | None,
+                              ge=0.0),
+        "batch_size": Param(16, "mini-batch size (the authors' 128 exceeds a user's data)", ge=2),
+        "val_fraction": Param(None, "share of adapt windows held out for checkpoint selection, 0 = keep the last "
+                              "epoch (None: the recipe's, 0.25 or 0 for feature)", type=float | None, ge=0.0, le=0.9),
         "freeze_bn": Param(False, "keep BatchNorm layers of frozen blocks in eval mode (the paper lets them update)"),
     }
 
@@ -76,10 +88,15 @@ class TBFT(Method):
         rgn = choose_by_rgn(generic, user.adapt)
         return BlockChoice(rgn.block, "auto-rgn", drift, rgn.scores)
 
+    def recipe_for(self, user: UserData):
+        """The recipe for this user's context, with the suite's explicit overrides, and where it came from."""
+        return resolve_recipe(self.params.recipe, user.context.drift, {k: self.params[k] for k in OVERRIDABLE})
+
     def adapt(self, generic: torch.nn.Module, state: MethodState, user: UserData, ctx: MethodContext) -> AdaptResult:
         if not isinstance(generic, Backbone):
             raise TypeError(f"TBFT needs a harbench.Backbone with named blocks, got {type(generic).__name__}")
         p = self.params
+        recipe, recipe_source = self.recipe_for(user)
         model = frozen_copy(generic)
         example = user.adapt.x[:2]
         probe_flops = 0.0
@@ -89,13 +106,16 @@ class TBFT(Method):
         plan = plan_for(model, choice.block)
         step = step_flops(model, example, plan.cut)
 
-        train, val = split_train_val(user.adapt, p.val_fraction) if p.val_fraction > 0 else (user.adapt, None)
-        lr = p.lr_fc if plan.block == "fc" else p.lr
-        optimizer = make_optimizer(model.parameters(), p.optimizer, lr, p.weight_decay, p.momentum)
+        val_fraction = recipe.val_fraction
+        train, val = split_train_val(user.adapt, val_fraction) if val_fraction > 0 else (user.adapt, None)
+        lr = recipe.lr_fc if plan.block == "fc" else recipe.lr
+        optimizer = make_optimizer(model.parameters(), recipe.optimizer, lr, recipe.weight_decay, recipe.momentum)
+        timer = StepTimer()
+        timer.attach(optimizer)
         report = fit(
-            model, train, epochs=p.epochs, optimizer=optimizer, batch_size=p.batch_size,
-            generator=ctx.generator(), loss_fn=cut_loss(plan.cut), val=val, val_metric="loss",
-            patience=p.patience if val is not None else None, select_initial=False,
+            model, train, epochs=recipe.epochs, optimizer=optimizer, batch_size=p.batch_size,
+            generator=ctx.generator(), loss_fn=timer.wrap(cut_loss(plan.cut)), val=val, val_metric="loss",
+            patience=recipe.patience if val is not None else None, select_initial=False,
             train_mode=train_mode(model, plan, p.freeze_bn),
         )
         forward_only = report.forward_samples - report.backward_samples
@@ -114,12 +134,28 @@ class TBFT(Method):
                 "block_source": choice.source,
                 "drift": choice.drift,
                 **({"rgn_scores": choice.rgn_scores} if choice.rgn_scores is not None else {}),
+                "recipe": recipe.name,
+                "recipe_source": recipe_source,
+                "optimizer": recipe.optimizer,
                 "lr": lr,
+                "selection": "best-val-loss" if val is not None else "last-epoch",
                 "best_epoch": report.best_epoch,
                 "optimizer_steps": report.optimizer_steps,
                 "backward_samples": report.backward_samples,
                 "train_step_flops": step.train,
                 "forward_flops": step.forward,
                 "probe_flops": probe_flops,
+                "step_s": timer.median(),
+                "steps_timed": len(timer.durations),
+                "block_shares": block_shares(model, step),
             },
         ))
+
+
+class TBFTPreAct(TBFT):
+    """TBFT on the paper's network structure: a 1-D pre-activation ResNet-26 with balanced stage costs
+    (``harbench.build_backbone("preact1d")``); everything else as ``tbft``."""
+
+    name = "tbft-preact"
+    description = "TBFT on a 1-D pre-activation ResNet-26 (the paper's structure, stages of equal cost)"
+    backbone = "preact1d"

@@ -6,13 +6,14 @@ from typing import Any
 
 from harbench import hookimpl
 
-from .method import TBFT
+from .method import TBFT, TBFTPreAct
 from .summary import summarize
 
 
 @hookimpl
 def harbench_register_methods(register):
     register(TBFT)
+    register(TBFTPreAct)
 
 
 @hookimpl
