@@ -8,12 +8,16 @@ from .layers import classifier, prunable_weights, regularised_weights
 from .method import CRoP
 from .mixing import mix_with_generic
 from .objective import L1Objective
-from .pipeline import CropConfig, CropRun, finetune_with_l1, run_crop
-from .pruning import PruneOutcome, PruneStep, apply_masks, magnitude_masks, tolerated_prune
-from .summary import crop_summary
+from .method import random_split
+from .pipeline import CropConfig, CropRun, PhaseReport, run_crop, train_phase, validation_score
+from .pruning import (PruneOutcome, PruneStep, apply_masks, erk_layer_amount, erk_masks, global_masks,
+                      magnitude_masks, tolerated_prune)
+from .scores import balanced_accuracy
+from .summary import crop_claims, crop_detail, crop_summary, scenario_verdict
 
 __all__ = [
-    "CRoP", "CropConfig", "CropRun", "L1Objective", "PruneOutcome", "PruneStep", "StageGIP", "apply_masks",
-    "classifier", "crop_summary", "finetune_with_l1", "gip", "gip_by_stage", "magnitude_masks", "mix_with_generic",
-    "prunable_weights", "regularised_weights", "run_crop", "tolerated_prune",
+    "CRoP", "CropConfig", "CropRun", "L1Objective", "PhaseReport", "PruneOutcome", "PruneStep", "StageGIP",
+    "apply_masks", "balanced_accuracy", "classifier", "crop_claims", "crop_detail", "crop_summary", "scenario_verdict", "erk_layer_amount", "erk_masks", "gip",
+    "gip_by_stage", "global_masks", "magnitude_masks", "mix_with_generic", "prunable_weights", "random_split",
+    "regularised_weights", "run_crop", "tolerated_prune", "train_phase", "validation_score",
 ]

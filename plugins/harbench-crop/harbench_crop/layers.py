@@ -49,5 +49,26 @@ def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     return out
 
 
+def prunable_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """The module owning each prunable tensor (ERK's per-layer amounts need its channel and kernel sizes)."""
+    head = classifier(model)
+    out: dict[str, nn.Module] = {}
+    for name, module in model.named_modules():
+        if module is head:
+            continue
+        if isinstance(module, WEIGHTED_LAYERS):
+            out[_join(name, "weight")] = module
+        elif isinstance(module, nn.RNNBase):
+            for pname, _ in module.named_parameters(recurse=False):
+                if pname.startswith("weight_"):
+                    out[_join(name, pname)] = module
+    return out
+
+
+def classifier_weight(model: nn.Module) -> nn.Parameter:
+    """The classifier's weight: never pruned, but in the code's importance-score pool (``prune_utils.py``)."""
+    return classifier(model).weight
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name

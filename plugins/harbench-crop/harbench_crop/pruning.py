@@ -1,27 +1,39 @@
-"""Step 2 of CRoP: ToleratedPrune — the largest one-shot magnitude pruning whose accuracy drop stays within τ.
+"""Step 2 of CRoP: ToleratedPrune — the largest one-shot magnitude pruning whose score drop stays within τ.
 
 Each candidate amount p = k, k + k′, k + 2k′, … is applied to the *fine-tuned* weights (one-shot, not iterative:
-the paper's ablation found one-shot magnitude pruning best). The mask of the last amount whose accuracy on the
-available-context training data is at most τ below the unpruned accuracy is returned; when already the first
-amount breaks the tolerance the mask is all ones (nothing pruned, so mixing changes nothing).
+the paper's ablation found one-shot magnitude pruning best). The mask of the last amount whose score (balanced
+accuracy by default, as ``get_good_pruning`` in the authors' ``run_EXTRASENSORY_PERSONAL_aaai.py``) on the
+available-context training data is at most τ below the unpruned score is returned.
 
-Two thresholds are offered: ``global`` (one magnitude ranking over every prunable weight, the paper's
-"conventional unstructured magnitude pruning") and ``erk`` (the paper's code: a per-layer amount scaled by the
-Erdős–Rényi-kernel factor, thresholded at the global score quantile of that amount, so thin layers keep more).
+Two thresholds are offered:
+
+* ``erk`` (default, what the authors' code always runs): one importance score |w| pooled over every prunable tensor
+  **and the classifier** (``magnitude_prune_unstruct`` collects every Conv/Linear of ``generate_mod_list``), and
+  per layer the global quantile of that pool at an Erdős–Rényi-kernel-scaled amount
+  (``prune_model_structured_erdos_renyi_kernel``). The code's ``Prune(model, loader, amount, method,
+  saved_model_name, erk, device)`` is called as ``Prune(model, loader, amount, method, erk, device)``, so ``erk``
+  receives the device, which is truthy: the ERK branch is the only one that runs. The classifier's own mask is
+  computed but never applied (``apply_mask`` skips the Linear whose ``out_features`` is the class count).
+  When already the first amount breaks the tolerance, the code prunes at amount 0 (``prune_amount -= .05``):
+  that still removes weights at or below the pool's minimum, and 2 % of any hidden Linear layer (the +0.02).
+* ``global``: one magnitude ranking over the prunable weights only (the paper's "conventional unstructured
+  magnitude pruning"), exactly round(p·N) weights; nothing is pruned when the first amount already fails.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Mapping
 
 import torch
 from torch import nn
 
-from harbench import Windows, accuracy, predict
+from harbench import Windows, predict
 
-from .layers import prunable_weights
+from .layers import classifier_weight, prunable_layers, prunable_weights
+from .scores import Metric, score
 
 Scheme = Literal["global", "erk"]
 Masks = dict[str, torch.Tensor]
@@ -29,11 +41,11 @@ Masks = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class PruneStep:
-    """One candidate amount: the share of prunable weights actually zeroed and the resulting train accuracy."""
+    """One candidate amount: the share of prunable weights actually zeroed and the resulting train score."""
 
     amount: float
     sparsity: float
-    accuracy: float
+    accuracy: float  # the tolerance metric's value (balanced accuracy by default)
     within_tolerance: bool
 
 
@@ -47,22 +59,14 @@ class PruneOutcome:
     accuracy_unpruned: float
     accuracy: float
     steps: list[PruneStep] = field(default_factory=list)
-
-
-def magnitude_masks(weights: Mapping[str, torch.Tensor], amount: float, scheme: Scheme = "global") -> Masks:
-    """Unstructured magnitude masks over ``weights`` at ``amount`` (0 = keep everything)."""
-    if scheme == "global":
-        return _global_masks(weights, amount)
-    if scheme == "erk":
-        return _erk_masks(weights, amount)
-    raise ValueError(f"unknown pruning scheme {scheme!r}; expected 'global' or 'erk'")
+    metric: str = "balanced_accuracy"
 
 
 def _scores(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([w.detach().abs().flatten() for w in weights.values()])
 
 
-def _global_masks(weights: Mapping[str, torch.Tensor], amount: float) -> Masks:
+def global_masks(weights: Mapping[str, torch.Tensor], amount: float) -> Masks:
     """Zero exactly round(amount·N) weights of smallest magnitude across all tensors (ties broken by position)."""
     scores = _scores(weights)
     flat = torch.ones_like(scores)
@@ -77,38 +81,48 @@ def _global_masks(weights: Mapping[str, torch.Tensor], amount: float) -> Masks:
     return masks
 
 
-def erk_layer_amount(shape: torch.Size, amount: float) -> float:
-    """The paper code's per-layer amount: p·(1 − (in+out+Σk)/(in·out·Πk)) for convolutions and
-    p·(1 − (in+out)/(in·out)) + 0.02 (the bonus only while p < 0.98) for matrices."""
-    out_dim, in_dim, *kernel = shape
-    if kernel:
-        k_prod = 1
-        for k in kernel:
-            k_prod *= k
-        ratio = amount * (1 - (in_dim + out_dim + sum(kernel)) / (in_dim * out_dim * k_prod))
+def erk_layer_amount(module: nn.Module, amount: float) -> float:
+    """The code's per-layer quantile (``prune_model_structured_erdos_renyi_kernel``), from the module's sizes.
+
+    Conv: p·(1 − (in + out + Σk)/(in·out·Πk)) with the module's ``in_channels``/``out_channels`` (not the weight's
+    per-group shape); Linear: p·(1 − (in + out)/(in·out)) + 0.02 while p < 0.98; RNN: the same with
+    ``input_size``/``hidden_size``. The code would fail on a quantile outside [0, 1]; here it is clipped.
+    """
+    if isinstance(module, nn.modules.conv._ConvNd):
+        kernel = list(module.kernel_size)
+        ratio = amount * (1 - (module.in_channels + module.out_channels + sum(kernel))
+                          / (module.in_channels * module.out_channels * math.prod(kernel)))
+    elif isinstance(module, nn.Linear):
+        ratio = _matrix_amount(module.in_features, module.out_features, amount)
+    elif isinstance(module, nn.RNNBase):
+        ratio = _matrix_amount(module.input_size, module.hidden_size, amount)
     else:
-        ratio = amount * (1 - (in_dim + out_dim) / (in_dim * out_dim)) + (0.02 if amount < 0.98 else 0.0)
+        raise TypeError(f"no ERK amount for {type(module).__name__}")
     return min(max(ratio, 0.0), 1.0)
 
 
-def _quantile(sorted_scores: torch.Tensor, q: float) -> torch.Tensor:
-    """``torch.quantile`` (linear interpolation) on already sorted scores: one sort serves every layer."""
-    position = q * (sorted_scores.numel() - 1)
-    low = int(position)
-    high = min(low + 1, sorted_scores.numel() - 1)
-    return sorted_scores[low] + (position - low) * (sorted_scores[high] - sorted_scores[low])
+def _matrix_amount(n_in: int, n_out: int, amount: float) -> float:
+    scaled = amount * (1 - (n_in + n_out) / (n_in * n_out))
+    return scaled + 0.02 if amount < 0.98 else scaled
 
 
-def _erk_masks(weights: Mapping[str, torch.Tensor], amount: float) -> Masks:
-    sorted_scores = torch.sort(_scores(weights)).values
-    masks: Masks = {}
-    for name, w in weights.items():
-        ratio = erk_layer_amount(w.shape, amount) if amount > 0 else 0.0
-        if ratio <= 0.0:
-            masks[name] = torch.ones_like(w)
-            continue
-        masks[name] = (w.detach().abs() > _quantile(sorted_scores, ratio)).to(w.dtype)
-    return masks
+def erk_masks(model: nn.Module, amount: float) -> Masks:
+    """The code's masks: |w| at or below the pool's quantile at the layer's ERK amount is pruned (``<=``)."""
+    layers = prunable_layers(model)
+    weights = prunable_weights(model)
+    pool = _scores({**weights, "__classifier__": classifier_weight(model)})
+    ratios = torch.tensor([erk_layer_amount(layers[name], amount) for name in weights], dtype=pool.dtype)
+    thresholds = torch.quantile(pool, ratios)  # linear interpolation, as the code's torch.quantile
+    return {name: (w.detach().abs() > t).to(w.dtype) for (name, w), t in zip(weights.items(), thresholds)}
+
+
+def magnitude_masks(model: nn.Module, amount: float, scheme: Scheme = "erk") -> Masks:
+    """Unstructured magnitude masks over ``model``'s prunable weights at ``amount``."""
+    if scheme == "global":
+        return global_masks(prunable_weights(model), amount)
+    if scheme == "erk":
+        return erk_masks(model, amount)
+    raise ValueError(f"unknown pruning scheme {scheme!r}; expected 'global' or 'erk'")
 
 
 def sparsity(masks: Mapping[str, torch.Tensor]) -> float:
@@ -146,7 +160,8 @@ def tolerated_prune(
     start: float = 0.05,
     step: float = 0.05,
     max_amount: float = 0.95,
-    scheme: Scheme = "global",
+    scheme: Scheme = "erk",
+    metric: Metric = "balanced_accuracy",
 ) -> PruneOutcome:
     """ToleratedPrune(M, τ, D) of the paper (Algorithm 2). ``model`` is left unchanged; apply the returned masks."""
     if data.y is None:
@@ -154,14 +169,21 @@ def tolerated_prune(
     weights = prunable_weights(model)
     probe = copy.deepcopy(model)
     probe_weights = prunable_weights(probe)
-    acc0 = accuracy(data.y, predict(model, data.x))
-    chosen = PruneOutcome({n: torch.ones_like(w) for n, w in weights.items()}, 0.0, 0.0, acc0, acc0)
+    acc0 = score(metric, data.y, predict(model, data.x))
+    if scheme == "erk":  # the code's fallback: prune at amount 0 (see the module docstring)
+        fallback = magnitude_masks(model, 0.0, scheme)
+        for name, w in probe_weights.items():
+            w.copy_(weights[name] * fallback[name])
+        acc_fallback = score(metric, data.y, predict(probe, data.x))
+    else:
+        fallback, acc_fallback = {n: torch.ones_like(w) for n, w in weights.items()}, acc0
+    chosen = PruneOutcome(fallback, 0.0, sparsity(fallback), acc0, acc_fallback, metric=metric)
     for amount in candidate_amounts(start, step, max_amount):
-        masks = magnitude_masks(weights, amount, scheme)
+        masks = magnitude_masks(model, amount, scheme)
         for name, w in probe_weights.items():
             w.copy_(weights[name] * masks[name])
-        acc = accuracy(data.y, predict(probe, data.x))
-        within = acc >= acc0 - tau - 1e-6  # a drop of exactly τ is still tolerated (float32 accuracies)
+        acc = score(metric, data.y, predict(probe, data.x))
+        within = acc >= acc0 - tau - 1e-6  # the code fails on `score < score0 − τ`; float32 scores
         chosen.steps.append(PruneStep(amount, sparsity(masks), acc, within))
         if not within:
             break

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from statistics import mean
 from typing import Any, Iterable, Mapping
 
+from harbench import ClaimResult, judge, per_user_mean
+
 Row = Mapping[str, Any]
 FINETUNE = "finetune-full"
-HEADERS = ["scenario", "crop", "user", "seeds", "ΔP", "ΔG", "CRoP−FT seen", "CRoP−FT unseen", "FT−generic seen",
-           "FT−generic unseen", "sparsity", "mixed kept"]
+HEADERS = ["scenario", "crop", "users", "seeds", "ΔP [95 % CI]", "ΔG [95 % CI]", "ΔG seen", "ΔG unseen",
+           "FT−generic unseen [95 % CI]", "verdict", "sparsity", "mixed kept", "α end of step 1"]
+DETAIL_HEADERS = ["scenario", "crop", "user", "seeds", "ΔP", "ΔG", "CRoP−FT seen", "CRoP−FT unseen",
+                  "FT−generic seen", "FT−generic unseen", "sparsity", "mixed kept"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Gains:
     ft_unseen: float | None
     sparsity: float | None
     mixed: float | bool | None  # share of seeds whose step 4 kept the mixed model
+    alpha_step1_end: float | None = None
 
 
 def _usable(row: Row) -> bool:
@@ -91,6 +96,7 @@ def _gains(crop: Row, generic: Row, finetune: Row | None) -> Gains:
         ft_unseen=None if finetune is None else _pp(finetune["acc_unseen"], generic["acc_unseen"]),
         sparsity=facts.get("sparsity"),
         mixed=None if selected is None else selected == "mixed",
+        alpha_step1_end=facts.get("alpha_step1_end", facts.get("alpha_after_finetune")),
     )
 
 
@@ -123,15 +129,14 @@ def _scenario_labels(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], s
     return labels
 
 
-def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
-    """ΔP / ΔG table of every ``crop`` variant in ``rows``; ``None`` without both crop and generic results."""
+def _table(rows: Iterable[Row]) -> tuple[dict[tuple, dict[str, list[Gains]]], dict[tuple, str | None]] | None:
+    """(scenario, crop variant) → user → Gains per seed, and the finetune-full variant chosen for each group."""
     ok = [r for r in rows if _usable(r)]
     crop = [r for r in ok if r.get("method") == "crop"]
     generic = _index(r for r in ok if r.get("method") == "generic")
     finetune = _index(r for r in ok if r.get("method") == FINETUNE)
     if not crop or not generic:
         return None
-    # (scenario, crop variant) -> user -> list of Gains over seeds
     table: dict[tuple, dict[str, list[Gains]]] = defaultdict(lambda: defaultdict(list))
     chosen_ft: dict[tuple, str | None] = {}
     for r in crop:
@@ -146,6 +151,95 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
         table[group][str(r.get("user"))].append(_gains(r, base, ft))
     if not table:
         return None
+    return table, chosen_ft
+
+
+def _per_user(users: Mapping[str, list[Gains]], value) -> dict[str, float]:
+    """Seeds averaged within each user (:func:`harbench.per_user_mean`); users lacking the value are left out."""
+    pseudo = [{"user": u, "gains": g} for u, gains in users.items() for g in gains]
+    return per_user_mean(pseudo, lambda r: value(r["gains"]), user=lambda r: r["user"])
+
+
+def _g_total(g: Gains) -> float | None:
+    return None if g.g_seen is None or g.g_unseen is None else g.g_seen + g.g_unseen
+
+
+def crop_claims(rows: Iterable[Row]) -> dict[tuple[str, str], dict[str, ClaimResult]]:
+    """Per (scenario label, crop variant): the paper's claims ΔP > 0 and ΔG > 0, and the premise FT − generic < 0
+    on the unseen context, each judged by :func:`harbench.judge` over users (seeds averaged within a user)."""
+    built = _table(rows)
+    if built is None:
+        return {}
+    table = built[0]
+    labels = _scenario_labels(g[0] for g in table)
+    out: dict[tuple[str, str], dict[str, ClaimResult]] = {}
+    for (scenario, variant), users in table.items():
+        out[(labels[scenario], variant)] = {
+            "delta_p": judge("ΔP > 0", _per_user(users, lambda g: g.p_seen + g.p_unseen)),
+            "delta_g": judge("ΔG > 0", _per_user(users, _g_total)),
+            "premise": judge("FT − generic < 0 on the unseen context", _per_user(users, lambda g: g.ft_unseen),
+                             direction="<"),
+        }
+    return out
+
+
+def scenario_verdict(claims: Mapping[str, ClaimResult]) -> str:
+    """ΔG's verdict, unless fine-tuning does not demonstrably lose on the unseen context: then CRoP has nothing
+    shown to restore and the scenario cannot test the claim."""
+    premise, dg = claims["premise"], claims["delta_g"]
+    if dg.n_users == 0:
+        return "inconclusive (no finetune-full baseline)"
+    if premise.verdict != "reproduced":
+        return f"inconclusive (premise {premise.verdict})"
+    return dg.verdict
+
+
+def _ci(c: ClaimResult) -> str | None:
+    if c.n_users == 0:
+        return None
+    return c.text(unit=" pts").split(",")[0]  # "+3.10 [+0.40, +5.90] pts"
+
+
+def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
+    """ΔP / ΔG with 95 % intervals and a verdict per scenario and crop variant; ``None`` without crop and generic."""
+    rows = list(rows)
+    built = _table(rows)
+    if built is None:
+        return None
+    table, chosen = built
+    claims = crop_claims(rows)
+    labels = _scenario_labels(g[0] for g in table)
+    out_rows: list[list[Any]] = []
+    for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):
+        c = claims[(labels[scenario], variant)]
+        means = [_user_mean(g) for g in users.values()]
+        def avg(attr: str, digits: int = 2):
+            v = _avg(getattr(m, attr) for m in means)
+            return None if v is None else round(v, digits)
+        out_rows.append([labels[scenario], variant or "(default)", len(users), min(len(v) for v in users.values()),
+                         _ci(c["delta_p"]), _ci(c["delta_g"]), avg("g_seen"), avg("g_unseen"), _ci(c["premise"]),
+                         scenario_verdict(c), avg("sparsity", 3), avg("mixed"), avg("alpha_step1_end", 4)])
+    ft_used = sorted({f"{variant or '(default)'} → {v or 'none'}" for (_, variant), v in chosen.items()})
+    return {
+        "title": "CRoP (Kaur et al., IMWUT 2025): ΔP and ΔG, percentage points, 95 % bootstrap intervals over users",
+        "headers": HEADERS,
+        "rows": out_rows,
+        "note": ("ΔP = Σ over the seen and unseen context of (CRoP − generic) accuracy; ΔG the same against "
+                 "finetune-full; seeds averaged within a user, interval and verdict by harbench.judge over users. "
+                 "Verdict = ΔG > 0's (reproduced / not reproduced / inconclusive), inconclusive when the premise "
+                 "FT − generic < 0 on the unseen context is not itself reproduced. ΔG seen/unseen: its split, mean "
+                 "over users. sparsity = share of prunable weights ToleratedPrune removed; mixed kept = share of "
+                 "jobs whose step 4 kept the mixed model (epoch 0). Per-user rows: harbench_crop.crop_detail. "
+                 f"finetune-full variant used for each crop variant: {'; '.join(ft_used)}."),
+    }
+
+
+def crop_detail(rows: Iterable[Row]) -> dict[str, Any] | None:
+    """The per-user table (seeds averaged) behind :func:`crop_summary`, with a mean-of-users row per group."""
+    built = _table(rows)
+    if built is None:
+        return None
+    table = built[0]
     labels = _scenario_labels(g[0] for g in table)
     out_rows: list[list[Any]] = []
     for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):
@@ -156,17 +250,7 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
             per_user.append(_user_mean(gains))
         out_rows.append(_line(labels[scenario], variant, f"mean of {len(users)}", min(len(v) for v in users.values()),
                               per_user))
-    ft_used = sorted({f"{variant or '(default)'} → {v or 'none'}" for (_, variant), v in chosen_ft.items()})
-    return {
-        "title": "CRoP (Kaur et al., IMWUT 2025): ΔP and ΔG, percentage points",
-        "headers": HEADERS,
-        "rows": out_rows,
-        "note": ("ΔP = Σ over the seen and unseen context of (CRoP − generic) accuracy; ΔG the same against "
-                 "finetune-full; per user averaged over seeds, then over users. Paper signature: ΔP > 0, ΔG > 0 mostly "
-                 "through the unseen context, FT−generic unseen < 0. sparsity = share of prunable weights ToleratedPrune "
-                 "removed; mixed kept = share of jobs whose step-4 selection kept the mixed model (epoch 0). "
-                 f"finetune-full variant used for each crop variant: {'; '.join(ft_used)}."),
-    }
+    return {"title": "CRoP per user (seeds averaged), percentage points", "headers": DETAIL_HEADERS, "rows": out_rows}
 
 
 def _user_mean(gains: list[Gains]) -> Gains:
@@ -174,4 +258,4 @@ def _user_mean(gains: list[Gains]) -> Gains:
     def avg(attr: str) -> Any:
         return _avg(getattr(g, attr) for g in gains)
     return Gains(avg("p_seen"), avg("p_unseen"), avg("g_seen"), avg("g_unseen"), avg("ft_seen"), avg("ft_unseen"),
-                 avg("sparsity"), avg("mixed"))
+                 avg("sparsity"), avg("mixed"), avg("alpha_step1_end"))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 import dataclasses
 
 import pytest
 import torch
 
-from harbench import ParamError, UserData, split_train_val
-from harbench_crop import CRoP, L1Objective, finetune_with_l1, run_crop
+from harbench import ParamError, UserData, fit, make_optimizer, split_train_val
+from harbench_crop import CRoP, L1Objective, random_split, run_crop, train_phase
 from harbench_crop.pipeline import CropConfig
 
 CHEAP = dict(epochs=3, final_epochs=3, batch_size=8)
@@ -55,7 +56,10 @@ def test_adapt_returns_a_personalized_copy_and_reports_its_decisions(world):
     assert 0.0 <= extra["sparsity"] < 1.0
     assert extra["selected_state"] in {"mixed", "final-finetune"}
     assert (extra["selected_state"] == "mixed") == (extra["final_selected_epoch"] == 0)
-    assert 0.0 <= extra["alpha_end"] <= extra["alpha_after_finetune"] <= extra["alpha_start"]
+    # code mode: α0 = 1e-4 falls by ~lr = 1e-3 per step, so it is negative after step 1; step 4 starts again at α0
+    assert extra["alpha_step1_start"] == pytest.approx(1e-4) and extra["alpha_step1_end"] < 0
+    assert extra["alpha_step4_start"] == pytest.approx(1e-4) and extra["alpha_step4_end"] < 1e-4
+    assert extra["finetune_kept_epoch"] == 3  # the last epoch of step 1 is pruned
     assert [round(a, 6) for a, _ in extra["prune_curve"]][: 1] == [0.05]
     assert facts.epochs == 6 and facts.optimizer_steps > 0 and facts.forward_samples > facts.backward_samples > 0
     assert facts.params_trained == sum(p.numel() for p in result.model.parameters())
@@ -69,13 +73,15 @@ def test_same_seed_same_model(world):
         assert torch.equal(x, y), name
 
 
-def test_final_selection_can_keep_the_mixed_model_at_epoch_zero(world):
+@pytest.mark.parametrize("select_by", ["balanced_accuracy", "loss"])
+def test_final_selection_can_keep_the_mixed_model_at_epoch_zero(world, select_by):
     train, val = split_train_val(world.user("u00").adapt, 0.25)
     mixed = copy.deepcopy(world.generic)
     model = copy.deepcopy(mixed)
-    report = finetune_with_l1(model, L1Objective(1e-4), train, val, epochs=2, lr=10.0, batch_size=8,
-                              generator=torch.Generator().manual_seed(0), select_by="loss", select_initial=True)
-    assert report.best_epoch == 0  # a learning rate of 10 only makes things worse: the given model wins
+    report = train_phase(model, L1Objective(1e-4), train, val, epochs=2, lr=10.0, batch_size=8,
+                         generator=torch.Generator().manual_seed(0), select_by=select_by, keep="best",
+                         select_initial=True)
+    assert report.kept_epoch == 0  # a learning rate of 10 only makes things worse: the given model wins
     for name, value in model.state_dict().items():
         assert torch.equal(value, mixed.state_dict()[name]), name
 
@@ -92,9 +98,106 @@ def test_pipeline_mixes_generic_weights_into_the_pruned_positions(world):
     assert run.selected_mixed == (run.final_report.best_epoch == 0)
 
 
+def _cfg(**kw):
+    base = dict(epochs=4, final_epochs=4, batch_size=8, lr=1e-3, final_lr=1e-3)
+    return CropConfig(**{**base, **kw})
+
+
+def test_code_alpha_crosses_zero_and_is_reset_for_step_4(world):
+    train, val = random_split(world.user("u00").adapt, 0.3, torch.Generator().manual_seed(0))
+    # α0 = 2e-3 at lr 1e-3: Adam lowers the raw α by ~1e-3 per step, so it crosses zero after about 2 steps
+    run = run_crop(world.generic, train, val, _cfg(alpha0=2e-3), torch.Generator().manual_seed(0))
+    steps = run.step1.fit.optimizer_steps
+    assert steps >= 6
+    assert run.step1.alpha_start == pytest.approx(2e-3) and run.step1.alpha_end < -1e-3
+    assert run.step1.alphas[0] > run.step1.alpha_end and min(run.step1.alphas) < 0  # falls through zero
+    assert run.step4.alpha_start == pytest.approx(2e-3)  # a new loss for step 4, as the code's train()
+    assert run.step4.alpha_end < 0
+    # the same run without the reset carries step 1's α into step 4; softplus never crosses zero
+    kept = run_crop(world.generic, train, val, _cfg(alpha0=2e-3, alpha_reset=False), torch.Generator().manual_seed(0))
+    assert kept.step4.alpha_start == pytest.approx(kept.step1.alpha_end)
+    soft = run_crop(world.generic, train, val, _cfg(alpha0=2e-3, alpha_mode="softplus"), torch.Generator().manual_seed(0))
+    assert min([*soft.step1.alphas, *soft.step4.alphas]) > 0
+
+
+def test_the_pruned_model_is_step_1s_last_epoch(world):
+    train, _ = random_split(world.user("u01").adapt, 0.3, torch.Generator().manual_seed(1))
+    # validation on the training windows with wrong labels: the better step 1 fits, the worse it scores, so the
+    # best validation epoch comes early and the last is the worst
+    n_classes = world.splits.info.num_classes
+    val = dataclasses.replace(train, y=(train.y + 1) % n_classes)
+    cfg = _cfg(epochs=6, lr=0.01, alpha_mode="fixed", select_by="loss")
+    run = run_crop(world.generic, train, val, cfg, torch.Generator().manual_seed(3))
+    assert run.step1.kept_epoch == 6
+    # an independent replay: the core's fit for all 6 epochs, the same optimizer set-up, generator and loss
+    reference = copy.deepcopy(world.generic)
+    for p in reference.parameters():
+        p.requires_grad_(True)
+    objective = L1Objective(cfg.alpha0, "fixed")
+    fit(reference, train, epochs=6, optimizer=make_optimizer(reference.parameters(), "adam", cfg.lr), batch_size=8,
+        generator=torch.Generator().manual_seed(3), loss_fn=objective)
+    for name, value in reference.state_dict().items():
+        assert torch.allclose(run.finetuned.state_dict()[name].float(), value.float(), atol=1e-5), name
+    # the best-validation epoch differs from the last here, and prune_from="best" would prune that one instead
+    best = run_crop(world.generic, train, val, dataclasses.replace(cfg, prune_from="best"),
+                    torch.Generator().manual_seed(3))
+    assert run.step1.fit.best_epoch < 6, "precondition: the best validation epoch is not the last"
+    assert best.step1.kept_epoch == run.step1.fit.best_epoch
+    assert any(not torch.allclose(a, b) for a, b in zip(best.finetuned.parameters(), run.finetuned.parameters()))
+
+
+def test_step_4_updates_the_weights_the_mask_had_zeroed(world):
+    train, val = random_split(world.user("u00").adapt, 0.3, torch.Generator().manual_seed(0))
+    # τ = 1 tolerates every amount: 95 % is pruned and mixed back from the generic model, then step 4 trains all
+    run = run_crop(world.generic, train, val, _cfg(tau=1.0, final_epochs=3, select_by="loss"),
+                   torch.Generator().manual_seed(0))
+    assert run.prune.amount == pytest.approx(0.95)
+    if run.selected_mixed:  # the selection may keep epoch 0; check the trained weights by keeping the last epoch
+        run = run_crop(world.generic, train, None, _cfg(tau=1.0, final_epochs=3), torch.Generator().manual_seed(0))
+    mixed, final = dict(run.mixed.named_parameters()), dict(run.final.named_parameters())
+    moved = total = 0
+    for name, mask in run.prune.masks.items():
+        restored = mask == 0
+        moved += int((final[name][restored] != mixed[name][restored]).sum())
+        total += int(restored.sum())
+    assert total > 0 and moved / total > 0.9  # no mask is enforced in step 4
+
+
+def test_random_split_is_the_codes_70_30_and_seeded(world):
+    adapt = world.user("u00").adapt
+    train, val = random_split(adapt, 0.3, torch.Generator().manual_seed(0))
+    assert len(train) == int(0.7 * len(adapt)) and len(train) + len(val) == len(adapt)
+    again, _ = random_split(adapt, 0.3, torch.Generator().manual_seed(0))
+    assert torch.equal(train.start, again.start)
+    other, _ = random_split(adapt, 0.3, torch.Generator().manual_seed(1))
+    assert not torch.equal(train.start, other.start)
+
+
+def test_defaults_are_the_authors_code():
+    cfg = CRoP().config()
+    assert (cfg.alpha_mode, cfg.alpha_reset, cfg.prune_from, cfg.select_by, cfg.prune_metric, cfg.scheme) == (
+        "code", True, "last", "balanced_accuracy", "balanced_accuracy", "erk")
+    assert cfg.final_lr == pytest.approx(1e-4)
+    assert (CRoP().params.val_split, CRoP().params.val_fraction) == ("random", 0.3)
+
+
 def test_parameters_are_validated():
     with pytest.raises(ParamError):
         CRoP(tau=-0.1)
     with pytest.raises(ParamError):
         CRoP(prune_scheme="random")
-    assert CRoP(tau=0.1, prune_scheme="erk").config().scheme == "erk"
+    assert CRoP(tau=0.1, prune_scheme="global").config().scheme == "global"
+    for bad in (dict(alpha_mode="clamp"), dict(prune_from="first"), dict(select_by="f1"), dict(val_split="kfold")):
+        with pytest.raises(ParamError):
+            CRoP(**bad)
+
+
+def test_run_is_the_adapt_path_that_scripts_gip_stages_diagnoses(world):
+    """scripts/gip_stages.py calls ``CRoP.run`` with the runner's MethodContext: it must give adapt's model."""
+    method = CRoP(**CHEAP)
+    adapted = method.adapt(world.generic, None, world.user("u01"), world.ctx).model
+    run, _ = method.run(world.generic, world.user("u01").adapt, world.ctx)
+    for (name, x), (_, y) in zip(adapted.state_dict().items(), run.final.state_dict().items()):
+        assert torch.equal(x, y), name
+    source = (Path(__file__).parents[1] / "scripts" / "gip_stages.py").read_text()
+    assert "method.run(" in source and "MethodContext(seed=args.seed" in source

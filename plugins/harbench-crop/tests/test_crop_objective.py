@@ -1,4 +1,4 @@
-"""The L1 objective: which tensors it penalises, α staying non-negative, and CE-only scoring in eval mode."""
+"""The L1 objective: which tensors it penalises, the three α modes, and CE-only scoring in eval mode."""
 
 from __future__ import annotations
 
@@ -35,22 +35,40 @@ def test_training_loss_adds_alpha_times_l1_and_eval_loss_is_cross_entropy():
     assert objective.alpha == pytest.approx(0.01, rel=1e-6)
 
 
-def test_alpha_is_trainable_shrinks_and_stays_non_negative():
+def _train(objective, steps, lr):
     torch.manual_seed(0)
     model = build_backbone("resnet1d", 6, 6, width=8, depth=1)
-    objective = L1Objective(1e-3)
-    optimizer = torch.optim.Adam([*model.parameters(), *objective.parameters()], lr=0.5)  # huge steps on purpose
+    optimizer = torch.optim.Adam([*model.parameters(), *objective.parameters()], lr=lr)
     x, y = torch.randn(8, 6, 32), torch.randint(0, 6, (8,))
     model.train()
-    for _ in range(20):
+    for _ in range(steps):
         optimizer.zero_grad()
         objective(model, x, y).backward()
         optimizer.step()
-    assert 0.0 <= objective.alpha < 1e-3
+    return objective.alpha
 
 
-def test_zero_alpha_disables_the_penalty():
-    objective = L1Objective(0.0)
+def test_softplus_alpha_shrinks_and_stays_non_negative():
+    assert 0.0 <= _train(L1Objective(1e-3, "softplus"), 20, lr=0.5) < 1e-3  # huge steps on purpose
+
+
+def test_code_alpha_falls_by_about_the_learning_rate_per_step_and_goes_negative():
+    # ∂loss/∂α = Σ|W| > 0 at every step, so Adam moves the raw α down by ~lr each step: 1e-3 − 20·1e-3 ≈ −0.019
+    alpha = _train(L1Objective(1e-3, "code"), 20, lr=1e-3)
+    assert -0.025 < alpha < -0.012
+
+
+def test_fixed_alpha_has_nothing_to_train():
+    objective = L1Objective(1e-3, "fixed")
+    assert not list(objective.parameters())
+    assert _train(objective, 5, lr=0.5) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("mode", ["code", "softplus", "fixed"])
+def test_zero_alpha_disables_the_penalty(mode):
+    objective = L1Objective(0.0, mode)
     assert objective.alpha == 0.0 and not list(objective.parameters())
     with pytest.raises(ValueError):
-        L1Objective(-1.0)
+        L1Objective(-1.0, mode)
+    with pytest.raises(ValueError):
+        L1Objective(1e-3, "clamped")

@@ -1,10 +1,11 @@
-"""ΔP / ΔG from fabricated export rows, computed by hand."""
+"""ΔP / ΔG from fabricated export rows, computed by hand; intervals and verdicts through harbench.judge."""
 
 from __future__ import annotations
 
 import pytest
 
-from harbench_crop import crop_summary
+from harbench import judge
+from harbench_crop import crop_claims, crop_detail, crop_summary
 
 DATASET = {"adapt_context": "sensor", "users": 14}
 
@@ -38,14 +39,15 @@ def fabricated():
     return rows
 
 
-def by_user(summary):
-    h = summary["headers"]
-    return {r[h.index("user")]: dict(zip(h, r)) for r in summary["rows"]}
+def by_user(rows):
+    detail = crop_detail(rows)
+    h = detail["headers"]
+    return {r[h.index("user")]: dict(zip(h, r)) for r in detail["rows"]}
 
 
 def test_delta_p_and_delta_g_per_user_and_mean():
-    summary = crop_summary(fabricated())
-    users = by_user(summary)
+    rows = fabricated()
+    users = by_user(rows)
     u00, u01, mean = users["u00"], users["u01"], users["mean of 2"]
     # u00: seeds give ΔP (35 − 20) = 15 and (37 − 16) = 21 → 18; ΔG (−5 + 20) = 15 and (−3 + 24) = 21 → 18
     assert u00["ΔP"] == pytest.approx(18.0) and u00["ΔG"] == pytest.approx(18.0)
@@ -57,12 +59,12 @@ def test_delta_p_and_delta_g_per_user_and_mean():
     assert mean["ΔP"] == pytest.approx(16.5) and mean["ΔG"] == pytest.approx(16.5)
     assert mean["mixed kept"] == pytest.approx(0.25)
     assert mean["scenario"] == "synthetic-drift (adapt=sensor)"
-    assert "epochs=30" in summary["note"]
+    assert "epochs=30" in crop_summary(rows)["note"]
 
 
 def test_single_finetune_variant_is_used_whatever_its_epochs():
     rows = [r for r in fabricated() if r.get("variant") != "epochs=30"]
-    mean = by_user(crop_summary(rows))["mean of 2"]
+    mean = by_user(rows)["mean of 2"]
     # the only variant left is fine-tuning at 10 % / 10 %: ΔG = CRoP's seen + unseen accuracy − 20 points
     expected_u00 = ((85 + 70 - 20) + (87 + 74 - 20)) / 2
     expected_u01 = ((78 + 60 - 20) + (70 + 62 - 20)) / 2
@@ -71,7 +73,7 @@ def test_single_finetune_variant_is_used_whatever_its_epochs():
 
 def test_without_finetune_only_delta_p_is_reported():
     rows = [r for r in fabricated() if r["method"] != "finetune-full"]
-    mean = by_user(crop_summary(rows))["mean of 2"]
+    mean = by_user(rows)["mean of 2"]
     assert mean["ΔP"] == pytest.approx(16.5) and mean["ΔG"] is None
 
 
@@ -86,7 +88,47 @@ def test_scenarios_are_kept_apart():
     for r in fabricated():
         r2 = dict(r, dataset_params={"adapt_context": "recovery", "users": 14})
         other.append(r2)
-    summary = crop_summary(fabricated() + other)
-    scenarios = {r[0] for r in summary["rows"]}
+    detail = crop_detail(fabricated() + other)
+    scenarios = {r[0] for r in detail["rows"]}
     assert scenarios == {"synthetic-drift (adapt=sensor)", "synthetic-drift (adapt=recovery)"}
-    assert len(summary["rows"]) == 6
+    assert len(detail["rows"]) == 6
+    assert {r[0] for r in crop_summary(fabricated() + other)["rows"]} == scenarios
+
+
+def population(deltas_g, ft_unseen):
+    """One crop / generic / finetune-full triple per user and seed; CRoP's unseen accuracy sets ΔG per user."""
+    rows = []
+    for i, (dg, ftu) in enumerate(zip(deltas_g, ft_unseen)):
+        user = f"u{i:02d}"
+        for seed in (0, 1):
+            jitter = 0.01 * (seed - 0.5)  # seeds differ; their mean is what counts
+            rows += [row("generic", user, seed, 0.50, 0.80),
+                     row("finetune-full", user, seed, 0.90, 0.80 + ftu, params={"epochs": 30}),
+                     row("crop", user, seed, 0.90, 0.80 + ftu + dg + jitter, params={"epochs": 30},
+                         facts={"sparsity": 0.5, "selected_state": "mixed", "alpha_step1_end": -0.05})]
+    return rows
+
+
+def test_claims_use_per_user_means_and_harbench_judge():
+    dg = [0.10, 0.12, 0.08, 0.11, 0.09, 0.10]
+    rows = population(dg, [-0.3] * 6)
+    claims = crop_claims(rows)[("synthetic-drift (adapt=sensor)", "")]
+    expected = judge("ΔG > 0", [100 * d for d in dg])  # seeds' jitter averages out within each user
+    assert claims["delta_g"].mean == pytest.approx(expected.mean) and claims["delta_g"].n_users == 6
+    assert (claims["delta_g"].low, claims["delta_g"].high) == pytest.approx((expected.low, expected.high))
+    assert claims["delta_g"].verdict == "reproduced" and claims["premise"].verdict == "reproduced"
+    summary = crop_summary(rows)
+    line = dict(zip(summary["headers"], summary["rows"][0]))
+    assert line["verdict"] == "reproduced" and line["users"] == 6 and line["seeds"] == 2
+    assert line["ΔG [95 % CI]"].startswith("+10.00 [") and line["α end of step 1"] == pytest.approx(-0.05)
+
+
+def test_verdicts_not_reproduced_and_inconclusive():
+    worse = crop_summary(population([-0.10, -0.12, -0.08, -0.11, -0.09, -0.10], [-0.3] * 6))
+    assert dict(zip(worse["headers"], worse["rows"][0]))["verdict"] == "not reproduced"
+    mixed = crop_summary(population([0.2, -0.2, 0.1, -0.1, 0.15, -0.15], [-0.3] * 6))
+    assert dict(zip(mixed["headers"], mixed["rows"][0]))["verdict"] == "inconclusive"
+    # fine-tuning gains on the unseen context: nothing to restore, so even a clearly positive ΔG cannot count
+    no_premise = crop_summary(population([0.10, 0.12, 0.08, 0.11, 0.09, 0.10], [0.2] * 6))
+    line = dict(zip(no_premise["headers"], no_premise["rows"][0]))
+    assert line["verdict"] == "inconclusive (premise not reproduced)"
