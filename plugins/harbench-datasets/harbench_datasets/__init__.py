@@ -9,10 +9,11 @@ from .errors import LayoutError, MalformedRecordsWarning
 from .hhar import HHAR
 from .motionsense import MotionSense
 from .pamap2 import PAMAP2
+from .recordings import Recordings
 from .sp_sw_har import SpSwHar
 from .uci_har import UCIHAR
 from .wisdm import WISDM
 
-DATASETS = (UCIHAR, WISDM, PAMAP2, HHAR, MotionSense, SpSwHar)
+DATASETS = (UCIHAR, WISDM, PAMAP2, HHAR, MotionSense, SpSwHar, Recordings)
 
-__all__ = ["DATASETS", "HHAR", "LayoutError", "MalformedRecordsWarning", "MotionSense", "PAMAP2", "SpSwHar", "UCIHAR", "WISDM"]
+__all__ = ["DATASETS", "HHAR", "LayoutError", "MalformedRecordsWarning", "MotionSense", "PAMAP2", "Recordings", "SpSwHar", "UCIHAR", "WISDM"]

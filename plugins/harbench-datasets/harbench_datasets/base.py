@@ -107,6 +107,10 @@ class RealDataset(Dataset):
     def _files(self, root: Path) -> list[Path]:
         """The files ``_parse`` reads; raise LayoutError when one is missing."""
 
+    def _data_files(self, root: Path) -> list[Path]:
+        """The files that must lie inside the data folder (default: every file ``_parse`` reads)."""
+        return self._files(root)
+
     @abstractmethod
     def _scan(self, root: Path) -> Scan: ...
 
@@ -141,7 +145,7 @@ class RealDataset(Dataset):
     def _warn_outside(self, root: Path) -> None:
         """Symbolic links are followed, but never silently out of the folder the user pointed us at."""
         inside = root.resolve()
-        for f in self._files(root):
+        for f in self._data_files(root):
             target = f.resolve()
             if not target.is_relative_to(inside):
                 warnings.warn(f"{self.name}: {f} is a link to {target}, outside the data folder {inside}",

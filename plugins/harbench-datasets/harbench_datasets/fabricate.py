@@ -207,3 +207,55 @@ def motionsense(parent: Path, subjects: tuple[int, ...] = (1, 2, 3), seconds: fl
             rows = [MOTIONSENSE_HEADER] + [f"{i}," + ",".join(f"{v:.6f}" for v in sig[:, i]) for i in range(n)]
             (folder / f"sub_{s}.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+# ------------------------------------------------------------------------------------------------ sp-sw-har
+SP_SW_HAR_SEQUENCE = (("SEATED", 2.0), ("STANDING_UP", 1.5), ("WALKING", 2.5), ("TURNING", 1.2), ("WALKING", 2.5),
+                      ("TURNING", 1.2), ("SITTING_DOWN", 1.5))
+SP_SW_HAR_RATES = {"sp": 102.5, "sw": 104.4}  # the real devices' measured rates, never the nominal 100 Hz
+
+
+def sp_sw_har(parent: Path, subjects: dict[str, int] | None = None, executions: int = 4,
+              sine_hz: float | None = None, orientations: tuple[str, ...] = ("back", "front")) -> Path:
+    """Write ``sp-sw-har/`` as the real deposit lays it out: ``sXX/sXX_YY_{sp,sw}.csv`` (m/s^2, rad/s, UNIX ms
+    timestamps with the real files' jitter and repeated milliseconds, a label per row), ``subjects_info.csv``
+    (``subjects``: id -> age) and ``executions_info.csv``. Each execution is the protocol's sequence
+    (:data:`SP_SW_HAR_SEQUENCE`, 12.4 s). ``sine_hz``: channel 0 is exactly sin(2 pi f t) at each row's true time
+    (to check resampling on the timestamps)."""
+    subjects = subjects or {"s01": 25, "s02": 35, "s03": 52, "s04": 61}
+    root = parent / "sp-sw-har"
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = ["subject_id,age,gender,height,weight,dominant_hand,executions"]
+    exec_rows = ["execution_id,orientation,first_turn,second_turn"]
+    duration = sum(d for _, d in SP_SW_HAR_SEQUENCE)
+    for u, (subject, age) in enumerate(subjects.items()):
+        rows.append(f"{subject},{age},{'MF'[u % 2]},{160 + u},{60 + u},{'RL'[u % 3 == 2]},{executions}")
+        (root / subject).mkdir(exist_ok=True)
+        for e in range(1, executions + 1):
+            exec_rows.append(f"{subject}_{e:02d},{orientations[e % len(orientations)]},l,r")
+            start = 1_657_533_977.0 + 3600.0 * u + 60.0 * e
+            for device, rate in SP_SW_HAR_RATES.items():
+                n = int(duration * rate)
+                t = start + (0.003 if device == "sw" else 0.0) + np.arange(n) / rate
+                stamps = np.floor((t + rng.uniform(-0.0015, 0.0015, n)) * 1e3)
+                stamps[20::20] = stamps[19:-1:20]  # rows delivered in a burst repeat a millisecond, as in the real files
+                stamps = np.maximum.accumulate(stamps).astype(np.int64)  # jittery, repeated, never backwards
+                bounds = np.cumsum([0.0] + [d for _, d in SP_SW_HAR_SEQUENCE]) + start
+                which = np.clip(np.searchsorted(bounds, t, side="right") - 1, 0, len(SP_SW_HAR_SEQUENCE) - 1)
+                lines = ["x_acc,y_acc,z_acc,x_gyro,y_gyro,z_gyro,timestamp,label"]
+                values = np.zeros((n, 6))
+                for a, (label, _) in enumerate(SP_SW_HAR_SEQUENCE):
+                    idx = np.flatnonzero(which == a)
+                    activity = ("SEATED", "STANDING_UP", "WALKING", "TURNING", "SITTING_DOWN").index(label)
+                    values[idx] = _signal(rng, activity, u, 6, len(idx), rate).T * (9.81 if device == "sp" else 5.0)
+                if sine_hz is not None:
+                    values[:, 0] = np.sin(2 * np.pi * sine_hz * (t - start))
+                for i in range(n):
+                    v = values[i]
+                    lines.append(",".join(f"{x:.6f}" for x in v) + f",{stamps[i]},{SP_SW_HAR_SEQUENCE[which[i]][0]}")
+                (root / subject / f"{subject}_{e:02d}_{device}.csv").write_text("\n".join(lines) + "\n")
+    (root / "subjects_info.csv").write_text("\n".join(rows) + "\n")
+    (root / "executions_info.csv").write_text("\n".join(exec_rows) + "\n")
+    (root / "README.md").write_text("fabricated by harbench_datasets.fabricate.sp_sw_har: not real data\n")
+    return root

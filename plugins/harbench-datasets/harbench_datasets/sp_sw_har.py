@@ -26,21 +26,18 @@ SITTING_DOWN -> sitting_down.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import re
-import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from harbench import ContextInfo, DatasetInfo, Param, Splits
+from harbench import ContextInfo, DatasetInfo, Param
 
-from .attributes import order_users, parse_conditions
-from .base import _SPLIT_ONLY, Parsed, RealDataset, Scan, common_parameters
-from .splitting import build_splits
+from .base import Parsed, Scan, common_parameters
+from .segments import Segment
+from .sessions import SessionDataset, session_parameters
 from .timestamped import timestamped_segments
-from .windowing import cut_windows
 
 FOLDER = "sp-sw-har"
 HEADER = ["x_acc", "y_acc", "z_acc", "x_gyro", "y_gyro", "z_gyro", "timestamp", "label"]
@@ -54,7 +51,6 @@ CONTEXTS = (ContextInfo("phone", "input", "smartphone in the trouser pocket (ori
             ContextInfo("watch", "input", "smartwatch on the wrist"))
 SUBJECT_FIELDS = ("age", "gender", "height", "weight", "dominant_hand")
 _FILE = re.compile(r"^(s\d+)_(\d+)_(sp|sw)\.csv$")
-_WINDOW_COUNTS: dict[tuple, dict] = {}  # parse key + windowing knobs -> what the labelling rule dropped
 
 
 def read_execution(path: Path, fail) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,7 +100,7 @@ def _typed(value: str) -> Any:
             return value
 
 
-class SpSwHar(RealDataset):
+class SpSwHar(SessionDataset):
     name = "sp-sw-har"
     description = ("sp-sw-har: smartphone + smartwatch IMU of 23 subjects aged 23-66 (5 activities, ~2 min per "
                    "subject and device); context = device, sessions = executions, subject attributes")
@@ -113,26 +109,15 @@ class SpSwHar(RealDataset):
               f"executions_info.csv beside the sXX folders (doi:10.5281/zenodo.8398688, folder DATA/)")
     classes = CLASSES
     class_mapping = dict(LABELS)
-    split_only = _SPLIT_ONLY | {"min_purity", "targets", "population", "orientations"}
     parameters = {
         **common_parameters(window=50, stride=25, rate_hz=50.0, adapt_context="phone", k=6),
-        "min_purity": Param(0.5, "a window takes its majority label if that label covers at least this share of "
-                            "its samples (ties are dropped); other windows are dropped and counted", ge=0.0, le=1.0),
-        "max_gap_s": Param(0.5, "a timestamp gap longer than this cuts an execution into separate recordings",
-                           ge=0.0),
-        "targets": Param([], "conditions on subject attributes a target must meet, e.g. ['age>=50'] "
-                         f"(attributes: {', '.join(SUBJECT_FIELDS)}); empty = anyone", type=list[str]),
-        "population": Param([], "conditions a population (generic training) subject must meet, e.g. ['age<40']; "
-                            "empty = every non-target", type=list[str]),
+        **session_parameters(attributes=", ".join(SUBJECT_FIELDS)),
         "orientations": Param([], "keep only executions with these phone orientations (back, back_inv, front, "
                               "front_inv); empty = all", type=list[str]),
     }
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._targets = parse_conditions(self.params.targets, SUBJECT_FIELDS, f"{self.name}: params.targets")
-        self._population = parse_conditions(self.params.population, SUBJECT_FIELDS,
-                                            f"{self.name}: params.population")
         bad = [o for o in self.params.orientations if o not in ("back", "back_inv", "front", "front_inv")]
         if bad:
             raise ValueError(f"{self.name}: params.orientations {bad} unknown; known: back, back_inv, front, "
@@ -184,8 +169,11 @@ class SpSwHar(RealDataset):
         report: dict[str, Any] = {"files": 0, "rows": 0, "rows_merged": 0, "gaps_cut": 0, "pieces_too_short": 0,
                                   "measured_rate_hz": {}}
         rates: dict[str, list[float]] = {"phone": [], "watch": []}
+        wanted = set(self.params.users)
         for f in self._files(root)[2:]:
             user, number, device = _FILE.match(f.name).groups()
+            if wanted and user not in wanted:
+                continue  # params.users: only the chosen subjects' files are read
             t, values, labels = read_execution(f, self.fail)
             report["files"] += 1
             report["rows"] += len(t)
@@ -202,51 +190,15 @@ class SpSwHar(RealDataset):
         report["segments"] = len(segments)
         return Parsed(segments, report)
 
-    # ----------------------------------------------------------------------------------------- harbench API
-    def _window_key(self, root: Path) -> tuple:
-        return (self._parse_key(root), self.params.window, self.params.stride, self.params.min_purity,
-                tuple(self.params.orientations))
+    # ----------------------------------------------------------------------------------------- sessions
+    def _attribute_names(self) -> tuple[str, ...]:
+        return SUBJECT_FIELDS
 
-    def describe(self) -> DatasetInfo:
-        info = super().describe()
-        subjects = info.extra["subjects"]
-        users, candidates, population = order_users(info.users, subjects, self._targets, self._population)
-        if not candidates:
-            raise self.fail(f"no subject meets params.targets {self.params.targets}")
-        if not [u for u in population if u not in candidates[:1]]:
-            raise self.fail(f"no subject meets params.population {self.params.population}")
-        extra = dict(info.extra, target_candidates=list(candidates), population_candidates=list(population))
-        counts = _WINDOW_COUNTS.get(self._window_key(Path(info.extra["root"])))
-        if counts is not None:
-            extra["windows_dropped"] = counts
-        return dataclasses.replace(info, users=users, extra=extra)
+    def _attributes(self, root: Path) -> dict[str, dict[str, Any]]:
+        return self._subjects(root)
 
-    def _segments(self, parsed: Parsed, orientation: dict[str, str]):
+    def _segments(self, parsed: Parsed, info: DatasetInfo) -> list[Segment]:
         if not self.params.orientations:
             return parsed.segments
-        keep = set(self.params.orientations)
+        keep, orientation = set(self.params.orientations), info.extra["orientation"]
         return [s for s in parsed.segments if orientation.get(s.session) in keep]
-
-    def load(self, seed: int, targets: Sequence[str]) -> Splits:
-        parsed = self.parsed()
-        info = self.describe()
-        candidates = info.extra["target_candidates"]
-        refused = [t for t in targets if t not in candidates]
-        if refused:
-            raise ValueError(f"{self.name}: target users {refused} do not meet params.targets "
-                             f"{self.params.targets} (candidates: {', '.join(candidates)})")
-        table = cut_windows(self._segments(parsed, info.extra["orientation"]), info.users,
-                            tuple(c.name for c in info.contexts), info.channels, info.rate_hz, self.params.window,
-                            self.params.stride, self.params.min_purity, self.classes)
-        key = self._window_key(Path(info.extra["root"]))
-        if key not in _WINDOW_COUNTS:
-            d = table.dropped
-            warnings.warn(f"{self.name}: the majority rule (min_purity {self.params.min_purity:g}) dropped "
-                          f"{d['windows']} of {d['windows'] + d['kept']} windows "
-                          f"({', '.join(f'{k} {v}' for k, v in sorted(d['by_majority_class'].items())) or 'none'})",
-                          UserWarning, stacklevel=2)
-            _WINDOW_COUNTS[key] = table.dropped
-        info = self.describe()
-        population = [u for u in info.extra["population_candidates"] if u not in targets]
-        return build_splits(info, table, targets, info.extra["adapt_context"], self.params.population_contexts,
-                            self.params.k, population_users=population)

@@ -1,0 +1,97 @@
+"""What the session-based datasets (``sp-sw-har``, ``recordings``) share: files of timestamped recordings with a
+label per sample, windows labelled by the majority rule, splits by whole sessions, and the choice of targets and
+population by subject attribute."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from harbench import DatasetInfo, Param, Splits
+
+from .attributes import order_users, parse_conditions
+from .base import _SPLIT_ONLY, Parsed, RealDataset
+from .segments import Segment
+from .splitting import build_splits
+from .windowing import cut_windows
+
+_WINDOW_COUNTS: dict[tuple, dict] = {}  # parse key + windowing knobs -> what the labelling rule dropped
+
+
+def session_parameters(*, min_purity: float = 0.5, max_gap_s: float = 0.5, attributes: str = "") -> dict[str, Param]:
+    return {
+        "min_purity": Param(min_purity, "a window takes its majority label if that label covers at least this "
+                            "share of its samples (ties are dropped); other windows are dropped and counted",
+                            ge=0.0, le=1.0),
+        "max_gap_s": Param(max_gap_s, "a timestamp gap longer than this cuts a recording in two", ge=0.0),
+        "targets": Param([], "conditions on subject attributes a target must meet, e.g. ['age>=50']"
+                         f"{f' (attributes: {attributes})' if attributes else ''}; empty = anyone", type=list[str]),
+        "population": Param([], "conditions a population (generic training) subject must meet, e.g. ['age<40']; "
+                            "empty = every non-target", type=list[str]),
+    }
+
+
+class SessionDataset(RealDataset):
+    """A real dataset whose parse yields multi-label, per-session segments (see :mod:`.timestamped`)."""
+
+    # ``users`` is a parse knob here: only the chosen subjects' files are read (fast small runs and tests)
+    split_only: ClassVar[frozenset[str]] = (_SPLIT_ONLY - {"users"}) | {"min_purity", "targets", "population",
+                                                                        "orientations"}
+
+    def _attribute_names(self) -> tuple[str, ...]:
+        """Subject attributes the ``targets``/``population`` conditions may name (checked at describe())."""
+        return ()
+
+    def _attributes(self, root: Path) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def _segments(self, parsed: Parsed, info: DatasetInfo) -> list[Segment]:
+        return parsed.segments
+
+    def _window_key(self, root: Path) -> tuple:
+        return (self._parse_key(root), self.params.window, self.params.stride, self.params.min_purity,
+                tuple(self.params.get("orientations", ()) or ()))
+
+    def describe(self) -> DatasetInfo:
+        info = super().describe()
+        names = self._attribute_names()
+        targets = parse_conditions(self.params.targets, names, f"{self.name}: params.targets")
+        population = parse_conditions(self.params.population, names, f"{self.name}: params.population")
+        root = Path(info.extra["root"])
+        attrs = self._attributes(root) if (targets or population) else {}
+        users, candidates, pop = order_users(info.users, attrs, targets, population)
+        if not candidates:
+            raise self.fail(f"no subject meets params.targets {self.params.targets}")
+        if not [u for u in pop if u != candidates[0]]:
+            raise self.fail(f"no subject meets params.population {self.params.population}")
+        extra = dict(info.extra, target_candidates=list(candidates), population_candidates=list(pop))
+        counts = _WINDOW_COUNTS.get(self._window_key(root))
+        if counts is not None:
+            extra["windows_dropped"] = counts
+        return dataclasses.replace(info, users=users, extra=extra)
+
+    def load(self, seed: int, targets: Sequence[str]) -> Splits:
+        parsed = self.parsed()
+        info = self.describe()
+        candidates = info.extra["target_candidates"]
+        refused = [t for t in targets if t not in candidates]
+        if refused:
+            raise ValueError(f"{self.name}: target users {refused} do not meet params.targets "
+                             f"{self.params.targets} (candidates: {', '.join(candidates)})")
+        table = cut_windows(self._segments(parsed, info), info.users, tuple(c.name for c in info.contexts),
+                            info.channels, info.rate_hz, self.params.window, self.params.stride,
+                            self.params.min_purity, info.classes)
+        key = self._window_key(Path(info.extra["root"]))
+        if key not in _WINDOW_COUNTS:
+            d = table.dropped
+            by_class = ", ".join(f"{k} {v}" for k, v in sorted(d["by_majority_class"].items())) or "none"
+            warnings.warn(f"{self.name}: the majority rule (min_purity {self.params.min_purity:g}) dropped "
+                          f"{d['windows']} of {d['windows'] + d['kept']} windows ({by_class})", UserWarning,
+                          stacklevel=2)
+            _WINDOW_COUNTS[key] = d
+        info = self.describe()
+        population = [u for u in info.extra["population_candidates"] if u not in targets]
+        return build_splits(info, table, targets, info.extra["adapt_context"], self.params.population_contexts,
+                            self.params.k, population_users=population)
