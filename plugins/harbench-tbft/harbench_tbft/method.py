@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -96,6 +97,7 @@ class TBFT(Method):
         if not isinstance(generic, Backbone):
             raise TypeError(f"TBFT needs a harbench.Backbone with named blocks, got {type(generic).__name__}")
         p = self.params
+        cpu_start = time.process_time()
         recipe, recipe_source = self.recipe_for(user)
         model = frozen_copy(generic)
         example = user.adapt.x[:2]
@@ -118,6 +120,7 @@ class TBFT(Method):
             patience=recipe.patience if val is not None else None, select_initial=False,
             train_mode=train_mode(model, plan, p.freeze_bn),
         )
+        adapt_cpu_s = time.process_time() - cpu_start
         forward_only = report.forward_samples - report.backward_samples
         flops = adapt_phase_flops(step, report.backward_samples, forward_only) + probe_flops
         return AdaptResult(model, AdaptFacts(
@@ -146,6 +149,8 @@ class TBFT(Method):
                 "forward_flops": step.forward,
                 "probe_flops": probe_flops,
                 "step_s": timer.median(),
+                "step_cpu_s": timer.median_cpu(),
+                "adapt_cpu_s": adapt_cpu_s,
                 "steps_timed": len(timer.durations),
                 "block_shares": block_shares(model, step),
             },

@@ -8,7 +8,7 @@ validation passes, checkpoint copies). Two per-step figures complement it:
   to the end of ``optimizer.step()``), at the recipe's batch size, under the hardware target's measurement; the
   median goes to ``AdaptFacts.extra["step_s"]``.
 * :func:`time_steps` is ``power.py``'s protocol on this host: for every block, warm-up steps, then repeated single
-  training steps at batch 1 and at the recipe's batch, median seconds per step (``harbench tbft-steps`` prints it).
+  training steps at batch 1 and at the recipe's batch, median CPU seconds per step (``harbench tbft-steps``).
 
 :func:`block_shares` gives each block's share of the forward FLOPs and of the backward FLOPs of full
 fine-tuning, which is what bounds the per-step saving of training one block.
@@ -36,16 +36,22 @@ LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
 class StepTimer:
     """Durations of the optimizer steps of a :func:`harbench.fit` run: ``wrap`` the loss and ``attach`` the
-    optimizer; each step runs from the loss's forward pass to the end of ``optimizer.step()``."""
+    optimizer; each step runs from the loss's forward pass to the end of ``optimizer.step()``.
+
+    Both wall time (``durations``) and this thread's CPU time (``cpu``) are kept: on a shared machine the wall
+    time of a step includes the time the process waited for a core, its CPU time does not (with one torch
+    thread, as the ``cpu`` target runs, the thread's CPU time is the step's compute).
+    """
 
     def __init__(self) -> None:
         self.durations: list[float] = []
-        self._start: float | None = None
+        self.cpu: list[float] = []
+        self._start: tuple[float, float] | None = None
 
     def wrap(self, loss_fn: LossFn) -> LossFn:
         def timed(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             if model.training:  # validation passes (eval mode) are not steps
-                self._start = time.perf_counter()
+                self._start = (time.perf_counter(), time.thread_time())
             return loss_fn(model, x, y)
 
         return timed
@@ -53,15 +59,24 @@ class StepTimer:
     def attach(self, optimizer: torch.optim.Optimizer) -> None:
         def stop(*_: object) -> None:
             if self._start is not None:
-                self.durations.append(time.perf_counter() - self._start)
+                self.durations.append(time.perf_counter() - self._start[0])
+                self.cpu.append(time.thread_time() - self._start[1])
                 self._start = None
 
         optimizer.register_step_post_hook(stop)
 
-    def median(self) -> float | None:
-        """Median step time, leaving out the first step (allocation, warm-up) when there are others."""
-        steps = self.durations[1:] or self.durations
+    @staticmethod
+    def _median(values: list[float]) -> float | None:
+        steps = values[1:] or values  # the first step (allocation, warm-up) is left out when there are others
         return statistics.median(steps) if steps else None
+
+    def median(self) -> float | None:
+        """Median wall time of a step."""
+        return self._median(self.durations)
+
+    def median_cpu(self) -> float | None:
+        """Median CPU time of a step (this thread)."""
+        return self._median(self.cpu)
 
 
 def block_shares(model: Backbone, step: StepFlops) -> dict[str, dict[str, float]]:
@@ -91,10 +106,11 @@ def block_shares(model: Backbone, step: StepFlops) -> dict[str, dict[str, float]
 class StepTime:
     block: str  # a single block, "all", or "forward" (a forward pass of the whole network in train mode)
     batch: int
-    median_s: float
+    median_s: float  # CPU time of this thread per step (robust to waiting for a core on a shared machine)
     q1_s: float
     q3_s: float
     repeats: int
+    wall_median_s: float = float("nan")
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -109,7 +125,8 @@ def time_steps(model: Backbone, recipe: Recipe, batches: tuple[int, ...] = (1, 1
     and learning rate, the whole model in train mode), ``warmup`` untimed steps, then ``repeats`` timed ones.
 
     Each block trains on its own copy of ``model``, which is left untouched. ``forward`` rows time the forward pass
-    alone (train mode, autograd off), the part of every step that no block choice removes.
+    alone (train mode, autograd off), the part of every step that no block choice removes. Times are this
+    thread's CPU time (run with one torch thread), so other processes on the machine do not inflate them.
     """
     gen = torch.Generator().manual_seed(seed)
     channels = channels or next(m for m in model.modules() if isinstance(m, nn.Conv1d)).in_channels
@@ -126,9 +143,9 @@ def time_steps(model: Backbone, recipe: Recipe, batches: tuple[int, ...] = (1, 1
             lr = recipe.lr_fc if block == "fc" else recipe.lr
             optimizer = make_optimizer(probe.parameters(), recipe.optimizer, lr, recipe.weight_decay, recipe.momentum)
             loss = cut_loss(plan.cut)
-            times = []
+            times, walls = [], []
             for i in range(warmup + repeats):
-                start = time.perf_counter()
+                start, wall = time.thread_time(), time.perf_counter()
                 if block == "forward":
                     with torch.no_grad():
                         probe(x)
@@ -137,9 +154,10 @@ def time_steps(model: Backbone, recipe: Recipe, batches: tuple[int, ...] = (1, 1
                     loss(probe, x, y).backward()
                     optimizer.step()
                 if i >= warmup:
-                    times.append(time.perf_counter() - start)
+                    times.append(time.thread_time() - start)
+                    walls.append(time.perf_counter() - wall)
             q1, med, q3 = _quartiles(times)
-            out.append(StepTime(block, batch, med, q1, q3, repeats))
+            out.append(StepTime(block, batch, med, q1, q3, repeats, statistics.median(walls)))
     return out
 
 
