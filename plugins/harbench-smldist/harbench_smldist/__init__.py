@@ -1,7 +1,7 @@
-"""SMLDist for harbench: distil a 1-D MobileNetV3 teacher into a MobileNet student in three steps (stage, memory,
-logits), search the best of its heterogeneous heads, then personalize the student on the device."""
+"""SMLDist for harbench: distil a 1-D MobileNetV3 teacher into a student in three steps (stage, memory, logits) as
+the authors' code does, and score the distilled network (optionally personalize it on the device)."""
 
-from .heads import HEAD_MODES, AssociativeMemory, IntuitionMemoryHead
+from .heads import HEAD_MODES, MEMORY_FORMS, AssociativeMemory, CodeHopfieldMemory, IntuitionMemoryHead
 from .losses import (
     conditional_targets,
     frequency_attention_loss,
@@ -9,11 +9,11 @@ from .losses import (
     smldist_logits_loss,
     stage_loss,
 )
-from .networks import NetworkConfig, SMLNet, StageAdapters
+from .networks import CodeNet, NetworkConfig, SMLNet, StageAdapters, build_network
 from .method import VARIANTS, SMLDist
 
 __all__ = [
-    "HEAD_MODES", "AssociativeMemory", "IntuitionMemoryHead", "NetworkConfig", "SMLDist", "SMLNet",
-    "StageAdapters", "VARIANTS", "conditional_targets", "frequency_attention_loss", "hinton_loss",
-    "smldist_logits_loss", "stage_loss",
+    "HEAD_MODES", "MEMORY_FORMS", "AssociativeMemory", "CodeHopfieldMemory", "CodeNet", "IntuitionMemoryHead",
+    "NetworkConfig", "SMLDist", "SMLNet", "StageAdapters", "VARIANTS", "build_network", "conditional_targets",
+    "frequency_attention_loss", "hinton_loss", "smldist_logits_loss", "stage_loss",
 ]

@@ -1,16 +1,20 @@
-"""The intuition-memory head (the paper code's SIMH): an associative-memory branch and a linear branch, mixed.
+"""The intuition-memory head (the paper code's SIMH): a memory branch and a linear intuition branch, mixed.
 
-The paper's memory branch is a ``hflayers.Hopfield`` layer applied to the pooled feature as a length-1 sequence,
-where the association is trivial. Here the memory is a modern-Hopfield retrieval over *learned stored patterns*
-(Ramsauer et al.): the pooled feature is projected to a query, updated ``update_steps`` times towards the stored
-patterns it resembles, and the retrieved pattern is mapped to classes by an output projection, as in a Hopfield
-layer. It keeps the paper's two ideas (a
-memory that recalls prototypes, an intuition that maps features linearly) at a size a ~100 k student can afford.
+Two memory branches are offered (``memory_form``):
 
-The head returns log-probabilities: ``log(w_m softmax(memory) + w_i softmax(intuition))`` with ``w = softmax(mix)``
-(``mix`` learnable, initialised to zero as in the code). Being log-probabilities they are valid logits
-(``softmax`` recovers the mixture), so the harness's cross-entropy and argmax work unchanged; the code's quirk of
-applying cross-entropy to probabilities is not reproduced.
+* ``code`` (default) is what the authors' code computes. Their memory branch is ``hflayers.Hopfield(n, n, classes)``
+  applied to the pooled feature as a *length-1 sequence*: the softmax over a single stored pattern is exactly 1
+  (whatever the update steps), so the layer reduces to ``out_proj(W_v LayerNorm(x) + b_v)``, a layer-normed
+  two-layer linear head. The query/key projections and their LayerNorms receive no gradient and never change the
+  output, so they are left out (they would only add dead parameters to the count).
+* ``associative`` is harbench's earlier reconstruction: a modern-Hopfield retrieval over ``slots`` *learned stored
+  patterns* (Ramsauer et al.), kept as a documented variant.
+
+Outputs follow the code's ``forward``: in training mode the head returns the learned mixture
+``w_m softmax(memory) + w_i softmax(intuition)`` (``w = softmax(mix)``, ``mix`` initialised to zero), here as its
+logarithm so that it is a valid logit vector (``exp`` gives the code's probabilities back); in eval mode it returns
+the branch named by ``mode`` — ``memory`` is the code's default ``eval_mode='M'`` and returns the memory branch's
+raw output (the code's ``y_h``), ``intuition`` the linear branch, ``fused`` the log-mixture.
 """
 
 from __future__ import annotations
@@ -21,6 +25,27 @@ import torch
 from torch import nn
 
 HEAD_MODES = ("memory", "intuition", "fused")
+MEMORY_FORMS = ("code", "associative")
+
+
+class CodeHopfieldMemory(nn.Module):
+    """``hflayers.Hopfield(features, features, classes)`` on a length-1 sequence: LayerNorm -> value -> output."""
+
+    def __init__(self, features: int, classes: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(features)  # hflayers' norm_pattern_projection (affine, eps 1e-5)
+        self.value = nn.Linear(features, features)  # the value part of HopfieldCore.in_proj
+        self.output = nn.Linear(features, classes)  # HopfieldCore.out_proj
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """hflayers' initialisation: N(0, 0.02) weights, zero biases (TASNeModel re-draws out_proj with N(0, 0.01))."""
+        for linear, std in ((self.value, 0.02), (self.output, 0.01)):
+            nn.init.normal_(linear.weight, 0.0, std)
+            nn.init.zeros_(linear.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.output(self.value(self.norm(features)))
 
 
 class AssociativeMemory(nn.Module):
@@ -49,18 +74,26 @@ class AssociativeMemory(nn.Module):
 
 
 class IntuitionMemoryHead(nn.Module):
-    """Memory and intuition branches; ``mode`` picks memory-only, intuition-only or the learned mixture.
+    """Memory and intuition branches; ``mode`` is the eval-mode output (the code's ``eval_mode``).
 
-    ``compress()`` drops what the chosen mode does not use, so a deployed student carries only its winning head
-    (the code's ``compress()``, generalised to any of the three modes).
+    ``compress()`` drops what the chosen mode does not use, so a deployed network carries only its head (the
+    code's ``compress()`` keeps the memory branch; here it works for any of the three modes).
     """
 
-    def __init__(self, features: int, classes: int, slots: int = 32, dim: int = 64, update_steps: int = 2):
+    def __init__(self, features: int, classes: int, memory_form: str = "code", slots: int = 32, dim: int = 64,
+                 update_steps: int = 2, mode: str = "memory"):
         super().__init__()
-        self.memory: AssociativeMemory | None = AssociativeMemory(features, classes, slots, dim, update_steps)
+        if memory_form == "code":
+            memory: nn.Module = CodeHopfieldMemory(features, classes)
+        elif memory_form == "associative":
+            memory = AssociativeMemory(features, classes, slots, dim, update_steps)
+        else:
+            raise ValueError(f"unknown memory form {memory_form!r}; expected one of {MEMORY_FORMS}")
+        self.memory: nn.Module | None = memory
         self.intuition: nn.Linear | None = nn.Linear(features, classes)
         self.mix: nn.Parameter | None = nn.Parameter(torch.zeros(2))
         self.mode = "fused"
+        self.set_mode(mode)
 
     def set_mode(self, mode: str) -> None:
         if mode not in HEAD_MODES:
@@ -77,20 +110,36 @@ class IntuitionMemoryHead(nn.Module):
         elif self.mode == "intuition":
             self.memory, self.mix = None, None
 
-    def branch_log_probs(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    @property
+    def fused_available(self) -> bool:
+        return self.memory is not None and self.intuition is not None
+
+    def branch_outputs(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs of the branches still present (memory: the code's ``y_h``; intuition: ``y_l``)."""
         out = {}
         if self.memory is not None:
-            out["memory"] = torch.log_softmax(self.memory(features), dim=-1)
+            out["memory"] = self.memory(features)
         if self.intuition is not None:
-            out["intuition"] = torch.log_softmax(self.intuition(features), dim=-1)
+            out["intuition"] = self.intuition(features)
         return out
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.mode == "memory":
-            return torch.log_softmax(self.memory(features), dim=-1)
-        if self.mode == "intuition":
-            return torch.log_softmax(self.intuition(features), dim=-1)
-        branches = self.branch_log_probs(features)
+    def mixture_log_probs(self, features: torch.Tensor) -> torch.Tensor:
+        """log(w_m softmax(memory) + w_i softmax(intuition)): the log of the code's training output ``y_f``."""
+        branches = self.branch_outputs(features)
         weights = torch.log_softmax(self.mix, dim=0)
-        stacked = torch.stack([weights[0] + branches["memory"], weights[1] + branches["intuition"]])
+        stacked = torch.stack([weights[0] + torch.log_softmax(branches["memory"], dim=-1),
+                               weights[1] + torch.log_softmax(branches["intuition"], dim=-1)])
         return torch.logsumexp(stacked, dim=0)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.training and self.fused_available:
+            return self.mixture_log_probs(features)
+        return self.eval_output(features)
+
+    def eval_output(self, features: torch.Tensor) -> torch.Tensor:
+        """What the head returns in eval mode, whatever mode the module is in."""
+        if self.mode == "memory":
+            return self.memory(features)
+        if self.mode == "intuition":
+            return self.intuition(features)
+        return self.mixture_log_probs(features)

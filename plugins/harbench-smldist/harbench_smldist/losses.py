@@ -1,7 +1,8 @@
 """The distillation losses: stage (MSE + frequency attention), SMLDist's conditional logits loss, and Hinton KD.
 
-All functions are pure over tensors so each mechanism can be tested on hand-made inputs. ``z`` arguments are the
-networks' outputs; the intuition-memory head returns log-probabilities, which are logits up to a constant.
+All functions are pure over tensors so each mechanism can be tested on hand-made inputs. ``z`` arguments are what
+the caller feeds: with ``logits_inputs='code'`` (the default) the student's training-mode **mixture probabilities**
+and the teacher's eval-mode **memory-branch outputs**, as the authors' code does (see ``pipeline.distil_logits``).
 """
 
 from __future__ import annotations
@@ -112,9 +113,14 @@ def smldist_logits_loss(
 
 
 def hinton_loss(
-    z_student: torch.Tensor, z_teacher: torch.Tensor, y: torch.Tensor, *, temperature: float = 4.0, ratio: float = 1.0
+    z_student: torch.Tensor, z_teacher: torch.Tensor, y: torch.Tensor, *, temperature: float = 1.0,
+    ratio: float = 1.0, t_squared: bool = False,
 ) -> torch.Tensor:
-    """Classic KD (the code's ``HintonCrossEntropyLoss``, with Hinton's T^2 gradient scaling): no correction."""
+    """KD without correction: ``CE(y, softmax(z_s)) + ratio [* T^2] * CE(softmax(z_t/T), softmax(z_s/T))``.
+
+    The defaults are the code's ``HintonCrossEntropyLoss`` (T = 1, no T^2 factor); ``t_squared=True`` with T = 4
+    is Hinton et al.'s form (the soft term's gradients scaled back up by T^2).
+    """
     p_t = torch.softmax(z_teacher.detach() / temperature, dim=-1)
     soft = _soft_cross_entropy(p_t, torch.log_softmax(z_student / temperature, dim=-1))
-    return F.cross_entropy(z_student, y) + ratio * temperature**2 * soft
+    return F.cross_entropy(z_student, y) + ratio * (temperature**2 if t_squared else 1.0) * soft

@@ -3,8 +3,8 @@
 Teacher outputs (logits and stage anchors) are computed once, in eval mode, for every population window and
 looked up during distillation instead of re-running the teacher on every batch: the windows handed to ``fit``
 carry their own index in place of the label (:func:`indexed`), and the loss reads labels and teacher outputs
-from :class:`TeacherTargets` with it. This halves the cost of distillation on a 2-core CPU and changes nothing
-else, since the teacher is frozen and the data are not augmented.
+from :class:`TeacherTargets` with it. This changes nothing else, since the teacher is frozen (eval mode, as in the
+code) and the data are not augmented.
 """
 
 from __future__ import annotations
@@ -14,16 +14,18 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from harbench import FitReport, Windows, accuracy, cross_entropy, fit, macro_f1, make_optimizer, predict
 
 from .heads import HEAD_MODES
 from .losses import hinton_loss, smldist_logits_loss, stage_loss
-from .networks import NUM_ANCHORS, SMLNet, StageAdapters
+from .networks import Network, StageAdapters
 
 # Tie-break order of the head search: the fused head is what every network is trained with, so a tie keeps it;
 # then memory (the code's default eval mode), then intuition.
 HEAD_PREFERENCE = ("fused", "memory", "intuition")
+LOGITS_INPUTS = ("code", "fused")
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,10 @@ class Recipe:
     lr: float = 1e-3
     stage_lr: float = 1e-3
     batch_size: int = 32
-    lambda_f: float = 1.0
+    lambda_f: float = 0.0
     attention: str = "teacher_spectrum"
     logits_form: str = "paper"
+    logits_inputs: str = "code"
     hardness: float = 1.0
     ratio: float = 1.0
     temperature: float = 4.0
@@ -46,11 +49,16 @@ class Recipe:
 
 @dataclass
 class TeacherTargets:
-    """The frozen teacher's outputs for windows 0..N-1 of :func:`indexed` windows, plus their true labels."""
+    """The frozen teacher's outputs for windows 0..N-1 of :func:`indexed` windows, plus their true labels.
+
+    ``logits`` is what the logits losses compare with: the eval-mode memory-branch output (``logits_inputs='code'``)
+    or the fused log-mixture (``'fused'``); ``deployed`` is the teacher's deployed (eval-mode) output.
+    """
 
     labels: torch.Tensor  # (N,)
     logits: torch.Tensor  # (N, classes)
-    anchors: list[torch.Tensor] = field(default_factory=list)  # NUM_ANCHORS tensors (N, C_s, T_s), or empty
+    deployed: torch.Tensor  # (N, classes)
+    anchors: list[torch.Tensor] = field(default_factory=list)  # one (N, C, T) tensor per anchor, or empty
 
 
 @dataclass(frozen=True)
@@ -65,21 +73,32 @@ def indexed(windows: Windows, offset: int = 0) -> Windows:
 
 
 @torch.no_grad()
-def teacher_targets(teacher: SMLNet, windows: Windows, with_anchors: bool, batch_size: int = 256) -> TeacherTargets:
+def teacher_targets(teacher: Network, windows: Windows, with_anchors: bool, logits_inputs: str = "code",
+                    batch_size: int = 256) -> TeacherTargets:
+    if logits_inputs not in LOGITS_INPUTS:
+        raise ValueError(f"unknown logits_inputs {logits_inputs!r}; expected one of {LOGITS_INPUTS}")
     teacher.eval()
-    logits, anchors = [], []
+    logits, deployed, anchors = [], [], []
     for i in range(0, len(windows), batch_size):
         x = windows.x[i : i + batch_size]
-        outs = teacher.stage_outputs(x)
-        logits.append(teacher.head(outs[-1].mean(dim=-1)))
+        feats = teacher.features(x)
+        head = teacher.head
+        logits.append(head.memory(feats) if logits_inputs == "code" else head.mixture_log_probs(feats))
+        deployed.append(head(feats))
         if with_anchors:
-            anchors.append(outs)
-    stacked = [torch.cat([a[s] for a in anchors]) for s in range(NUM_ANCHORS)] if with_anchors else []
-    return TeacherTargets(labels=windows.y.clone(), logits=torch.cat(logits), anchors=stacked)
+            anchors.append(teacher.anchors(x))
+    stacked = [torch.cat([a[s] for a in anchors]) for s in range(teacher.num_anchors)] if with_anchors else []
+    return TeacherTargets(labels=windows.y.clone(), logits=torch.cat(logits), deployed=torch.cat(deployed),
+                          anchors=stacked)
 
 
-def train_supervised(model: SMLNet, train: Windows, val: Windows, recipe: Recipe, epochs: int, generator) -> FitReport:
-    """Cross-entropy training keeping the best validation-accuracy epoch (the teacher and the scratch student)."""
+def train_supervised(model: Network, train: Windows, val: Windows, recipe: Recipe, epochs: int, generator) -> FitReport:
+    """Cross-entropy training keeping the best validation-accuracy epoch (the teacher and the scratch student).
+
+    Validation runs in eval mode, so it scores the head's eval mode (the memory branch by default), as the code's
+    evaluator does. The training loss is CE on the log of the mixture (the code applies CE to the mixture
+    probabilities themselves; see the README).
+    """
     opt = make_optimizer(model.parameters(), "adam", recipe.lr)
     return fit(model, train, epochs=epochs, optimizer=opt, batch_size=recipe.batch_size, generator=generator,
                loss_fn=cross_entropy, val=val, val_metric="accuracy", select_initial=False)
@@ -88,7 +107,7 @@ def train_supervised(model: SMLNet, train: Windows, val: Windows, recipe: Recipe
 class _StageProbe(nn.Module):
     """The student truncated at one anchor, followed by that anchor's adapter: what stage distillation trains."""
 
-    def __init__(self, student: SMLNet, adapters: StageAdapters, index: int):
+    def __init__(self, student: Network, adapters: StageAdapters, index: int):
         super().__init__()
         self.student, self.adapters, self.index = student, adapters, index
 
@@ -96,18 +115,43 @@ class _StageProbe(nn.Module):
         return self.adapters(self.student.anchor(x, self.index), self.index)
 
 
-def distil_stages(
-    student: SMLNet, teacher_channels: list[int], targets: TeacherTargets, train: Windows, val: Windows,
-    recipe: Recipe, generator,
-) -> list[float]:
-    """Stage distillation, anchor by anchor in order; returns each anchor's best validation stage loss.
+@torch.no_grad()
+def anchor_mse(student: Network, adapters: StageAdapters, targets: TeacherTargets, windows: Windows,
+               batch_stats: bool = False) -> list[float]:
+    """MSE between the (adapted) student anchors and the teacher's on :func:`indexed` windows.
 
-    ``train`` and ``val`` are :func:`indexed` windows. As in the code, Adam sees every student parameter, so
-    earlier stages keep adjusting while a later one is matched; the adapters are discarded afterwards.
+    ``batch_stats=False`` scores the student in eval mode (BatchNorm running statistics), as the code's stage
+    evaluator does; ``True`` normalises with the windows' own statistics, i.e. the network stage distillation
+    actually trains (the running statistics are saved and restored, so nothing changes).
+    """
+    was = student.training
+    saved = {k: v.clone() for k, v in student.state_dict().items()}
+    student.train(batch_stats)
+    out = []
+    for s in range(student.num_anchors):
+        pred = adapters(student.anchor(windows.x, s), s)
+        out.append(float(F.mse_loss(pred, targets.anchors[s][windows.y])))
+    student.load_state_dict(saved)
+    student.train(was)
+    return out
+
+
+def distil_stages(
+    student: Network, teacher_channels: list[int], targets: TeacherTargets, train: Windows, val: Windows,
+    recipe: Recipe, generator,
+) -> dict[str, list[float]]:
+    """Stage distillation, anchor by anchor in order; returns every anchor's validation MSE before and after, in eval
+    mode (``before``/``after``, the code's diagnostic) and with batch statistics (``before_batch``/``after_batch``).
+
+    ``train`` and ``val`` are :func:`indexed` windows. As in the code, a fresh Adam sees every student parameter for
+    each anchor (earlier stages keep adjusting while a later one is matched), the student trains in training mode
+    against the eval-mode teacher, and the last epoch is kept. Where widths differ (``architecture='harbench'``)
+    1x1 adapters bridge them and are discarded afterwards; the code's anchors need none.
     """
     adapters = StageAdapters(student.anchor_channels, teacher_channels)
-    best = []
-    for s in range(NUM_ANCHORS):
+    before = anchor_mse(student, adapters, targets, val)
+    before_batch = anchor_mse(student, adapters, targets, val, batch_stats=True)
+    for s in range(student.num_anchors):
         probe = _StageProbe(student, adapters, s)
 
         def loss_fn(model: nn.Module, x: torch.Tensor, rows: torch.Tensor, s: int = s) -> torch.Tensor:
@@ -115,41 +159,52 @@ def distil_stages(
 
         params = list(student.parameters()) + list(adapters.maps[s].parameters())
         opt = make_optimizer(params, "adam", recipe.stage_lr)
-        report = fit(probe, train, epochs=recipe.stage_epochs, optimizer=opt, batch_size=recipe.batch_size,
-                     generator=generator, loss_fn=loss_fn, val=val, val_metric="loss", select_initial=False)
-        best.append(float(report.best_val))
+        fit(probe, train, epochs=recipe.stage_epochs, optimizer=opt, batch_size=recipe.batch_size,
+            generator=generator, loss_fn=loss_fn)
     student.eval()
-    return best
+    return {"before": before, "after": anchor_mse(student, adapters, targets, val),
+            "before_batch": before_batch, "after_batch": anchor_mse(student, adapters, targets, val, batch_stats=True)}
 
 
-def copy_memory(student: SMLNet, teacher: SMLNet) -> None:
-    """Memory distillation: the teacher's whole head (memory, intuition, mixing weights) becomes the student's."""
+def copy_memory(student: Network, teacher: Network) -> None:
+    """Memory distillation: the teacher's whole head (memory, intuition, mixing weights) becomes the student's
+    (the code's ``model.classifier.load_state_dict(teacher_model.classifier.state_dict())``)."""
     student.head.load_state_dict(teacher.head.state_dict())
 
 
+def student_inputs(z: torch.Tensor, logits_inputs: str) -> torch.Tensor:
+    """What the logits losses see of the student's training-mode output (the log-mixture, see heads.py):
+    the mixture probabilities themselves with ``'code'`` (the code's ``y_pred``), the log-mixture with ``'fused'``."""
+    return z.exp() if logits_inputs == "code" else z
+
+
 def distil_logits(
-    student: SMLNet, targets: TeacherTargets, train: Windows, val: Windows, recipe: Recipe, epochs: int,
+    student: Network, targets: TeacherTargets, train: Windows, val: Windows, recipe: Recipe, epochs: int,
     generator, *, kind: str, conditional: bool = True,
 ) -> FitReport:
-    """Logits distillation of the whole student; ``kind`` is ``smldist`` (conditional rule) or ``hinton``.
+    """Logits distillation of the whole student; ``kind`` is ``smldist`` (conditional rule), ``hinton`` (the code's
+    ``HintonCrossEntropyLoss``: T = 1, no T^2) or ``hinton-t4`` (T = ``temperature`` with T^2).
 
-    ``train`` is :func:`indexed`; ``val`` keeps its true labels and selects the best-accuracy epoch (the epoch-0
-    student competes too, so a good stage+memory initialisation is never lost).
+    ``train`` is :func:`indexed`; ``val`` keeps its true labels and selects the best-accuracy epoch (in eval mode,
+    as the code's evaluator; the untrained epoch 0 does not compete, as in the code).
     """
 
     def loss_fn(model: nn.Module, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        z_s, z_t, y = model(x), targets.logits[rows], targets.labels[rows]
+        z_s = student_inputs(model(x), recipe.logits_inputs)
+        z_t, y = targets.logits[rows], targets.labels[rows]
         if kind == "hinton":
-            return hinton_loss(z_s, z_t, y, temperature=recipe.temperature, ratio=recipe.ratio)
+            return hinton_loss(z_s, z_t, y, temperature=1.0, ratio=recipe.ratio, t_squared=False)
+        if kind == "hinton-t4":
+            return hinton_loss(z_s, z_t, y, temperature=recipe.temperature, ratio=recipe.ratio, t_squared=True)
         return smldist_logits_loss(z_s, z_t, y, form=recipe.logits_form, conditional=conditional,
                                    hardness=recipe.hardness, ratio=recipe.ratio, temperature=recipe.temperature)
 
     opt = make_optimizer(student.parameters(), "adam", recipe.lr)
     return fit(student, train, epochs=epochs, optimizer=opt, batch_size=recipe.batch_size, generator=generator,
-               loss_fn=loss_fn, val=val, val_metric="accuracy", select_initial=True)
+               loss_fn=loss_fn, val=val, val_metric="accuracy", select_initial=False)
 
 
-def evaluate_heads(model: SMLNet, val: Windows) -> dict[str, HeadScore]:
+def evaluate_heads(model: Network, val: Windows) -> dict[str, HeadScore]:
     """Validation accuracy and macro-F1 of the memory-only, intuition-only and fused heads (mode restored)."""
     original = model.head.mode
     scores = {}
@@ -162,5 +217,5 @@ def evaluate_heads(model: SMLNet, val: Windows) -> dict[str, HeadScore]:
 
 
 def choose_head(scores: dict[str, HeadScore]) -> str:
-    """The auto-search: best validation accuracy, then macro-F1, then the order fused > memory > intuition."""
+    """The auto-search (a reconstruction): best validation accuracy, then macro-F1, then fused > memory > intuition."""
     return max(scores, key=lambda m: (scores[m].accuracy, scores[m].macro_f1, -HEAD_PREFERENCE.index(m)))

@@ -1,45 +1,46 @@
-"""The paper-style comparison for ``harbench report``: every SMLDist variant's size, speed and accuracy.
+"""The paper-style summary for ``harbench report``: SMLDist's variants, their size and speed, and a verdict per claim.
 
 Pure over export rows (dicts), so it is unit-tested on fabricated rows. Rows are grouped by hardware and by the
-method parameters other than ``variant`` (a "setting"); within a setting, the note checks the paper's claims:
-the student is much smaller, faster and nearly as accurate as the teacher, and SMLDist beats the baselines.
+method parameters other than ``variant`` (a "setting"). A setting with ``adapt_scope='none'`` is the paper's
+protocol (the distilled network scored as is on the target users' test windows); any other is labelled as
+harbench's extension (personalization after distillation).
+
+Every claim is a statement about a per-user value (seeds averaged within a user first) judged by
+``harbench.judge`` (95 % bootstrap interval over users, verdict reproduced / not reproduced / inconclusive); the
+paired accuracy differences also get a two-sided Wilcoxon signed-rank test (scipy), Holm-corrected over the
+comparisons of the setting.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from typing import Any
+
+from harbench import bootstrap_interval, judge, paired, per_user_mean
 
 METHOD = "smldist"
-ORDER = ("teacher", "student-scratch", "student-hinton", "smldist",
+ORDER = ("teacher", "student-scratch", "student-hinton", "student-hinton-t4", "smldist",
          "smldist-no-stage", "smldist-no-memory", "smldist-no-conditional")
+ACC_MARGIN = 0.02  # "student accuracy close to the teacher's": within 2 points
+NONINFERIORITY = 0.01  # "at least as good as Hinton KD": not worse by more than 1 point
 
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sum(vals) / len(vals) if vals else None
-
-
-def _seed_spread(rows: list[dict], key: str) -> tuple[float | None, float | None]:
-    """Mean over all jobs and the standard deviation of the per-seed means (0 with a single seed)."""
-    by_seed: dict[Any, list[float]] = defaultdict(list)
-    for r in rows:
-        if r.get(key) is not None:
-            by_seed[r.get("seed")].append(r[key])
-    means = [m for m in (_mean(v) for v in by_seed.values()) if m is not None]
-    if not means:
-        return None, None
-    return _mean(r.get(key) for r in rows), statistics.pstdev(means) if len(means) > 1 else 0.0
-
-
-def _pct(mean: float | None, std: float | None = None) -> str:
-    """A percentage, with the seed spread when one was computed."""
-    if mean is None:
-        return "-"
-    return f"{100 * mean:.1f}" if std is None else f"{100 * mean:.1f} ± {100 * std:.1f}"
+# (claim, variant a, variant b, metric, threshold): mean over users of a - b must exceed the threshold
+PAIRED_CLAIMS = (
+    (f"smldist acc within {100 * ACC_MARGIN:.0f} pts of the teacher", "smldist", "teacher", "acc_seen", -ACC_MARGIN),
+    (f"smldist macro-F1 within {100 * ACC_MARGIN:.0f} pts of the teacher", "smldist", "teacher", "f1_seen",
+     -ACC_MARGIN),
+    ("smldist beats student-scratch (acc)", "smldist", "student-scratch", "acc_seen", 0.0),
+    (f"smldist at least as good as student-hinton [code: T=1, no T^2] (acc, margin {100 * NONINFERIORITY:.0f} pt)",
+     "smldist", "student-hinton", "acc_seen", -NONINFERIORITY),
+    (f"smldist at least as good as student-hinton-t4 [T=4, T^2] (acc, margin {100 * NONINFERIORITY:.0f} pt)",
+     "smldist", "student-hinton-t4", "acc_seen", -NONINFERIORITY),
+    ("stage distillation helps: smldist - smldist-no-stage (acc)", "smldist", "smldist-no-stage", "acc_seen", 0.0),
+    ("memory distillation helps: smldist - smldist-no-memory (acc)", "smldist", "smldist-no-memory", "acc_seen", 0.0),
+    ("the conditional rule helps: smldist - smldist-no-conditional (acc)", "smldist", "smldist-no-conditional",
+     "acc_seen", 0.0),
+)
 
 
 def _variant(row: dict) -> str:
@@ -51,42 +52,98 @@ def _setting(row: dict) -> str:
     return json.dumps(others, sort_keys=True, default=str)
 
 
-def _stats(rows: list[dict]) -> dict[str, Any]:
-    acc, acc_sd = _seed_spread(rows, "acc_seen")
-    f1, f1_sd = _seed_spread(rows, "f1_seen")
-    heads = Counter((r.get("facts") or {}).get("head") for r in rows if (r.get("facts") or {}).get("head"))
-    return {
-        "jobs": len(rows), "params": _mean(r.get("params") for r in rows), "flops": _mean(r.get("flops") for r in rows),
-        "latency": _mean(r.get("latency_ms_p50") for r in rows), "acc": acc, "acc_sd": acc_sd, "f1": f1, "f1_sd": f1_sd,
-        "acc_unseen": _mean(r.get("acc_unseen") for r in rows),
-        "val_acc": _mean((r.get("facts") or {}).get("val_acc") for r in rows),
-        "heads": ", ".join(f"{h} {n}" for h, n in heads.most_common()),
-    }
+def _value(key: str):
+    def get(row: dict) -> float | None:
+        v = row.get(key)
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    return get
 
 
-def _ratio(a: float | None, b: float | None) -> str:
-    return "n/a" if not a or not b else f"{a / b:.1f}x"
+def _mean(values) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else None
 
 
-def _points(a: float | None, b: float | None) -> str:
-    return "n/a" if a is None or b is None else f"{100 * (a - b):+.1f}"
+def _ci(per_user: dict) -> str:
+    """``91.2 [88.0, 94.1]`` in percent: mean over users and its 95 % bootstrap interval."""
+    m = _mean(per_user.values())
+    if m is None:
+        return "-"
+    low, high = bootstrap_interval(per_user.values())
+    return f"{100 * m:.1f}" if math.isnan(low) else f"{100 * m:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
-def _claims(label: str, by_variant: dict[str, dict[str, Any]]) -> list[str]:
-    notes = []
-    s, t = by_variant.get("smldist"), by_variant.get("teacher")
-    if s and t:
-        notes.append(
-            f"{label}student vs teacher: params {_ratio(t['params'], s['params'])} fewer, FLOPs "
-            f"{_ratio(t['flops'], s['flops'])} fewer, p50 latency {_ratio(t['latency'], s['latency'])} lower; "
-            f"acc {_points(s['acc'], t['acc'])} pts, macro-F1 {_points(s['f1'], t['f1'])} pts."
-        )
-    for base in ("student-hinton", "student-scratch"):
-        b = by_variant.get(base)
-        if s and b:
-            notes.append(f"{label}smldist - {base}: acc {_points(s['acc'], b['acc'])} pts, "
-                         f"macro-F1 {_points(s['f1'], b['f1'])} pts.")
-    return notes
+def wilcoxon_p(diffs: list[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p over per-user differences (scipy); 1 when every difference is zero."""
+    diffs = [d for d in diffs if math.isfinite(d)]
+    if len(diffs) < 2:
+        return math.nan
+    if all(abs(d) < 1e-12 for d in diffs):
+        return 1.0
+    from scipy import stats
+
+    return float(stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment (scipy has no Holm; its ``false_discovery_control`` is BH/BY only)."""
+    index = sorted((i for i, p in enumerate(pvalues) if not math.isnan(p)), key=lambda i: pvalues[i])
+    adjusted, running = [math.nan] * len(pvalues), 0.0
+    for rank, i in enumerate(index):
+        running = max(running, min(1.0, (len(index) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _per_user(rows: list[dict], key: str) -> dict:
+    return per_user_mean(rows, _value(key))
+
+
+def _ratio_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
+    t, s = variants.get("teacher"), variants.get("smldist")
+    if not t or not s:
+        return []
+    lines = []
+    for key, what in (("params", "parameters"), ("flops", "FLOPs"), ("latency_ms_p50", "p50 latency")):
+        a, b = _per_user(t, key), _per_user(s, key)
+        ratio = {u: a[u] / b[u] for u in a.keys() & b.keys() if b[u]}
+        if not ratio:
+            continue
+        res = judge(f"teacher/student {what} ratio > 1", ratio, threshold=1.0)
+        interval = "" if math.isnan(res.low) else f" [{res.low:.2f}, {res.high:.2f}]"
+        lines.append(f"{label}student smaller/faster than the teacher, {what}: teacher/student = {res.mean:.2f}x"
+                     f"{interval}, {res.n_users} users: {res.verdict}")
+    return lines
+
+
+def _paired_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
+    results = []
+    for claim, a, b, metric, threshold in PAIRED_CLAIMS:
+        if not variants.get(a) or not variants.get(b):
+            continue
+        diff = paired(_per_user(variants[a], metric), _per_user(variants[b], metric))
+        if not diff:
+            continue
+        results.append((judge(claim, diff, threshold=threshold), wilcoxon_p(list(diff.values()))))
+    adjusted = holm([p for _, p in results])
+    lines = []
+    for (res, p), ph in zip(results, adjusted):
+        test = "" if math.isnan(p) else f"; Wilcoxon p = {p:.3f}, Holm p = {ph:.3f}"
+        lines.append(f"{label}{res.claim} (threshold {100 * res.threshold:+.0f} pts): "
+                     f"{res.text(scale=100, unit=' pts')}{test}")
+    return lines
+
+
+def _setting_label(setting: str) -> str:
+    params = json.loads(setting)
+    scope = params.get("adapt_scope", "none")
+    what = ("paper protocol: the distilled network scored as is (adapt_scope=none)" if scope == "none" else
+            f"harbench extension: personalization after distillation (adapt_scope={scope}), not a paper claim")
+    recon = [name for name, on in (("frequency attention", params.get("lambda_f", 0.0)),
+                                   ("head auto-search", params.get("head_search", False))) if on]
+    recon_text = (f"reconstructions ON: {', '.join(recon)}" if recon
+                  else "frequency attention and head auto-search (reconstructions) off")
+    return f"{what}; {recon_text}"
 
 
 def summarize(rows: list[dict]) -> dict | None:
@@ -96,28 +153,32 @@ def summarize(rows: list[dict]) -> dict | None:
     groups: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in ours:
         groups[(r.get("hardware") or "?", _setting(r))][_variant(r)].append(r)
-    settings = sorted({setting for _, setting in groups})
+    settings = sorted({setting for _, setting in groups}, key=lambda s: (json.loads(s).get("adapt_scope") != "none", s))
     table, notes = [], []
-    for (hardware, setting), variants in sorted(groups.items()):
-        tag = "" if len(settings) == 1 else f"#{settings.index(setting) + 1} "
-        by_variant = {v: _stats(rs) for v, rs in variants.items()}
-        for v in sorted(by_variant, key=lambda v: (ORDER.index(v) if v in ORDER else len(ORDER), v)):
-            st = by_variant[v]
+    for (hardware, setting), variants in sorted(groups.items(), key=lambda kv: (kv[0][0], settings.index(kv[0][1]))):
+        tag = f"#{settings.index(setting) + 1}"
+        for v in sorted(variants, key=lambda v: (ORDER.index(v) if v in ORDER else len(ORDER), v)):
+            rs = variants[v]
+            acc, f1 = _per_user(rs, "acc_seen"), _per_user(rs, "f1_seen")
+            params, flops = _mean(_value("params")(r) for r in rs), _mean(_value("flops")(r) for r in rs)
+            latency = _mean(_value("latency_ms_p50")(r) for r in rs)
+            heads = Counter((r.get("facts") or {}).get("head") for r in rs if (r.get("facts") or {}).get("head"))
             table.append([
-                hardware, f"{tag}{v}", st["jobs"],
-                "-" if st["params"] is None else f"{st['params'] / 1e3:.0f}k",
-                "-" if st["flops"] is None else f"{st['flops'] / 1e6:.2f}M",
-                "-" if st["latency"] is None else f"{st['latency']:.2f}",
-                _pct(st["acc"], st["acc_sd"]), _pct(st["f1"], st["f1_sd"]),
-                _pct(st["acc_unseen"]), _pct(st["val_acc"]), st["heads"] or "-",
+                hardware, tag, v, len(acc), "-" if params is None else f"{params / 1e3:.0f}k",
+                "-" if flops is None else f"{flops / 1e6:.2f}M", "-" if latency is None else f"{latency:.2f}",
+                _ci(acc), _ci(f1), _ci(_per_user(rs, "acc_unseen")),
+                ", ".join(f"{h} {n}" for h, n in heads.most_common()) or "-",
             ])
-        notes += _claims(f"[{hardware}{'' if not tag else ' ' + tag.strip()}] ", by_variant)
-    if len(settings) > 1:
-        notes += [f"#{i + 1} = {s}" for i, s in enumerate(settings)]
+        label = f"[{hardware} {tag}] "
+        notes += _ratio_claims(label, variants) + _paired_claims(label, variants)
+    notes += [f"#{i + 1}: {_setting_label(s)}" for i, s in enumerate(settings)]
+    notes.append("acc/F1: mean over users [95 % bootstrap interval] on the target users' seen-context test windows "
+                 "(seeds averaged within a user); verdicts by harbench.judge; Wilcoxon two-sided, Holm over the "
+                 "comparisons of a setting.")
     return {
-        "title": "SMLDist: teacher vs distilled student and baselines (acc/F1 on the user's seen context, after adapt)",
-        "headers": ["hardware", "variant", "jobs", "params", "FLOPs", "p50 ms", "acc %", "macro-F1 %",
-                    "acc unseen %", "pop. val acc %", "head chosen"],
+        "title": "SMLDist: teacher vs distilled student, KD baselines and ablations",
+        "headers": ["hardware", "setting", "variant", "users", "params", "FLOPs", "p50 ms", "acc %", "macro-F1 %",
+                    "acc unseen %", "head"],
         "rows": table,
-        "note": " ".join(notes) + " (± = std of per-seed means)",
+        "note": "\n".join(notes),
     }

@@ -13,8 +13,12 @@ from harbench.builtin.datasets import SyntheticDrift
 from harbench_smldist import VARIANTS, SMLDist
 from harbench_smldist import method as method_module
 
-TINY = dict(teacher_width=1.0, student_width=0.5, neck=64, memory_slots=8, memory_dim=16, teacher_epochs=1,
-            stage_epochs=1, logits_epochs=1, adapt_epochs=2, batch_size=64)
+TINY = dict(channel_divisor=32, teacher_epochs=1, stage_epochs=1, logits_epochs=1, adapt_epochs=2, batch_size=64)
+# the plugin's earlier configuration, kept as named options
+EARLIER = dict(architecture="harbench", teacher_width=1.0, student_width=0.5, neck=64, memory_form="associative",
+               memory_slots=8, memory_dim=16, distill_neck=True, logits_inputs="fused", eval_mode="fused",
+               head_search=True, lambda_f=1.0, adapt_scope="head", teacher_epochs=1, stage_epochs=1, logits_epochs=1,
+               adapt_epochs=2, batch_size=64)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -55,7 +59,10 @@ def _roundtrip(state: MethodState, tmp_path) -> MethodState:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_variant_prepares_and_adapts_after_a_safetensors_roundtrip(variant, states, splits, ctx, user, tmp_path):
+def test_every_variant_is_scored_exactly_as_distilled_after_a_safetensors_roundtrip(variant, states, splits, ctx,
+                                                                                      user, tmp_path):
+    """With adapt_scope='none' (the default, the paper's protocol) no parameter or buffer of the scored model
+    differs from what prepare distilled: adapt trains nothing."""
     state = _roundtrip(states[variant], tmp_path)
     method = SMLDist(variant=variant, **TINY)
     generic = build_backbone(SMLDist.backbone, splits.info.channels, splits.info.num_classes)
@@ -63,26 +70,72 @@ def test_every_variant_prepares_and_adapts_after_a_safetensors_roundtrip(variant
     result = method.adapt(generic, state, user, ctx)
     assert all(torch.equal(before[k], v) for k, v in generic.state_dict().items())  # generic untouched
     facts = result.facts
-    assert facts.extra["variant"] == variant and facts.extra["head"] == state.meta["head"]
-    assert facts.optimizer_steps > 0 and facts.backward_samples > 0
-    assert facts.trainable and all(name.startswith("classifier.") for name in facts.trainable)  # head scope
-    pred = predict(result.model, splits.targets["u00"].test_seen.x)
-    assert pred.shape == (len(splits.targets["u00"].test_seen),)
+    assert facts.extra["variant"] == variant and facts.extra["head"] == "memory" == state.meta["head"]
+    assert facts.extra["adapt_scope"] == "none" and facts.optimizer_steps == 0 and facts.trainable == []
     deployed = state.meta["deployed"]
     assert deployed == ("teacher" if variant == "teacher" else "student")
-    assert any(k.startswith(deployed + ".") for k in state.tensors)
+    scored = result.model.state_dict()
+    stored = {k[len(deployed) + 1 :]: v for k, v in state.tensors.items() if k.startswith(deployed + ".")}
+    assert scored.keys() <= stored.keys() and all(torch.equal(scored[k], stored[k]) for k in scored)
+    assert not any(k.startswith("classifier.intuition") for k in scored)  # compressed to the memory branch
+    pred = predict(result.model, splits.targets["u00"].test_seen.x)
+    assert pred.shape == (len(splits.targets["u00"].test_seen),)
     assert ("teacher.stem.0.weight" in state.tensors) == (variant != "student-scratch")
 
 
+def test_head_scope_personalization_changes_only_the_head(states, ctx, user):
+    state = states["smldist"]
+    result = SMLDist(variant="smldist", adapt_scope="head", **TINY).adapt(None, state, user, ctx)
+    assert result.facts.optimizer_steps > 0 and result.facts.backward_samples > 0
+    assert result.facts.trainable and all(n.startswith("classifier.") for n in result.facts.trainable)
+    scored = result.model.state_dict()
+    changed = {k for k, v in scored.items() if not torch.equal(v, state.tensors["student." + k])}
+    assert changed and all(k.startswith("classifier.") for k in changed)
+
+
+def test_the_deployed_head_is_the_memory_branch_copied_from_the_teacher(splits, ctx):
+    """Memory distillation copies the teacher's head; with a zero learning rate the logits step leaves it as is, so
+    the deployed student classifies its own features with exactly the teacher's memory branch."""
+    method_module._TEACHER_CACHE.clear()
+    method = SMLDist(variant="smldist", lr=0.0, stage_lr=0.0, **TINY)
+    state = method.prepare(None, splits.population, ctx)
+    memory = [k for k in state.tensors if k.startswith("teacher.classifier.memory.")]
+    assert memory
+    for k in memory:
+        assert torch.equal(state.tensors[k], state.tensors["student." + k[len("teacher."):]])
+    student = method.deployed_model(state)
+    teacher = SMLDist(variant="teacher", **TINY).deployed_model(
+        MethodState(tensors=state.tensors, meta={**state.meta, "deployed": "teacher",
+                                                 "deployed_config": state.meta["teacher_config"]}))
+    x = splits.targets["u00"].test_seen.x[:16]
+    with torch.no_grad():
+        feats = student.features(x)
+        assert torch.equal(student(x), teacher.head.memory(feats))  # the copied branch, alone
+        assert torch.equal(student(x), student.head.memory(feats))
+    # and without memory distillation the student's head is its own
+    own = SMLDist(variant="smldist-no-memory", lr=0.0, stage_lr=0.0, **TINY).prepare(None, splits.population, ctx)
+    assert not all(torch.equal(own.tensors[k], own.tensors["student." + k[len("teacher."):]]) for k in memory)
+
+
+def test_the_earlier_configuration_still_runs_as_named_options(splits, ctx, user):
+    method_module._TEACHER_CACHE.clear()
+    for variant in ("smldist", "student-hinton-t4"):
+        state = SMLDist(variant=variant, **EARLIER).prepare(None, splits.population, ctx)
+        if variant == "smldist":
+            assert len(state.meta["stage_mse_before"]) == 4  # three stage anchors + the neck, through adapters
+        result = SMLDist(variant=variant, **EARLIER).adapt(None, state, user, ctx)
+        assert result.facts.optimizer_steps > 0 and result.facts.extra["head"] in ("memory", "intuition", "fused")
+
+
 def test_variants_record_what_their_pipeline_did(states):
-    assert len(states["smldist"].meta["stage_val_loss"]) == 4
-    assert "stage_val_loss" in states["smldist-no-conditional"].meta
-    for v in ("smldist-no-stage", "student-hinton", "student-scratch", "teacher"):
-        assert "stage_val_loss" not in states[v].meta
+    assert len(states["smldist"].meta["stage_mse_before"]) == len(states["smldist"].meta["stage_mse_after"]) == 2
+    assert "stage_mse_after_batch" in states["smldist-no-conditional"].meta
+    for v in ("smldist-no-stage", "student-hinton", "student-hinton-t4", "student-scratch", "teacher"):
+        assert "stage_mse_before" not in states[v].meta
     assert 0.0 <= states["smldist"].meta["teacher_wrong_train"] <= 1.0
     meta = states["smldist"].meta
     assert meta["teacher_params"] > meta["student_params"] and meta["teacher_flops"] > meta["student_flops"]
-    assert set(meta["head_scores"]) == {"memory", "intuition", "fused"}
+    assert set(meta["head_scores"]) == {"memory", "intuition", "fused"} and meta["head"] == "memory"
 
 
 def test_the_teacher_is_trained_once_and_shared_by_variants(states):
@@ -99,7 +152,7 @@ def test_prepare_is_deterministic_per_seed(splits, ctx):
     assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
 
 
-def test_deployed_model_is_compressed_to_the_searched_head(states):
+def test_deployed_model_is_compressed_to_the_chosen_head(states):
     state = copy.deepcopy(states["smldist"])
     for mode, present in (("memory", ("memory",)), ("intuition", ("intuition",)), ("fused", ("memory", "intuition"))):
         state.meta["head"] = mode
@@ -110,11 +163,9 @@ def test_deployed_model_is_compressed_to_the_searched_head(states):
     assert uncompressed.memory is not None and uncompressed.intuition is not None
 
 
-def test_full_and_none_adapt_scopes(states, ctx, user):
+def test_full_adapt_scope_trains_the_backbone(states, ctx, user):
     full = SMLDist(variant="smldist", adapt_scope="full", **TINY).adapt(None, states["smldist"], user, ctx)
     assert any(n.startswith("stem.") for n in full.facts.trainable)
-    none = SMLDist(variant="smldist", adapt_scope="none", **TINY).adapt(None, states["smldist"], user, ctx)
-    assert none.facts.optimizer_steps == 0 and none.facts.trainable == []
 
 
 def test_plugin_is_registered_through_the_entry_point(monkeypatch):

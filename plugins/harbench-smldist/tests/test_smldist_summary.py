@@ -1,53 +1,89 @@
-"""The report summary on fabricated export rows: grouping, ratios, deltas and the head tally."""
+"""The report summary on fabricated export rows with planted effects: intervals, verdicts, tests, labels."""
 
 from __future__ import annotations
 
-from harbench_smldist.summary import summarize
+import math
+
+from harbench_smldist.summary import holm, summarize, wilcoxon_p
+
+USERS = [f"u{i:02d}" for i in range(8)]
+SIZES = {"teacher": (320_000, 1.4e6, 4.0)}
+STUDENT = (220_000, 1.0e6, 2.5)
 
 
-def _row(variant: str, seed: int, acc: float, f1: float, params: int, flops: float, latency: float, head: str, **kw):
+def _row(variant: str, user: str, seed: int, acc: float, *, f1: float | None = None, scope: str = "none",
+         status: str = "ok", method: str = "smldist"):
+    params, flops, latency = SIZES.get(variant, STUDENT)
     return {
-        "method": "smldist", "method_params": {"variant": variant, "lambda_f": kw.get("lambda_f", 1.0)},
-        "variant": f"variant={variant}", "hardware": "cpu", "seed": seed, "status": kw.get("status", "ok"),
-        "user": "u00", "acc_seen": acc, "f1_seen": f1, "acc_unseen": acc - 0.1, "params": params, "flops": flops,
-        "latency_ms_p50": latency, "facts": {"head": head, "val_acc": acc},
+        "method": method, "method_params": {"variant": variant, "adapt_scope": scope, "lambda_f": 0.0,
+                                            "head_search": False},
+        "variant": f"variant={variant}", "hardware": "cpu", "seed": seed, "status": status, "dataset": "synthetic-drift",
+        "dataset_params": {"users": 16}, "user": user, "acc_seen": acc, "f1_seen": acc if f1 is None else f1,
+        "acc_unseen": acc - 0.2, "params": params, "flops": flops, "latency_ms_p50": latency,
+        "facts": {"head": "memory"},
     }
 
 
-ROWS = [
-    _row("teacher", 0, 0.90, 0.88, 700_000, 22e6, 4.0, "fused"),
-    _row("teacher", 1, 0.92, 0.90, 700_000, 22e6, 4.2, "fused"),
-    _row("smldist", 0, 0.89, 0.87, 130_000, 3.5e6, 1.0, "memory"),
-    _row("smldist", 1, 0.91, 0.89, 130_000, 3.5e6, 1.0, "intuition"),
-    _row("student-hinton", 0, 0.88, 0.86, 130_000, 3.5e6, 1.0, "memory"),
-    _row("student-hinton", 1, 0.88, 0.86, 130_000, 3.5e6, 1.0, "memory"),
-    _row("student-scratch", 0, 0.80, 0.78, 130_000, 3.5e6, 1.0, "fused"),
-    _row("student-scratch", 1, 0.50, 0.40, 130_000, 3.5e6, 1.0, "fused", status="failed"),
-    {"method": "generic", "status": "ok", "acc_seen": 0.5},
-]
+def _rows(scope: str = "none") -> list[dict]:
+    rows = []
+    for i, u in enumerate(USERS):
+        base = 0.80 + 0.02 * i  # users differ; the planted differences are paired within a user
+        for seed in (0, 1):
+            jitter = 0.002 * seed
+            rows += [
+                _row("teacher", u, seed, base + 0.10 + jitter, scope=scope),
+                _row("smldist", u, seed, base + 0.095 + jitter, scope=scope),  # -0.5 pt: within 2 pts
+                _row("student-scratch", u, seed, base + 0.02 + jitter, scope=scope),  # smldist +7.5 pts
+                _row("student-hinton", u, seed, base + 0.13 + jitter, scope=scope),  # smldist -3.5 pts: worse
+                _row("smldist-no-memory", u, seed, base + 0.095 + (0.01 if i % 2 else -0.01), scope=scope),
+            ]
+    return rows
 
 
-def test_summary_table_and_claims():
-    out = summarize(ROWS)
-    assert out["headers"][1] == "variant"
-    variants = [r[1] for r in out["rows"]]
-    assert variants == ["teacher", "student-scratch", "student-hinton", "smldist"]  # paper order, ours only
-    teacher, scratch, _, ours = out["rows"]
-    assert teacher[2] == 2 and scratch[2] == 1  # the failed job is left out
-    assert teacher[6] == "91.0 ± 1.0" and ours[6] == "90.0 ± 1.0"
-    assert teacher[8] == "81.0" and teacher[9] == "91.0"  # unseen and validation: means only
-    assert ours[3] == "130k" and teacher[4] == "22.00M"
-    assert ours[-1] in ("memory 1, intuition 1", "intuition 1, memory 1")
-    note = out["note"]
-    assert "params 5.4x fewer" in note and "FLOPs 6.3x fewer" in note and "latency 4.1x lower" in note
-    assert "acc -1.0 pts" in note and "macro-F1 -1.0 pts" in note
-    assert "smldist - student-hinton: acc +2.0 pts" in note
-    assert "smldist - student-scratch: acc +10.0 pts" in note
+def test_claims_get_intervals_verdicts_and_corrected_tests():
+    out = summarize(_rows() + [{"method": "generic", "status": "ok", "acc_seen": 0.5}])
+    variants = [r[2] for r in out["rows"]]
+    assert variants == ["teacher", "student-scratch", "student-hinton", "smldist", "smldist-no-memory"]
+    teacher = out["rows"][0]
+    assert teacher[3] == 8 and teacher[4] == "320k" and teacher[5] == "1.40M"
+    assert teacher[7].startswith("97.1 [")  # mean over users of per-user means (0.80 + 0.07 + 0.10 + 0.001)
+    lines = out["note"].splitlines()
+
+    def line(text: str) -> str:
+        found = [x for x in lines if text in x]
+        assert len(found) == 1, (text, lines)
+        return found[0]
+
+    within = line("acc within 2 pts of the teacher")
+    assert "-0.50 [-0.50, -0.50] pts, 8 users: reproduced; Wilcoxon p = 0.008" in within
+    assert "reproduced; Wilcoxon" in line("beats student-scratch") and "+7.50" in line("beats student-scratch")
+    assert "not reproduced" in line("student-hinton [code: T=1")
+    assert "inconclusive" in line("memory distillation helps")
+    assert "parameters: teacher/student = 1.45x" in line("parameters:") and line("parameters:").endswith("reproduced")
+    assert "p50 latency: teacher/student = 1.60x" in line("p50 latency")
+    assert "Holm p = " in line("beats student-scratch")
+    assert any("paper protocol" in x and "reconstructions) off" in x for x in lines)
+    assert not any("student-hinton-t4" in x for x in lines)  # absent variants make no claim
 
 
-def test_summary_separates_settings_and_ignores_foreign_runs():
-    rows = ROWS + [_row("smldist", 0, 0.7, 0.7, 130_000, 3.5e6, 1.0, "memory", lambda_f=0.0)]
-    out = summarize(rows)
-    assert any(r[1].startswith("#2 ") for r in out["rows"]) and "#1 = " in out["note"]
+def test_the_personalization_extension_is_a_separate_labelled_setting():
+    out = summarize(_rows() + _rows(scope="head"))
+    assert {r[1] for r in out["rows"]} == {"#1", "#2"}
+    lines = out["note"].splitlines()
+    assert any(x.startswith("#1: paper protocol") for x in lines)
+    assert any(x.startswith("#2: harbench extension") and "not a paper claim" in x for x in lines)
+    assert sum("[cpu #2] smldist beats student-scratch" in x for x in lines) == 1
+
+
+def test_failed_jobs_and_foreign_runs_are_left_out():
+    rows = _rows() + [_row("teacher", "u99", 0, 0.1, status="failed")]
+    assert summarize(rows)["rows"][0][3] == 8
     assert summarize([{"method": "generic", "status": "ok"}]) is None
     assert summarize([]) is None
+
+
+def test_wilcoxon_and_holm():
+    assert wilcoxon_p([0.0, 0.0, 0.0]) == 1.0 and math.isnan(wilcoxon_p([0.1]))
+    assert wilcoxon_p([0.1, 0.2, 0.15, 0.3, 0.25, 0.12, 0.22, 0.18]) < 0.01  # all positive: exact p = 2/256
+    assert holm([0.01, 0.04, 0.03]) == [0.03, 0.06, 0.06]
+    assert holm([0.5, math.nan])[0] == 0.5 and math.isnan(holm([0.5, math.nan])[1])
