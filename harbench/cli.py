@@ -179,6 +179,9 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
     options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric)
     built = build_report(r, store.job_rows(int(r["id"])), options)
     click.echo(built.text(fmt))
+    if fmt in ("json", "csv"):  # the table alone goes to stdout; a partial run still says so
+        for note in built.notes[:1] if built.notes and built.notes[0].startswith("INCOMPLETE") else []:
+            click.echo(f"warning: {note}", err=True)
     if html_path:
         note = write_html(built, html_path)
         click.echo(f"wrote {html_path}" + (f" ({note})" if note else ""), err=True)
@@ -194,9 +197,15 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
     """Write RUN's jobs, one row per job, as JSON, CSV or Parquet."""
     store = Store(results)
     r = store.resolve_run(run)
-    rows = export_rows(store.job_rows(int(r["id"])))
+    from .reporting import incomplete_note
+
+    job_rows = store.job_rows(int(r["id"]))
+    rows = export_rows(job_rows)
     write_export(rows, fmt, output)
     click.echo(f"wrote {len(rows)} rows to {output}")
+    note = incomplete_note(r, job_rows)
+    if note:
+        click.echo(f"warning: {note}", err=True)
 
 
 def _print_plan(s, registry, store: Store, remeasure: bool) -> None:

@@ -105,7 +105,7 @@ _RANK = {"generic": 0, "prepare": 1, "unit": 2}
 
 
 def _init_args(runner) -> tuple:
-    threads = max(1, (os.cpu_count() or 1) // runner.workers)
+    threads = runner.threads  # the suite's, not the worker count's share: numerics never depend on scheduling
     plugins = ",".join(sorted(runner.registry.versions()))
     return (runner.suite.text, runner.suite.source, str(runner.store.folder.resolve()), runner.workers, threads, plugins)
 

@@ -45,6 +45,10 @@ def check_splits(splits: Splits, dataset: str) -> None:
                 raise LeakageError(f"{where}: {n} {a} windows overlap {b} windows in time")
         if t.adapt.y is None or not len(t.adapt):
             raise LeakageError(f"{where}: adapt split is empty or unlabelled")
+        if not len(t.test_seen):  # every job would fail later, blaming its method for a (0, C) output
+            raise LeakageError(f"{where}: test_seen is empty: the {len(t.adapt)} adapt windows leave no later window "
+                               f"of context {t.adapt_context!r} to test on; lower the dataset's k (adapt windows per "
+                               "class) or give it more windows")
     if not len(splits.population):
         raise LeakageError(f"dataset {dataset!r}: the population is empty (too many target users?)")
     if not torch.isfinite(splits.population.x).all():

@@ -4,6 +4,8 @@ pluggy's ``load_setuptools_entrypoints`` stops at the first import error, so ent
 a broken plugin is recorded with its reason (``harbench plugins`` shows it) and the others still load.
 ``HARBENCH_LOAD_PLUGINS`` (a comma-separated list of distribution names; empty = built-ins only) pins which
 third-party plugins load, for tests and reproducible runs. The core distribution's own entry points always load.
+``HARBENCH_PLUGINS`` (comma-separated importable module names, like pytest's ``PYTEST_PLUGINS``) registers plugin
+modules that are not installed as distributions, e.g. a plugin under development; worker processes inherit it.
 """
 
 from __future__ import annotations
@@ -90,6 +92,20 @@ class Registry:
             except Exception as exc:  # a broken third-party plugin must not take the others down
                 self._broken(ep.name, dist, version, f"{type(exc).__name__}: {exc}")
 
+    def load_modules(self, names: Iterable[str]) -> None:
+        """Register plugin modules by import name (``HARBENCH_PLUGINS``); each counts as its own distribution."""
+        import importlib
+
+        for name in (n.strip() for n in names):
+            if not name:
+                continue
+            try:
+                self.add_plugin(importlib.import_module(name), name, "0+local", entry_point=name)
+            except PluginError:
+                raise
+            except Exception as exc:
+                self._broken(name, name, "0+local", f"{type(exc).__name__}: {exc}")
+
     def _broken(self, name: str, dist: str, version: str, reason: str) -> None:
         self.plugins.append(LoadedPlugin(name, dist, version, "broken", reason))
 
@@ -152,5 +168,6 @@ def get_registry(refresh: bool = False) -> Registry:
     if _registry is None or refresh:
         reg = Registry()
         reg.load_entry_points(allowed_from_env())
+        reg.load_modules(os.environ.get("HARBENCH_PLUGINS", "").split(","))
         _registry = reg
     return _registry

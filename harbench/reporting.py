@@ -5,6 +5,8 @@ Kept out of ``cli.py`` so that the command stays a thin parser and the same repo
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -53,6 +55,22 @@ class Report:
         return "\n".join(parts)
 
 
+def incomplete_note(run: Any, rows: list[dict[str, Any]]) -> str | None:
+    """A run that was killed, interrupted or is still running says so in every view: its means cover only the
+    jobs recorded so far, which may be a biased subset (the grid runs method by method)."""
+    run = dict(run)
+    env = json.loads(run.get("env") or "{}") if isinstance(run.get("env"), str) else (run.get("env") or {})
+    planned = env.get("jobs_planned")
+    status = run.get("status")
+    if status == "complete" and (planned is None or len(rows) >= planned):
+        return None
+    if status == "failed" and (planned is None or len(rows) >= planned):
+        return None  # complete, with failed jobs (listed as such)
+    recorded = f"{len(rows)} of {planned}" if planned is not None else f"{len(rows)}"
+    return (f"INCOMPLETE RUN ({status}): only {recorded} jobs are recorded, so these figures may not represent the "
+            f"suite; finish it with `harbench run {run.get('suite_path') or 'SUITE'} --resume`.")
+
+
 def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, registry: Any = None) -> Report:
     """Filter, then build every table from the same rows (so notes and tests always describe what is shown)."""
     rows = filter_rows(rows, options.where)
@@ -64,7 +82,7 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
         raise ValueError(f"--by: unknown column(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
     if options.metric not in known:
         raise ValueError(f"--metric: unknown column {options.metric!r}")
-    notes = [n for n in [energy_note(rows)] if n]
+    notes = [n for n in [incomplete_note(run, rows), energy_note(rows)] if n]
     if any(r.get("mode") == "estimated" and r.get("status") == "ok" for r in rows):
         notes.append("(est.): modelled by an estimated target, not measured.")
     return Report(

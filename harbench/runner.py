@@ -35,7 +35,9 @@ from .models import build_backbone, count_params
 from .nodes import NodeKeys, generic_key, prepare_key  # noqa: F401  (generic_key, prepare_key: public here too)
 from .plugins import Registry
 from .records import JobRecord, JobSpec, RunSummary
+from .sandbox import AdaptFailed, AdaptRequest, Sandbox
 from .store import Store, finite_or_none
+from .stream import label_free_stream
 from .suite import Resolved, Suite
 from .training import accuracy, fit, flops_per_window, make_optimizer, predict
 
@@ -158,10 +160,20 @@ class Runner:
         self._splits: dict[tuple, Splits] = {}
         self._generics: dict[tuple, tuple] = {}
         self._states: dict[tuple, tuple[Method, MethodState]] = {}
+        self.threads = suite.model.threads
+        self.sandbox = Sandbox(registry, suite.model.isolation)
 
     # ---------------------------------------------------------------------------------------------- run
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
+        torch.set_num_threads(self.threads)
+        self.cache.clean()  # temporary files of a killed writer
+        try:
+            return self._run(t0)
+        finally:
+            self.sandbox.close()
+
+    def _run(self, t0: float) -> RunSummary:
         jobs = plan_jobs(self.suite)
         shash = suite_hash(self.suite)
         previous = self.store.resumable_run(shash) if self.resume else None
@@ -172,6 +184,7 @@ class Runner:
         else:
             env = environment(self.registry)
             env["hardware"] = {h.name: _info_dict(hw, self._describe(hw)) for h, hw in self.hardware.items()}
+            env["jobs_planned"] = len(jobs)  # so every view can tell a partial run from a complete one
             run_id = self.store.start_run(self.suite.name, self.suite.source, self.suite.text, shash, env)
             done = set()
         summary = RunSummary(run_id, self.suite.name, len(jobs), 0, 0, 0)
@@ -277,6 +290,7 @@ class Runner:
     def splits(self, di: int, seed: int) -> Splits:
         key = (di, seed)
         if key not in self._splits:
+            self.sandbox.start()  # forked before this process holds any data: adapt never sees the test splits
             d = self.suite.datasets[di]
             t0 = time.perf_counter()
             splits = d.instance(self.registry).load(seed, self.suite.targets[di])
@@ -362,6 +376,10 @@ class Runner:
                 optimizer=make_optimizer(model.parameters(), "adam", recipe.lr),
                 generator=torch.Generator().manual_seed(seed))
             self._timed("generic", time.perf_counter() - t0)
+            bad = [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+            if bad:  # never cache it: every job below would fail, blaming its method
+                raise ValueError(f"the generic {backbone} model trained on dataset {d.name!r} has non-finite weights "
+                                 f"({_names(bad)}); check the suite's generic recipe (lr, epochs)")
             self.cache.put("generic", key, model.state_dict(), {"backbone": backbone})
             self.counters.generic_trained += 1
         model.eval()
@@ -380,7 +398,7 @@ class Runner:
         torch.manual_seed(seed)
         ctx = MethodContext(seed=seed, info=splits.info)
         t0 = time.perf_counter()
-        state = method.prepare(generic, splits.population, ctx)
+        state = method.prepare(copy.deepcopy(generic), splits.population, ctx)  # the shared model stays untouched
         self._timed("prepare", time.perf_counter() - t0)
         if not isinstance(state, MethodState):
             raise TypeError(f"method {m.name!r}: prepare() returned {type(state).__name__}, expected harbench.MethodState")
@@ -423,40 +441,50 @@ class Runner:
         hw = self._hw(job)
         hw_info = self._describe(hw)
         estimated = hw_info.mode == "estimated"
-        adapt = target.adapt.without_labels() if method.label_free else target.adapt
+        adapt = self._device_view(target.adapt, method, seed, job.user, info)
         user = UserData(job.user, info.context(target.adapt_context), adapt)
         ctx = MethodContext(seed=seed, info=info, hardware=hw_info, radio_joules_per_byte=hw.radio_joules_per_byte())
-        fingerprint = _fingerprint(generic)
 
-        fresh = []
+        def shape_probe(result: AdaptResult) -> None:
+            """One forward on the returned model, so a target that estimates from traced calls sees the input
+            shape (the method itself ran in another process); a host-measured target does not pay for it."""
+            if not hw.measures_host:
+                with torch.no_grad():
+                    result.model.eval()(adapt.x[:1])
 
-        def run_adapt() -> AdaptResult:
-            if estimated:  # adapt is deterministic per seed: an estimate models it from an earlier run's facts
-                reused = shared.results.get(job.user) or self._cached_adapt(shared.key, generic)
-                if reused is not None:
-                    with torch.no_grad():  # one forward, so targets that watch adapt's calls see the input shape
-                        reused.model.eval()(adapt.x[:1])
-                    return reused
-            torch.manual_seed(int(content_hash([seed, job.user], 8), 16))
+        reused = None
+        if estimated:  # adapt is deterministic per seed: an estimate models it from an earlier run's facts
+            reused = shared.results.get(job.user) or self._cached_adapt(shared.key, generic)
+        if reused is not None:
+            def replay() -> AdaptResult:
+                shape_probe(reused)
+                return reused
+
+            result, adapt_cost = hw.run_adapt(replay)
+            self.counters.adapt_reused += job.user in shared.results
+        else:
+            request = AdaptRequest(
+                method=job.method, params=dict(method.params), backbone=method.backbone, channels=info.channels,
+                classes=info.num_classes, generic=generic.state_dict(), state=state, user=user, ctx=ctx,
+                torch_seed=int(content_hash([seed, job.user], 8), 16), threads=self.threads)
             self.counters.adapted += 1
-            fresh.append(True)
-            t0 = time.perf_counter()
+            t_adapt = time.perf_counter()
             try:
-                return method.adapt(generic, state, user, ctx)
+                result, adapt_cost, verdict = self.sandbox.adapt(request, hw.run_adapt, shape_probe)
             finally:  # part of the job's own time already: kept apart from compute_s, for the growth benchmark
-                self.counters.timings["adapt"] = self.counters.timings.get("adapt", 0.0) + time.perf_counter() - t0
-
-        result, adapt_cost = hw.run_adapt(run_adapt)
-        if job.user in shared.results:
-            self.counters.adapt_reused += not fresh
-        shared.results.setdefault(job.user, result)
-        if _fingerprint(generic) != fingerprint:
-            raise RuntimeError(f"method {job.method!r} modified the shared generic model; adapt must work on a copy")
+                self.counters.timings["adapt"] = self.counters.timings.get("adapt", 0.0) + time.perf_counter() - t_adapt
+            if verdict.generic:
+                raise RuntimeError(f"method {job.method!r} modified the shared generic model ({_names(verdict.generic)}); "
+                                   "adapt must work on a copy")
+            if verdict.state:
+                raise RuntimeError(f"method {job.method!r} modified its prepared state ({_names(verdict.state)}); "
+                                   "adapt must treat it as read-only")
         if not isinstance(result, AdaptResult):
             raise TypeError(f"method {job.method!r}: adapt() returned {type(result).__name__}, expected harbench.AdaptResult")
+        shared.results.setdefault(job.user, result)
         model = result.model.eval()
         _check_model(model, info, target.test_seen.x[:1], job.method)
-        if fresh:
+        if reused is None:
             self._put_adapt(shared.key, result, generic)
         pred_seen, pred_unseen, model_stats = shared.evaluate(job.user, result, target)
         outputs = JobOutputs(
@@ -480,6 +508,13 @@ class Runner:
                       "backward_samples": result.facts.backward_samples})
         return JobRecord(job, "ok", mode=hw_info.mode, metrics=metrics, facts=facts)
 
+
+    def _device_view(self, adapt, method: Method, seed: int, user: str, info: DatasetInfo):
+        """Labelled methods get the dataset's k windows per class; label-free ones the device's unlabelled stream."""
+        if not method.label_free:
+            return adapt
+        return label_free_stream(adapt, seed, user, self.suite.model.label_free_windows,
+                                 stride=int(info.extra.get("stride", info.window)))
 
     def _cached_adapt(self, key: str, generic) -> AdaptResult | None:
         cached = self.cache.get("adapt", key)
@@ -519,8 +554,9 @@ class _SharedAdapt:
         if done is not None and done[0] is result:
             return done[1]
         model, example = result.model, target.test_seen.x[:1]
-        unseen = predict(model, target.test_unseen.x) if len(target.test_unseen) else torch.zeros(0, dtype=torch.long)
-        outputs = (predict(model, target.test_seen.x), unseen, _model_stats(model, example))
+        pred_seen = _checked_predictions(model, target.test_seen.x, "seen")
+        unseen = _checked_predictions(model, target.test_unseen.x, "unseen")
+        outputs = (pred_seen, unseen, _model_stats(model, example))
         if self.results.get(user) is result:
             self.evaluations[user] = (result, outputs)
         return outputs
@@ -574,8 +610,19 @@ class _StopOnInterrupt:
 
 
 def _failed(job: JobSpec, exc: BaseException, stage: str) -> JobRecord:
+    """A method's exception raised in the sandbox keeps its own type name and traceback."""
+    if isinstance(exc, AdaptFailed):
+        if exc.type_name == "MemoryError":
+            return JobRecord(job, "failed", error=f"{stage}: MemoryError: the job exhausted memory",
+                             traceback=exc.remote_traceback)
+        return JobRecord(job, "failed", error=f"{stage}: {exc.type_name}: {exc}", traceback=exc.remote_traceback)
     return JobRecord(job, "failed", error=f"{stage}: {type(exc).__name__}: {exc}",
                      traceback="".join(traceback.format_exception(exc)))
+
+
+def _names(keys: list[str], most: int = 4) -> str:
+    shown = ", ".join(keys[:most])
+    return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
 def _info_dict(hw, i) -> dict[str, Any]:
@@ -583,9 +630,18 @@ def _info_dict(hw, i) -> dict[str, Any]:
             "power": dict(i.power), "extra": dict(i.extra), "params": dict(hw.params)}
 
 
-def _fingerprint(model: torch.nn.Module) -> float:
+def _checked_predictions(model: torch.nn.Module, x: torch.Tensor, split: str, batch: int = 512) -> torch.Tensor:
+    """Class predictions on a test split; logits that are not finite fail the job (argmax of NaN is class 0,
+    which would pass as a poor but real accuracy)."""
+    if not len(x):
+        return torch.zeros(0, dtype=torch.long)
     with torch.no_grad():
-        return float(sum(t.double().sum() + t.double().abs().sum() for t in model.state_dict().values() if t.is_floating_point()))
+        logits = torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
+    bad = int((~torch.isfinite(logits)).any(dim=1).sum())
+    if bad:
+        raise ValueError(f"the personalized model's outputs are not finite on {bad} of {len(x)} test windows "
+                         f"({split} context)")
+    return logits.argmax(dim=1)
 
 
 def _check_model(model: torch.nn.Module, info: DatasetInfo, example: torch.Tensor, method: str) -> None:

@@ -62,6 +62,13 @@ class SuiteModel(pydantic.BaseModel):
     executor: Literal["local", "ray"] = "local"
     timeout_s: pydantic.PositiveFloat | None = None
     generic: GenericRecipe = GenericRecipe()
+    # torch threads in every process (training, adapt, measurement): numerics do not depend on how a run is
+    # scheduled, and one thread per process is also the fastest on small models (no oversubscription)
+    threads: pydantic.PositiveInt = 1
+    # process: each adapt runs in a fresh process holding only its inputs (the default, and the guarantee);
+    # inline: in the host process (for debugging; fresh copies and integrity checks, no boundary)
+    isolation: Literal["process", "inline"] = "process"
+    label_free_windows: pydantic.PositiveInt | None = None  # window budget of label-free methods' stream (None: all)
 
 
 # ------------------------------------------------------------------------------------------ resolved suite

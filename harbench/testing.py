@@ -12,10 +12,18 @@ passes here runs under ``harbench run``. It returns a :class:`ConformanceReport`
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib
 import inspect
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -187,21 +195,26 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 # ---------------------------------------------------------------------------------------------- methods
 
 
-def check_method(cls: type[Method], params: dict[str, Any] | None = None) -> ConformanceReport:
-    """Check a :class:`harbench.Method`; ``params`` should make it cheap (e.g. ``{"epochs": 1}``)."""
+def check_method(cls: type[Method], params: dict[str, Any] | None = None, timeout_s: float = 120.0) -> ConformanceReport:
+    """Check a :class:`harbench.Method`; ``params`` should make it cheap (e.g. ``{"epochs": 1}``).
+
+    ``timeout_s`` bounds each prepare and adapt on the tiny data (a hang fails the check instead of the test run).
+    """
     params = dict(params or {})
     check = _Checker("method", getattr(cls, "name", repr(cls)))
     if not check("interface", lambda: _method_interface(cls, params)):
         return check.finish()
     if not check("parameter schema", lambda: _check_parameters(cls, params)):
         return check.finish()
-    run = _MethodRun(cls, params)
-    if not check("prepare and adapt on tiny data", run.first):
+    run = _MethodRun(cls, params, timeout_s)
+    if not check("prepare and adapt on tiny data, within the time limit, finite outputs", run.first):
         return check.finish()
     if run.skipped:
         return check.finish()
     check("does not modify its inputs", run.inputs_untouched)
+    check("adapts a second user", run.second_user)
     check("deterministic for a fixed seed", run.deterministic)
+    check("deterministic across processes (another hash seed)", lambda: _across_processes(cls, params))
     check("state is serialisable (safetensors + JSON) and reloads to the same result", run.state_roundtrip)
     check("no use of forbidden data", run.forbidden_data)
     check(SHORT_RUN, lambda: _short_run(
@@ -226,8 +239,9 @@ def _method_interface(cls: type[Method], params: dict[str, Any]) -> str:
 class _MethodRun:
     """Tiny data, a one-epoch generic model, and the method's prepare + adapt on one target user."""
 
-    def __init__(self, cls: type[Method], params: dict[str, Any]):
+    def __init__(self, cls: type[Method], params: dict[str, Any], timeout_s: float = 120.0):
         self.cls, self.params = cls, params
+        self.timeout_s = timeout_s
         self.seed = 0
         self.skipped: str | None = None
 
@@ -242,9 +256,12 @@ class _MethodRun:
             p.requires_grad_(False)
         return model
 
-    def _user(self, splits: Splits, method: Method) -> UserData:
-        target = next(iter(splits.targets.values()))
-        adapt = target.adapt.without_labels() if method.label_free else target.adapt
+    def _user(self, splits: Splits, method: Method, index: int = 0) -> UserData:
+        """As the runner hands it: k labelled windows per class, or the device's unlabelled stream."""
+        from .stream import label_free_stream
+
+        target = list(splits.targets.values())[index]
+        adapt = label_free_stream(target.adapt, self.seed, target.user) if method.label_free else target.adapt
         return UserData(target.user, splits.info.context(target.adapt_context), adapt)
 
     def _adapt(self, method: Method, generic, state: MethodState, user: UserData) -> AdaptResult:
@@ -254,14 +271,21 @@ class _MethodRun:
         torch.manual_seed(self.seed + 1)  # as the runner does: a fixed ambient seed per (seed, user)
         ctx = MethodContext(seed=self.seed, info=self.splits.info, hardware=target.describe(),
                             radio_joules_per_byte=target.radio_joules_per_byte())
-        return method.adapt(generic, state, user, ctx)
+        with _time_limit(self.timeout_s, "adapt()"):
+            return method.adapt(generic, state, user, ctx)
 
-    def _predictions(self, result: AdaptResult) -> torch.Tensor:
-        target = next(iter(self.splits.targets.values()))
-        return predict(result.model.eval(), torch.cat([target.test_seen.x, target.test_unseen.x]))
+    def _predictions(self, result: AdaptResult, index: int = 0) -> torch.Tensor:
+        """Predictions on the user's test windows; non-finite logits fail (the runner fails such a job)."""
+        target = list(self.splits.targets.values())[index]
+        x = torch.cat([target.test_seen.x, target.test_unseen.x])
+        with torch.no_grad():
+            logits = result.model.eval()(x)
+        bad = int((~torch.isfinite(logits)).any(dim=1).sum())
+        _require(not bad, f"the adapted model's outputs are not finite on {bad} of {len(x)} test windows")
+        return logits.argmax(dim=1)
 
     def first(self) -> str:
-        self.splits = _tiny_splits(self.seed)
+        self.splits = _tiny_splits(self.seed, targets=2)
         self.method = self.cls(**self.params)
         reason = self.method.skip(self.splits.info)
         if reason:
@@ -271,7 +295,9 @@ class _MethodRun:
         self.generic_before = _fingerprint(self.generic)
         self.population_before = self.splits.population.x.clone()
         torch.manual_seed(self.seed)
-        self.state = self.method.prepare(self.generic, self.splits.population, MethodContext(self.seed, self.splits.info))
+        with _time_limit(self.timeout_s, "prepare()"):
+            self.state = self.method.prepare(self.generic, self.splits.population,
+                                             MethodContext(self.seed, self.splits.info))
         _require(isinstance(self.state, MethodState), f"prepare() returned {type(self.state).__name__}, "
                  "expected harbench.MethodState")
         self.user = self._user(self.splits, self.method)
@@ -291,6 +317,13 @@ class _MethodRun:
         self.weights = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
         return f"{result.facts.optimizer_steps} optimizer step(s), {result.facts.params_trained} parameter(s) trained"
 
+    def second_user(self) -> str:
+        user = self._user(self.splits, self.method, index=1)
+        result = self._adapt(self.method, self.generic, self.state, user)
+        _require(isinstance(result, AdaptResult), f"adapt() returned {type(result).__name__} for a second user")
+        self._predictions(result, index=1)
+        return f"user {user.user}"
+
     def inputs_untouched(self) -> str:
         _require(_same(self.generic_before, _fingerprint(self.generic)),
                  "prepare() or adapt() modified the shared generic model; work on harbench.frozen_copy(generic)")
@@ -299,7 +332,7 @@ class _MethodRun:
         return ""
 
     def deterministic(self) -> str:
-        splits = _tiny_splits(self.seed)
+        splits = _tiny_splits(self.seed, targets=2)
         method = self.cls(**self.params)
         generic = self._generic(splits)
         torch.manual_seed(self.seed)
@@ -359,6 +392,71 @@ class _MethodRun:
         _require(torch.equal(again, self.predictions), "the adapted model changed when only test windows"
                  + (" or adapt labels" if self.method.label_free else "") + " changed: the method uses data it must not see")
         return "label-free: adapt labels withheld" if self.method.label_free else "only the adapt context is used"
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None, what: str):
+    """Fail the check when ``what`` runs longer than ``seconds`` (main thread only; elsewhere unlimited)."""
+    if not seconds or not math.isfinite(seconds) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise ConformanceError(f"{what} exceeded the conformance time limit of {seconds:g} s on tiny data")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def adapt_digest(cls: type[Method], params: dict[str, Any]) -> str:
+    """A digest of the weights ``cls`` adapts on the tiny data (what two processes must agree on)."""
+    run = _MethodRun(cls, params)
+    run.first()
+    digest = hashlib.sha256()
+    for name, t in sorted(run.weights.items()):
+        digest.update(name.encode())
+        digest.update(t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+_DIGEST_SCRIPT = """
+import importlib, json, sys, torch
+torch.set_num_threads(1)
+from harbench.testing import adapt_digest
+obj = importlib.import_module(sys.argv[1])
+for part in sys.argv[2].split("."):
+    obj = getattr(obj, part)
+print(adapt_digest(obj, json.loads(sys.argv[3])))
+"""
+
+
+def _across_processes(cls: type[Method], params: dict[str, Any]) -> str:
+    """Two fresh interpreters with different hash seeds: a seed taken from ``hash()`` or ``id()`` differs there."""
+    try:
+        obj: Any = importlib.import_module(cls.__module__)
+        for part in cls.__qualname__.split("."):
+            obj = getattr(obj, part)
+        importable = obj is cls and "<locals>" not in cls.__qualname__
+    except Exception:
+        importable = False
+    if not importable:
+        return f"not checked: {cls.__qualname__} is not importable from {cls.__module__!r} in a fresh process"
+    digests = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        out = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT, cls.__module__, cls.__qualname__,
+                              json.dumps(params)], capture_output=True, text=True, env=env, timeout=600)
+        _require(out.returncode == 0, f"the method failed in a fresh process: {out.stderr.strip()[-500:]}")
+        digests.append(out.stdout.strip().splitlines()[-1])
+    _require(digests[0] == digests[1], "two processes with different hash seeds adapted different weights; never "
+             "derive a seed from hash(), id() or the time: use ctx.generator()")
+    return "same weights under PYTHONHASHSEED=1 and 2"
 
 
 # --------------------------------------------------------------------------------------------- datasets
@@ -606,6 +704,9 @@ def _metric_compute(cls, params) -> str:
     both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
     _require(a == b or both_nan, f"compute() gave {a!r} then {b!r} on the same outputs")
     _require(torch.equal(before[0], out.y_seen) and torch.equal(before[1], out.pred_seen), "compute() modified outputs")
+    values = [metric.compute(tiny_outputs(seed)) for seed in range(5)]
+    _require(any(v is not None for v in values), "compute() returned None on every tiny output: the metric would show "
+             "'—' in every row; read what it needs from JobOutputs (see harbench.testing.tiny_outputs())")
     if isinstance(a, str):
         _require(cls.higher_is_better is None, "a metric returning text must declare higher_is_better = None")
     elif a is not None:

@@ -231,3 +231,18 @@ def test_export_parquet_and_load_dataframe(registry, tmp_path):
     frame = harbench.load("latest", results=str(tmp_path))
     assert list(frame.columns[: len(IDENTITY) + len(METRIC_COLUMNS)]) == IDENTITY + METRIC_COLUMNS
     assert frame.groupby("method")["gain_seen"].mean()["helper"] == pytest.approx(0.10)
+
+
+def test_a_partial_run_is_marked_incomplete_in_every_view(tmp_path):
+    store = Store(tmp_path)
+    run_id = store.start_run("fake", "fake.yaml", "", "fake", {"host": "test", "jobs_planned": 24})
+    for rec, samples in standard_jobs()[:8]:
+        store.add_job(run_id, rec, provenance={}, samples=samples)
+    store.finish_run(run_id, "interrupted")
+    res = CliRunner().invoke(main, ["report", "latest", "--results", str(tmp_path)])
+    assert res.exit_code == 0 and "INCOMPLETE RUN (interrupted): only 8 of 24 jobs are recorded" in res.output
+    res = CliRunner().invoke(main, ["export", "--results", str(tmp_path), "-o", str(tmp_path / "x.json")])
+    assert res.exit_code == 0 and "INCOMPLETE RUN" in res.stderr
+    complete = make_run(tmp_path / "c", standard_jobs())
+    res = CliRunner().invoke(main, ["report", str(complete), "--results", str(tmp_path / "c")])
+    assert "INCOMPLETE" not in res.output

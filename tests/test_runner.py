@@ -4,7 +4,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from harbench import AdaptResult, Hardware, HardwareInfo, InferenceCost, Method, Param, PhaseCost
+from harbench import AdaptFacts, AdaptResult, Hardware, HardwareInfo, InferenceCost, Method, Param, PhaseCost
 from harbench.cli import main
 from harbench.report import IDENTITY, METRIC_COLUMNS
 from harbench.runner import Runner
@@ -189,19 +189,20 @@ def test_same_seed_same_accuracy(registry, tmp_path):
 
 
 def test_label_free_methods_never_see_labels(registry, tmp_path):
-    seen = []
-
-    class Blind(Method):
+    class Blind(Method):  # adapt runs in another process: it reports what it saw through its facts
         name = "blind"
         label_free = True
 
         def adapt(self, generic, state, user, ctx):
-            seen.append(user.adapt.y)
-            return AdaptResult(generic)
+            return AdaptResult(generic, AdaptFacts(extra={"labels_seen": user.adapt.y is not None,
+                                                          "windows": len(user.adapt)}))
 
     registry.add_plugin(plugin_module("blind", harbench_register_methods=lambda register: register(Blind)), "harbench-blind", "0.1")
-    run(registry, tiny_suite(methods="[blind]"), tmp_path)
-    assert seen == [None, None]
+    _, summary = run(registry, tiny_suite(methods="[blind]"), tmp_path)
+    facts = [json.loads(r["facts"]) if isinstance(r["facts"], str) else r["facts"]
+             for r in Store(tmp_path).job_rows(summary.run_id)]
+    assert [f["labels_seen"] for f in facts] == [False, False]
+    assert all(f["windows"] == 6 * 3 for f in facts)  # the stream holds every adapt window (no budget set)
 
 
 def test_skip_hook_records_skipped_jobs(registry, tmp_path):

@@ -176,3 +176,60 @@ def test_metric_returning_nan_is_caught():
     with pytest.raises(ConformanceError) as exc:
         check_metric(bad)
     assert "return None when the value is unknown" in str(exc.value)
+
+
+# ------------------------------------------------------------------------------------ kit additions (integrity)
+
+PLANTED = __import__("pathlib").Path(__file__).parent / "data" / "planted"
+
+
+def test_a_seed_taken_from_hash_fails_the_cross_process_check(monkeypatch):
+    monkeypatch.syspath_prepend(str(PLANTED))
+    from planted_methods import HashSeeded
+
+    with pytest.raises(ConformanceError) as exc:
+        check_method(HashSeeded)
+    assert failed_checks(exc) == ["deterministic across processes (another hash seed)"]
+
+
+def test_a_hanging_adapt_fails_on_the_time_limit():
+    class Sleepy(Method):
+        name = "sleepy"
+
+        def adapt(self, generic, state, user, ctx):
+            time.sleep(30)
+            return AdaptResult(generic)
+
+    with pytest.raises(ConformanceError) as exc:
+        check_method(Sleepy, timeout_s=1.0)
+    assert "exceeded the conformance time limit" in str(exc.value)
+
+
+def test_non_finite_outputs_fail():
+    class NegativeVariance(Method):
+        name = "negvar"
+
+        def adapt(self, generic, state, user, ctx):
+            model = frozen_copy(generic)
+            bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+            with torch.no_grad():
+                bn.running_var.fill_(-1.0)
+            return AdaptResult(model)
+
+    with pytest.raises(ConformanceError) as exc:
+        check_method(NegativeVariance)
+    assert "not finite" in str(exc.value)
+
+
+def test_a_metric_that_is_always_none_is_flagged():
+    from harbench import Metric
+
+    class Never(Metric):
+        name = "never"
+
+        def compute(self, out):
+            return None
+
+    with pytest.raises(ConformanceError) as exc:
+        check_metric(Never)
+    assert "None on every tiny output" in str(exc.value)
