@@ -181,7 +181,7 @@ def test_sp_sw_har_through_a_manifest_matches_the_dedicated_loader(tmp_path):
 def test_real_sp_sw_har_through_a_manifest(tmp_path):
     manifest = _manifest(tmp_path, {**SP_SW_HAR_MANIFEST, "root": str(Path(REAL).resolve())})
     users = ["s03", "s10", "s16"]
-    _same_windows(SpSwHar(path=REAL, users=users), Recordings(manifest=str(manifest), users=users), ["s10"])
+    _same_windows(SpSwHar(path=REAL, users=users), Recordings(manifest=str(manifest), users=users, k=6), ["s10"])
 
 
 def _same_windows(dedicated, manifest, targets):
