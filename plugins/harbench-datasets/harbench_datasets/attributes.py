@@ -10,7 +10,7 @@ import operator
 import re
 from typing import Any, Mapping, Sequence
 
-_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*(\S(?:.*\S)?)\s*$")
+_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*([^\s<>=!](?:.*\S)?)\s*$")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq,
         "==": operator.eq, "!=": operator.ne}
 

@@ -63,9 +63,10 @@ class SessionDataset(RealDataset):
         attrs = self._attributes(root) if (targets or population) else {}
         users, candidates, pop = order_users(info.users, attrs, targets, population)
         if not candidates:
-            raise self.fail(f"no subject meets params.targets {self.params.targets}")
+            raise ValueError(f"{self.name}: no subject meets params.targets {self.params.targets}")
         if not [u for u in pop if u != candidates[0]]:
-            raise self.fail(f"no subject meets params.population {self.params.population}")
+            raise ValueError(f"{self.name}: no subject besides the first target meets params.population "
+                             f"{self.params.population}")
         extra = dict(info.extra, target_candidates=list(candidates), population_candidates=list(pop))
         counts = _WINDOW_COUNTS.get(self._window_key(root))
         if counts is not None:

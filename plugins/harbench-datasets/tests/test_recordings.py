@@ -149,6 +149,9 @@ def test_one_line_per_problem(tmp_path, glob_layout):
     f.write_text(good)
     no_match = {**BASE, "files": "{user}/nothing-{session}.csv"}
     fails("no file under", no_match)
+    for params in ({}, {"manifest": str(tmp_path / "missing.yaml")}):
+        with pytest.raises(ValueError, match=r"^recordings: (no manifest|manifest '.*missing.yaml' not found)"):
+            Recordings(**params).describe()
 
 
 def test_nan_rows_are_counted_and_reported_never_silently_dropped(glob_layout):

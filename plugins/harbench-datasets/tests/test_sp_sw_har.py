@@ -92,6 +92,10 @@ def test_population_and_targets_by_attribute(fabricated):
         SpSwHar(path=str(fabricated), targets=["shoe_size>40"]).describe()
     with pytest.raises(ValueError, match="is not a condition"):
         SpSwHar(path=str(fabricated), population=["age"]).describe()
+    with pytest.raises(ValueError, match="is not a condition"):
+        SpSwHar(path=str(fabricated), targets=["age>>3"]).describe()
+    with pytest.raises(ValueError, match=r"^sp-sw-har: no subject meets params.targets \[.age>99.\]$"):
+        SpSwHar(path=str(fabricated), targets=["age>99"]).describe()
 
 
 def test_too_large_k_is_refused_naming_user_and_setting(fabricated):
