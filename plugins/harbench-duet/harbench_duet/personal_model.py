@@ -73,6 +73,15 @@ class HeadSwapped(Backbone):
         super().__init__()
         self.static = nn.ModuleDict({k: m for k, m in generic.blocks().items() if m is not generic.head})
         self.fc = head
+        self.train(False)
+
+    def train(self, mode: bool = True) -> "HeadSwapped":
+        """Switch the generated head only. The static blocks belong to the generic model and keep its mode:
+        ``predict`` and the harness call ``model.train(was)``, which would otherwise put the shared backbone's
+        BatchNorm into training mode (batch statistics, running-stat updates) for every later user and job."""
+        self.training = mode
+        self.fc.train(mode)
+        return self
 
     @property
     def head(self) -> nn.Module:  # type: ignore[override]

@@ -59,3 +59,32 @@ def test_virtual_devices_transform_a_copy_and_keep_their_user():
 def test_zero_strength_transform_is_the_identity():
     x = torch.randn(4, 6, 128)
     assert torch.allclose(random_transform(6, torch.Generator().manual_seed(1), strength=0.0)(x), x, atol=1e-5)
+
+
+def test_training_buffers_are_recent_windows_of_a_session_shuffled_stream():
+    from harbench_duet.episodes import draw_buffer
+
+    pop = population()
+    device = build_devices(pop)[0]
+    assert len(device.sessions()) == 2  # two recordings (activities) per device
+    rng = torch.Generator().manual_seed(0)
+    seen_last = set()
+    for _ in range(20):
+        buf = draw_buffer(device, 6, "recent", rng)
+        recs = pop.recording[buf].tolist()
+        # contiguous tail of a stream of whole sessions: at most two sessions, each block in time order
+        assert len(set(recs)) <= 2 and recs == sorted(recs, key=recs.index)
+        for r in set(recs):
+            starts = pop.start[buf][pop.recording[buf] == r]
+            assert torch.equal(starts, torch.sort(starts).values)
+        seen_last.add(recs[-1])
+    assert len(seen_last) == 2  # the session order is random, not fixed
+
+
+def test_spread_training_buffers_cover_every_session():
+    from harbench_duet.episodes import draw_buffer
+
+    pop = population()
+    device = build_devices(pop)[0]
+    buf = draw_buffer(device, 6, "spread", torch.Generator().manual_seed(0))
+    assert set(pop.recording[buf].tolist()) == set(pop.recording[device.buffer_pool].tolist())

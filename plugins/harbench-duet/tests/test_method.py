@@ -184,3 +184,66 @@ def test_variants_prepare_and_adapt(params, world_factory):
     assert result.model(w.splits.targets["u01"].test_seen.x[:3]).shape == (3, w.info.num_classes)
     if params.get("backbone_mode") == "joint":
         assert any(k.startswith("backbone.") for k in w.state.tensors)
+
+
+def test_recent_buffer_is_the_tail_of_the_stream_as_handed_ids_ignored(world):
+    """The default buffer = the last N windows in the order handed over; recording ids and starts (which carry
+    no time under the label-free protocol) are never used to re-sort it."""
+    from harbench import UserData
+
+    n = world.method.params.buffer_size
+    stream = world.user("u00").adapt
+    scrambled = dataclasses.replace(stream, recording=torch.arange(len(stream)).flip(0),
+                                    start=torch.randint(0, 10_000, (len(stream),), generator=torch.Generator().manual_seed(1)))
+    tail = stream.subset(torch.arange(len(stream) - n, len(stream)))
+    def head(w):
+        r = world.method.adapt(world.generic, world.state, UserData("u00", world.info.context("recovery"), w), world.ctx)
+        return [t.detach().clone() for layer in head_layers(r.model) for t in (layer.weight, layer.bias)]
+    full = head(stream)
+    assert all(torch.equal(a, b) for a, b in zip(full, head(scrambled)))
+    assert all(torch.equal(a, b) for a, b in zip(full, head(tail)))
+    head_start = stream.subset(torch.arange(n))
+    assert not all(torch.equal(a, b) for a, b in zip(full, head(head_start)))
+
+
+def test_per_sample_generation_gives_each_window_its_own_head(world_factory):
+    w = world_factory(generate="sample", episodes=4, eval_every=2)
+    result = w.method.adapt(w.generic, w.state, w.user("u01"), w.ctx)
+    x = w.splits.targets["u01"].test_seen.x[:4]
+    logits = result.model(x)
+    assert logits.shape == (4, w.info.num_classes)
+    one_by_one = torch.cat([result.model(x[i : i + 1]) for i in range(4)])
+    assert torch.allclose(logits, one_by_one, atol=1e-5)  # a window's head depends on the buffer and itself only
+    assert result.facts.extra["generate"] == "sample"
+    assert result.facts.extra["bytes_down"] > result.facts.extra["generated_params"] * 4  # the generator travels
+
+
+def test_swa_with_per_sample_generation_is_one_clear_error():
+    with pytest.raises(ValueError, match="duet: swa=true needs generate=buffer"):
+        Duet(swa=True, generate="sample")
+
+
+def test_defaults_follow_the_paper():
+    p = Duet().params
+    assert (p.buffer_select, p.virtual_devices, p.activation, p.generate, p.decoders) == ("recent", 0, "tanh", "buffer", "trained")
+
+
+def test_process_adapt_index_counts_adapt_calls(world):
+    a = world.method.adapt(world.generic, world.state, world.user("u00"), world.ctx).facts.extra["process_adapt_index"]
+    b = world.method.adapt(world.generic, world.state, world.user("u00"), world.ctx).facts.extra["process_adapt_index"]
+    assert b == a + 1
+
+
+def test_switching_the_personal_model_to_training_mode_leaves_the_shared_backbone_in_eval(world):
+    from harbench import predict
+
+    result = world.method.adapt(world.generic, world.state, world.user("u00"), world.ctx)
+    x = world.splits.targets["u00"].test_seen.x[:8]
+    before = copy.deepcopy(world.generic.state_dict())
+    assert not result.model.training
+    result.model.train()
+    predict(result.model, x)  # restores the mode it found: train
+    result.model(x)
+    assert not any(m.training for m in world.generic.modules())
+    after = world.generic.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # no running-stat update

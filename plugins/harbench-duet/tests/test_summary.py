@@ -1,50 +1,103 @@
+import math
+
 import pytest
 
 from harbench_duet.summary import duet_summary
 
-
-def row(method, acc, adapt_s, adapt_j, user="u00", seed=0, status="ok", variant="", comm_j=None):
-    facts = {} if comm_j is None else {"comm_j": comm_j, "cloud_s": 0.001}
-    return {"method": method, "variant": variant, "user": user, "seed": seed, "status": status, "acc_seen": acc,
-            "acc_unseen": acc - 0.1, "adapt_s": adapt_s, "adapt_j": adapt_j, "facts": facts}
+USERS = [f"u{i:02d}" for i in range(8)]
 
 
-def by_method(summary):
-    return {r[0]: r for r in summary["rows"]}
+def row(method, acc, adapt_s=0.0, adapt_j=0.0, user="u00", seed=0, status="ok", variant="", comm_j=None,
+        index=None, dataset="synthetic-drift"):
+    facts = {}
+    if comm_j is not None:
+        facts["comm_j"] = comm_j
+    if index is not None:
+        facts["process_adapt_index"] = index
+    return {"dataset": dataset, "dataset_params": {}, "method": method, "variant": variant, "user": user,
+            "seed": seed, "status": status, "acc_seen": acc, "acc_unseen": acc - 0.1, "adapt_s": adapt_s,
+            "adapt_j": adapt_j, "facts": facts}
 
 
-def test_ratios_and_gains_from_fabricated_rows():
-    rows = [
-        row("generic", 0.80, 0.0, 0.0), row("generic", 0.90, 0.0, 0.0, user="u01"),
-        row("finetune-full", 0.95, 2.0, 20.0), row("finetune-full", 0.95, 4.0, 40.0, user="u01"),
-        row("duet", 0.90, 0.01, 0.09, comm_j=0.01), row("duet", 0.92, 0.03, 0.19, user="u01", comm_j=0.01),
-        row("duet", 0.10, 9.0, 90.0, user="u02", status="failed"),
-    ]
+def world(duet_gain=0.05, universal_gain=0.02, ft_last_gap=0.0):
+    """8 users x 2 seeds; per-user accuracies with a planted spread so intervals are not points."""
+    rows = []
+    for i, u in enumerate(USERS):
+        base = 0.70 + 0.02 * i
+        for seed in (0, 1):
+            jitter = 0.004 * (seed - 0.5) * (1 + i % 3)
+            rows += [
+                row("generic", base + jitter, user=u, seed=seed),
+                row("finetune-full", base + 0.06 + jitter, 2.0 + 0.1 * i, 20.0, user=u, seed=seed),
+                row("finetune-full", base + 0.03 + jitter, 0.2 + 0.01 * i, 2.0, user=u, seed=seed, variant="epochs=1"),
+                row("finetune-last", base + duet_gain + ft_last_gap + jitter, 0.5, 10.0, user=u, seed=seed),
+                row("duet", base + duet_gain + jitter + 0.003 * i, 0.01, 0.05, user=u, seed=seed, comm_j=0.05,
+                    index=0 if (i, seed) == (0, 0) else 7),
+                row("duet", base + universal_gain + jitter, 0.01, 0.05, user=u, seed=seed, variant="delta_scale=0.0",
+                    comm_j=0.05, index=3),
+                row("duet", base + jitter - 0.01, 0.01, 0.05, user=u, seed=seed, variant="hidden=0", comm_j=0.05),
+                row("duet", base + jitter - 0.01, 0.01, 0.05, user=u, seed=seed, variant="delta_scale=0.0 hidden=0",
+                    comm_j=0.05),
+            ]
+    rows[4]["adapt_s"] = 5.0  # the first adapt of the process is slow: it must not enter the steady state
+    return rows
+
+
+def table(summary):
+    return {r[1]: r for r in summary["rows"]}
+
+
+def test_claims_get_intervals_and_verdicts():
+    t = table(duet_summary(world()))
+    gain = t["duet − generic"]
+    assert gain[2] == "> 0" and gain[6] == "reproduced" and gain[5] == 8
+    assert gain[3].endswith(" pts") and float(gain[3].split()[0]) == pytest.approx(6.05, abs=0.06)
+    low, high = (float(x) for x in gain[4].strip("[]").split(","))
+    assert 5.0 < low < 6.05 < high < 7.1
+    assert t["duet − universal head (delta_scale=0)"][6] == "reproduced"
+    assert t["universal head − generic"][6] == "—"  # descriptive, not judged
+    assert t["duet − finetune-last"][6] == "reproduced"  # gap 0 > -2 pts
+    assert t["duet[hidden=0] − its universal head"][6] == "inconclusive"  # identical accuracies
+
+
+def test_a_claim_the_data_contradict_is_not_reproduced():
+    t = table(duet_summary(world(duet_gain=-0.05, universal_gain=0.0, ft_last_gap=0.10)))
+    assert t["duet − generic"][6] == "not reproduced"
+    assert t["duet − universal head (delta_scale=0)"][6] == "not reproduced"
+    assert t["duet − finetune-last"][6] == "not reproduced"  # 10 points behind, beyond the 2-point margin
+
+
+def test_cost_ratios_use_the_steady_state_and_follow_the_budget():
+    t = table(duet_summary(world()))
+    first = next(k for k in t if k.startswith("duet adapt_s, first adapt"))
+    assert "(1 jobs)" in first and t[first][3] == "5000.00 ms"
+    assert t["duet adapt_s, steady state"][3] == "10.00 ms"
+    full = t["finetune-full adapt time / duet (15 epochs)"] if "finetune-full adapt time / duet (15 epochs)" in t else \
+        t["finetune-full adapt time / duet"]
+    assert full[2] == "> 100x" and full[6] == "reproduced" and full[3] == f"{(2.0 + 0.35) / 0.01:.0f}x"
+    one = t["finetune-full[epochs=1] adapt time / duet (1 epochs)"]
+    assert one[2] == "" and one[6] == "—" and one[3] == f"{(0.2 + 0.035) / 0.01:.0f}x"
+    energy = t["finetune-full device energy / duet"]
+    assert energy[3] == "200x"  # 20 J / (0.05 J adapt + 0.05 J radio)
+    assert t["finetune-last adapt time / duet"][6] == "not reproduced"  # 50x, every user below 100x
+
+
+def test_failed_jobs_are_ignored_and_no_duet_means_no_summary():
+    rows = world() + [row("duet", 0.0, 99.0, 99.0, user=u, status="failed") for u in USERS]
+    assert table(duet_summary(rows))["duet − generic"][6] == "reproduced"
+    assert duet_summary([row("generic", 0.8), row("duet", 0.9, status="failed")]) is None
+
+
+def test_fewer_than_three_users_is_inconclusive():
+    rows = [r for r in world() if r["user"] in USERS[:2]]
+    gain = table(duet_summary(rows))["duet − generic"]
+    assert gain[6] == "inconclusive" and gain[4] == "—" and gain[5] == 2
+
+
+def test_each_dataset_is_judged_on_its_own():
+    rows = world() + [{**r, "dataset": "sp-sw-har"} for r in world(duet_gain=-0.05)]
     s = duet_summary(rows)
-    table = by_method(s)
-    assert list(table) == ["generic", "finetune-full", "duet"]
-    duet = table["duet"]
-    assert duet[1] == 2  # the failed job is ignored
-    assert duet[2] == "0.910"
-    assert duet[4] == "+6.0"  # 0.91 - 0.85 in points
-    assert duet[6] == "0.1500"  # mean adapt_j 0.14 + comm 0.01
-    assert duet[8] == "150x"  # 3.0 s / 0.02 s
-    assert duet[9] == "200x"  # 30 J / 0.15 J
-    assert table["finetune-full"][8] == "1x"
-    assert len(s["headers"]) == len(duet)
-
-
-def test_no_duet_rows_means_no_summary():
-    assert duet_summary([row("generic", 0.8, 0.0, 0.0), row("duet", 0.9, 0.1, 1.0, status="failed")]) is None
-
-
-def test_missing_reference_leaves_ratios_blank():
-    s = duet_summary([row("duet", 0.9, 0.01, 0.1, comm_j=0.0)])
-    assert by_method(s)["duet"][8:] == ["-", "-"]
-    assert by_method(s)["duet"][4] == "-"
-
-
-@pytest.mark.parametrize("variant", ["hidden=0", ""])
-def test_variants_get_their_own_row(variant):
-    s = duet_summary([row("duet", 0.9, 0.01, 0.1, variant=variant), row("duet", 0.8, 0.01, 0.1, variant="hidden=64")])
-    assert len(s["rows"]) == 2
+    verdicts = {(r[0], r[1]): r[6] for r in s["rows"]}
+    assert verdicts[("synthetic-drift", "duet − generic")] == "reproduced"
+    assert verdicts[("sp-sw-har", "duet − generic")] == "not reproduced"
+    assert all(not (isinstance(v, float) and math.isnan(v)) for r in s["rows"] for v in r)
