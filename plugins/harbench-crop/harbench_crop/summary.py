@@ -197,7 +197,8 @@ def scenario_verdict(claims: Mapping[str, ClaimResult]) -> str:
 def _ci(c: ClaimResult) -> str | None:
     if c.n_users == 0:
         return None
-    return c.text(unit=" pts").split(",")[0]  # "+3.10 [+0.40, +5.90] pts"
+    interval = "[—]" if math.isnan(c.low) else f"[{c.low:+.2f}, {c.high:+.2f}]"
+    return f"{c.mean:+.2f} {interval}"  # "+3.10 [+0.40, +5.90]", percentage points
 
 
 def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:

@@ -120,7 +120,7 @@ def test_claims_use_per_user_means_and_harbench_judge():
     summary = crop_summary(rows)
     line = dict(zip(summary["headers"], summary["rows"][0]))
     assert line["verdict"] == "reproduced" and line["users"] == 6 and line["seeds"] == 2
-    assert line["ΔG [95 % CI]"].startswith("+10.00 [") and line["α end of step 1"] == pytest.approx(-0.05)
+    assert line["ΔG [95 % CI]"] == f"+10.00 [{expected.low:+.2f}, {expected.high:+.2f}]" and line["α end of step 1"] == pytest.approx(-0.05)
 
 
 def test_verdicts_not_reproduced_and_inconclusive():
