@@ -56,8 +56,9 @@ def steps_command(backbones, recipe, batches, repeats, threads):
 
 @click.command("tbft-tables")
 @click.argument("run", default="latest")
-@click.option("--results", default="results", show_default=True, help="results folder")
-def tables_command(run, results):
+@click.option("--results", "folders", multiple=True, default=("results",), show_default=True,
+              help="results folder; repeat it to pool the RUN of several folders (a suite run in parts)")
+def tables_command(run, folders):
     """Print TBFT's per-cell accuracy table and its claims table for RUN."""
     from tabulate import tabulate
 
@@ -65,11 +66,13 @@ def tables_command(run, results):
 
     from .summary import cell_table
 
-    try:
-        frame = load(run, results=results)
-    except Exception as exc:  # an unknown run or folder: one line, not a traceback
-        raise click.ClickException(f"{results}: {exc}") from None
-    rows = frame.to_dict("records")
+    rows = []
+    for results in folders:
+        try:
+            frame = load(run, results=results)
+        except Exception as exc:  # an unknown run or folder: one line, not a traceback
+            raise click.ClickException(f"{results}: {exc}") from None
+        rows += frame.to_dict("records")
     headers, table = cell_table(rows)
     click.echo(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True))
     answer = summarize(rows)

@@ -120,3 +120,19 @@ def test_cell_table_has_block_avg_and_the_gap():
     (row,) = table
     assert float(row[headers.index("Block Avg")]) == pytest.approx(61.25, abs=1.0)  # mean of 40, 50, 60, 95 (+ wobble)
     assert float(row[headers.index("TBFT-BlockAvg")]) == pytest.approx(95 - 61.25, abs=1.5)
+
+
+def test_a_subpopulation_split_is_judged_as_feature_level_drift():
+    """sp-sw-har's age split declares its device context (input), but its shift is the subpopulation."""
+    rows = _rows(drifts=("feature",))
+    for r in rows:
+        r["dataset"] = "sp-sw-har"
+        r["dataset_params"] = {"adapt_context": "phone", "population_contexts": ["phone"], "targets": ["age>=50"],
+                               "population": ["age<40"], "k": 6}
+        r["facts"]["drift"] = "input"
+    assert {drift for _, drift, _, _ in claims(rows)} == {"feature", "pooled"}
+    device = _rows(drifts=("feature",))
+    for r in device:  # phone -> watch: a device change, judged as declared
+        r["dataset_params"] = {"adapt_context": "watch", "population_contexts": ["phone"], "k": 6}
+        r["facts"]["drift"] = "input"
+    assert "input" in {drift for _, drift, _, _ in claims(device)}
