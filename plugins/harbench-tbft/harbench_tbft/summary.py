@@ -11,7 +11,7 @@ interval and a verdict:
   and pooled (each user averaged over the drift types; paper +15.30 points over its nine cells);
 * **fc / all saving** — 1 - cost(fc) / cost(all) per user, per adapt phase (``adapt_j``, or ``adapt_s`` when no
   energy was measured), per adapt phase in CPU time (``facts.adapt_cpu_s``: ``adapt``'s own process CPU time,
-  which waiting for a core on a shared machine does not inflate) and per training step (``facts.step_cpu_s``:
+  which waiting for a core on a shared machine does not inflate), in FLOPs (``adapt_flops``) and per training step (``facts.step_cpu_s``:
   the median CPU time of one optimizer step inside the adapt phase, at the recipe's batch), judged
   against the paper's lowest figure for fc (67.92 %), and Block Avg's saving against the paper's 41.51 %.
 
@@ -173,7 +173,7 @@ def claims(rows: list[Row]) -> list[tuple[tuple[str, str], str, ClaimResult, str
         column = cost_column(crow)
         what = "energy" if column == "adapt_j" else "time"
         for label, value in ((f"adapt {what}", _column(column)), ("adapt CPU time", _fact("adapt_cpu_s")),
-                             ("step CPU time", _fact("step_cpu_s"))):
+                             ("adapt FLOPs", _column("adapt_flops")), ("step CPU time", _fact("step_cpu_s"))):
             cost = {b: per_user(crow, b, value) for b in (*SINGLE_BLOCKS, "all")}
             if not cost["fc"] or not cost["all"]:
                 continue

@@ -71,7 +71,7 @@ def test_cost_savings_are_judged_against_the_papers_figures():
     assert fc.verdict == "reproduced" and fc.mean == pytest.approx(0.8)
     avg = found[("pooled", "Block Avg saves > 42 % of all's adapt energy")]
     assert avg.verdict == "not reproduced" and avg.mean == pytest.approx(0.35)
-    for label in ("step CPU time", "adapt CPU time"):
+    for label in ("step CPU time", "adapt CPU time", "adapt FLOPs"):
         assert found[("pooled", f"fc saves > 68 % of all's {label}")].mean == pytest.approx(0.8)
 
 
@@ -110,7 +110,7 @@ def test_ignores_other_methods_and_failed_jobs():
 def test_claims_need_their_ingredients():
     partial = summarize(_rows(blocks=("front", "stage2", "fc", "all")))  # no stage3: no block or gap claims
     assert [r[3] for r in partial["rows"]] == [f"fc saves > 68 % of all's {label}" for label in
-                                               ("adapt energy", "adapt CPU time", "step CPU time")]
+                                               ("adapt energy", "adapt CPU time", "adapt FLOPs", "step CPU time")]
     assert summarize(_rows(blocks=("front", "stage2", "stage3"))) is None
     assert summarize([]) is None
 
