@@ -314,7 +314,10 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def energy_methods(rows: Iterable[dict[str, Any]]) -> list[str]:
-    return sorted({str(r["energy_method"]) for r in rows if r.get("status") == "ok" and r.get("energy_method")})
+    """The energy methods of the jobs that measured or modelled some work ("none": a job that executed none, e.g.
+    ``generic`` on an estimated target, is no other method)."""
+    return sorted({str(r["energy_method"]) for r in rows
+                   if r.get("status") == "ok" and r.get("energy_method") not in (None, "", "none")})
 
 
 def energy_note(rows: Iterable[dict[str, Any]]) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,6 +26,20 @@ results_option = click.option("--results", "results", default=DEFAULT_RESULTS, s
                               type=click.Path(file_okay=False), help="folder of the results store and cache")
 
 
+def environment_problem(exc: BaseException, results: str | None) -> str:
+    """One line for a disk or permission problem; the store commits each job atomically, so nothing is lost."""
+    where = getattr(exc, "filename", None) or results or "the results folder"
+    text = str(exc).lower()
+    if getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text or "database or disk is full" in text:
+        return (f"disk full while writing {where}: nothing that was committed is lost; free space and run again "
+                "with --resume")
+    if getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text or "read-only" in text:
+        return f"cannot write {where}: the folder is read-only or not writable (--results DIR chooses another)"
+    if isinstance(exc, sqlite3.OperationalError):
+        return f"the results store in {results or 'the results folder'} cannot be used: {exc}"
+    return f"{where}: {getattr(exc, 'strerror', None) or exc}"
+
+
 def bad_input(fn):
     """Turn known input errors into one line on stderr and exit status 2 (never a traceback)."""
 
@@ -38,6 +54,9 @@ def bad_input(fn):
         except (PluginError, ParamError, StoreError, ValueError) as exc:
             click.echo(click.style("error: ", fg="red") + str(exc), err=True)
             sys.exit(2)
+        except (OSError, sqlite3.OperationalError) as exc:  # the environment, not the input: exit 1
+            click.echo(click.style("error: ", fg="red") + environment_problem(exc, kwargs.get("results")), err=True)
+            sys.exit(1)
 
     return wrapper
 

@@ -32,6 +32,9 @@ Task = tuple[str, tuple]  # ("generic", (di, seed, backbone)) | ("prepare", (di,
 def _init_worker(suite_text: str, source: str, results: str, workers: int, threads: int, plugins: str) -> None:
     global _runner
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when to stop
+    from .sandbox import die_with_parent
+
+    die_with_parent()  # a killed driver leaves no worker behind to finish its task and write the cache
     os.environ["HARBENCH_LOAD_PLUGINS"] = plugins  # exactly the distributions the driver loaded
     torch.set_num_threads(threads)
     from .plugins import get_registry

@@ -69,11 +69,26 @@ class Registry:
         if self.pm.is_registered(module):
             return
         self.pm.register(module, name=f"{distribution}:{name}")
-        self.pm.check_pending()
+        self._check_own_hooks(module, name)
         self._dist_of[id(module)] = (distribution, version)
         hooks = [h.name for h in self.pm.get_hookcallers(module) or []]
         self.plugins.append(LoadedPlugin(name, distribution, version, "loaded", hooks=sorted(hooks)))
         self._collect(module, distribution, version)
+
+    def _check_own_hooks(self, module: Any, name: str) -> None:
+        """This plugin's hook implementations must all match a spec (pluggy's ``check_pending`` checks every
+        plugin at once, so one misspelt hook would mark every plugin loaded after it broken). A plugin that
+        fails is unregistered again, so it contributes nothing."""
+        unknown = sorted(
+            caller.name for caller in self.pm.get_hookcallers(module) or []
+            if caller.spec is None
+            and not all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is module)
+        )
+        if unknown:
+            self.pm.unregister(module)
+            raise pluggy.PluginValidationError(
+                module, f"plugin {name!r}: unknown hook(s) {', '.join(unknown)}; known: "
+                        f"{', '.join(sorted(n for n in dir(hookspecs) if n.startswith('harbench_')))}")
 
     def load_entry_points(self, allowed: Iterable[str] | None) -> None:
         allowed_set = None if allowed is None else {a.strip().lower() for a in allowed if a.strip()}

@@ -58,6 +58,8 @@ class Counters:
     timings: dict[str, float] = field(default_factory=dict)  # dataset, generic, prepare; adapt (inside the jobs)
 
 
+PROVENANCE_METRICS = ("energy_method",)
+
 CAPABILITIES: dict[str, Callable[[DatasetInfo, UserData | None], bool]] = {
     "labels": lambda info, user: True,
     "blocks": lambda info, user: True,  # every built-in backbone is block-structured
@@ -149,7 +151,9 @@ class Runner:
         self.counters = Counters()
         self.hardware = {h: h.instance(registry) for h in suite.hardware}
         self._hw_info: dict[int, Any] = {}  # describe() once per target: it may read files or probe sensors
-        self.metrics = {m: registry.get("metric", m).cls() for m in suite.metrics}
+        # provenance is not optional: how energy was obtained is stored whatever `metrics:` lists
+        names = list(suite.metrics) + [m for m in PROVENANCE_METRICS if m not in suite.metrics and m in registry.names("metric")]
+        self.metrics = {m: registry.get("metric", m).cls() for m in names}
         self.workers = workers if workers is not None else suite.model.workers
         self.executor = executor or suite.model.executor
         self.ray_address = ray_address
@@ -235,17 +239,25 @@ class Runner:
 
     # ------------------------------------------------------------------------------------- shared work
     def _units(self, todo: list[JobSpec]) -> list[tuple[int, int, int, list[JobSpec]]]:
-        """Independent units of work: one method configuration's jobs for one user of a (dataset, seed)."""
-        units = []
-        for di, d in enumerate(self.suite.datasets):
-            for seed in self.suite.model.seeds:
-                for mi, m in enumerate(self.suite.methods):
-                    for user in self.suite.targets[di]:
-                        jobs = [j for j in todo if j.dataset == d.name and j.dataset_params == d.params
-                                and j.seed == seed and j.method == m.name and j.method_params == m.params and j.user == user]
-                        if jobs:
-                            units.append((di, seed, mi, jobs))
-        return units
+        """Independent units of work: one method configuration's jobs for one user of a (dataset, seed).
+
+        One pass over the jobs (grid order kept): a job's dataset and method entries are found by the identity of
+        the resolved parameter objects the plan put in it, so grouping is linear in the grid."""
+        dataset_of = {id(d.params): di for di, d in enumerate(self.suite.datasets)}
+        method_of = {id(m.params): mi for mi, m in enumerate(self.suite.methods)}
+        groups: dict[tuple, list[JobSpec]] = {}
+        for j in todo:
+            di = dataset_of.get(id(j.dataset_params))
+            mi = method_of.get(id(j.method_params))
+            if di is None or mi is None:  # a spec built elsewhere: find its entries by value
+                di = next(i for i, d in enumerate(self.suite.datasets) if d.name == j.dataset and d.params == j.dataset_params)
+                mi = next(i for i, m in enumerate(self.suite.methods) if m.name == j.method and m.params == j.method_params)
+            groups.setdefault((di, j.seed, mi, j.user), []).append(j)
+        order = {(di, seed, mi, user): n for n, (di, seed, mi, user) in enumerate(
+            (di, seed, mi, user) for di in range(len(self.suite.datasets)) for seed in self.suite.model.seeds
+            for mi in range(len(self.suite.methods)) for user in self.suite.targets[di])}
+        return [(di, seed, mi, jobs) for (di, seed, mi, user), jobs in
+                sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))]
 
     def _serve_cached(self, units):
         """Split off the jobs whose outputs are cached: a warm run loads no data and trains nothing for them.
@@ -302,8 +314,9 @@ class Runner:
     def generic(self, di: int, seed: int, backbone: str):
         key = (di, seed, backbone)
         if key not in self._generics:
-            with self.lock(False):
-                self._generics[key] = self._generic(self.suite.datasets[di], seed, self.splits(di, seed), backbone)
+            splits = self.splits(di, seed)
+            with self.lock(False), _time_limit(self.suite.model.timeout_s, "training the generic model"):
+                self._generics[key] = self._generic(self.suite.datasets[di], seed, splits, backbone)
         return self._generics[key]
 
     def prepared(self, di: int, seed: int, mi: int) -> tuple[Method, MethodState]:
@@ -312,8 +325,9 @@ class Runner:
             m = self.suite.methods[mi]
             method: Method = m.instance(self.registry)
             generic, _, gkey = self.generic(di, seed, method.backbone)
-            with self.lock(False):
-                self._states[key] = (method, self._prepare(m, method, generic, gkey, self.splits(di, seed), seed))
+            splits = self.splits(di, seed)
+            with self.lock(False), _time_limit(self.suite.model.timeout_s, f"prepare of method {m.name!r}"):
+                self._states[key] = (method, self._prepare(m, method, generic, gkey, splits, seed))
         return self._states[key]
 
     def run_unit(self, di: int, seed: int, mi: int, jobs: list[JobSpec]):
@@ -567,13 +581,17 @@ class JobTimeout(Exception):
 
 
 class _time_limit:
-    """Raise :class:`JobTimeout` in the job after ``seconds`` (an interval timer; main thread only)."""
+    """Raise :class:`JobTimeout` after ``seconds`` (an interval timer; main thread only). An infinite or absurdly
+    long limit (over ~3 years, which the timer cannot hold) means none."""
 
-    def __init__(self, seconds: float | None):
+    def __init__(self, seconds: float | None, what: str = "the job"):
+        if seconds is not None and (not math.isfinite(seconds) or seconds > 1e8):
+            seconds = None
         self.seconds = seconds if threading.current_thread() is threading.main_thread() else None
+        self.what = what
 
     def _expired(self, signum, frame):
-        raise JobTimeout(f"the job exceeded its time limit of {self.seconds:g} s (timeout_s)")
+        raise JobTimeout(f"{self.what} exceeded its time limit of {self.seconds:g} s (timeout_s)")
 
     def __enter__(self):
         if self.seconds:

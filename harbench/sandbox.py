@@ -221,6 +221,9 @@ class Sandbox:
               after: Callable[[AdaptResult], None] = lambda r: None) -> tuple[AdaptResult, PhaseCost, Verdict]:
         """Run ``request`` under ``measure`` (the target's ``run_adapt``); ``after`` runs inside the measured
         region on the returned result (e.g. one forward so an estimating target sees the input shape)."""
+        if self.isolation == "lost":
+            raise SandboxDied("the sandbox process of this host ended earlier in the run (killed?), and a new one "
+                              "cannot be forked once data is loaded; finish the run with --resume")
         if self.isolation != "process":
             return self._inline(request, measure, after)
         if self.pid is None:
@@ -244,7 +247,12 @@ class Sandbox:
         assert conn is not None
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         self._done = False
-        conn.send_bytes(payload)
+        try:
+            conn.send_bytes(payload)
+        except OSError:
+            self._done = True
+            self._lost()
+            raise SandboxDied("the sandbox process ended unexpectedly (killed?)") from None
         job_pid, replied = None, False
         try:
             msg = self._recv()
@@ -328,7 +336,7 @@ def _fresh_stdio() -> None:
             setattr(sys, name, open(os.devnull, "w"))
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: deliver SIGKILL to this process when its parent dies, so no job outlives a killed run."""
     try:
         import ctypes
@@ -341,7 +349,7 @@ def _die_with_parent() -> None:
 
 def _zygote(registry, conn: Connection) -> None:
     _fresh_stdio()
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when to stop
     host = os.getppid()
     while True:
@@ -355,7 +363,7 @@ def _zygote(registry, conn: Connection) -> None:
         if pid == 0:
             code = 0
             try:
-                _die_with_parent()
+                die_with_parent()
                 _grandchild(registry, conn, payload)
             except BaseException:
                 code = 1

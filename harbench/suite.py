@@ -117,9 +117,16 @@ def _loc(parts: tuple) -> str:
     return out
 
 
+MAX_SUITE_BYTES = 1 << 20  # a suite is a page of YAML; the store keeps its text with every run
+
+
 def load_suite(path: str | Path, registry: Registry) -> Suite:
     source = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_SUITE_BYTES:
+            raise SuiteError(source, [("", f"the file is {size / 2**20:.1f} MiB; a suite is at most "
+                                           f"{MAX_SUITE_BYTES >> 20} MiB of YAML")])
         text = Path(path).read_text()
     except OSError as exc:
         raise SuiteError(source, [("", f"cannot read suite: {exc.strerror or exc}")]) from None

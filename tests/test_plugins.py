@@ -102,3 +102,38 @@ def test_plugins_command_lists_broken_and_loaded(registry):
 
     out = CliRunner().invoke(main, ["plugins"]).output
     assert "finetune-full" in out and "synthetic-drift" in out and "loaded" in out
+
+
+def test_one_misspelt_hook_breaks_only_its_own_plugin_which_is_unregistered(monkeypatch):
+    class FakeDist:
+        def __init__(self, name):
+            self.name, self.version = name, "0.1"
+
+    class EP:
+        group = "harbench"
+
+        def __init__(self, name, module):
+            self.name, self.module, self.dist = name, module, FakeDist(f"harbench-{name}")
+
+        def load(self):
+            return self.module
+
+    typo = types.ModuleType("typo")
+    typo.harbench_register_methodz = hookimpl(lambda register: None)
+    typo.harbench_register_metrics = hookimpl(lambda register: None)
+
+    class Good(Echo):
+        name = "good-after-typo"
+
+    good = plugin_module("good", harbench_register_methods=lambda register: register(Good))
+    real = md.entry_points(group="harbench")
+    monkeypatch.setattr(md, "entry_points", lambda group: [*real, EP("a-typo", typo), EP("b-good", good)])
+    reg = Registry()
+    reg.load_entry_points(allowed=None)
+    status = {p.distribution: p.status for p in reg.plugins if p.distribution.startswith("harbench-a") or
+              p.distribution.startswith("harbench-b")}
+    assert status == {"harbench-a-typo": "broken", "harbench-b-good": "loaded"}
+    assert "good-after-typo" in reg.names("method")
+    assert not reg.pm.is_registered(typo)
+    reason = next(p.reason for p in reg.plugins if p.distribution == "harbench-a-typo")
+    assert "harbench_register_methodz" in reason

@@ -273,3 +273,18 @@ def test_code_version_hashes_a_single_file_module_not_its_folder(registry):
     assert code_version("abc") == hashlib.sha256(Path(abc.__file__).read_bytes()).hexdigest()[:16]
     # metric classes built at run time still name the module whose source defines them
     assert {registry.get("metric", n).cls.__module__ for n in registry.names("metric")} == {"harbench.builtin.metrics"}
+
+
+def test_energy_provenance_is_stored_whatever_metrics_lists(registry, tmp_path):
+    text = tiny_suite(methods="[generic]", extra="metrics: [acc_seen, acc_unseen, adapt_j]")
+    _, summary = run(registry, text, tmp_path)
+    rows = Store(tmp_path).job_rows(summary.run_id)
+    assert all(r["energy_method"] for r in rows) and all("adapt_s" not in r for r in rows)
+
+
+def test_the_energy_note_ignores_jobs_that_executed_no_work():
+    from harbench.analysis import energy_note
+
+    rows = [{"status": "ok", "energy_method": "rapl"}, {"status": "ok", "energy_method": "none"}]
+    assert energy_note(rows) is None
+    assert "different energy methods" in energy_note(rows + [{"status": "ok", "energy_method": "estimate:roofline"}])

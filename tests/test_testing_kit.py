@@ -189,12 +189,14 @@ def test_a_seed_taken_from_hash_fails_the_cross_process_check(monkeypatch):
 
     with pytest.raises(ConformanceError) as exc:
         check_method(HashSeeded)
-    assert failed_checks(exc) == ["deterministic across processes (another hash seed)"]
+    assert failed_checks(exc) == ["deterministic across processes (another hash seed)", "short run through the runner"]
+    assert "hash()" in str(exc.value) and "not run: fix the failures above first" in str(exc.value)
 
 
 def test_a_hanging_adapt_fails_on_the_time_limit():
     class Sleepy(Method):
         name = "sleepy"
+        description = "sleeps"
 
         def adapt(self, generic, state, user, ctx):
             time.sleep(30)
@@ -208,6 +210,7 @@ def test_a_hanging_adapt_fails_on_the_time_limit():
 def test_non_finite_outputs_fail():
     class NegativeVariance(Method):
         name = "negvar"
+        description = "NaN logits"
 
         def adapt(self, generic, state, user, ctx):
             model = frozen_copy(generic)
@@ -226,6 +229,7 @@ def test_a_metric_that_is_always_none_is_flagged():
 
     class Never(Metric):
         name = "never"
+        description = "never a value"
 
         def compute(self, out):
             return None

@@ -178,6 +178,7 @@ class HashSeeded(Method):
     """Seeds its randomness from ``hash()`` of a string: the same in one process, different in the next."""
 
     name = "planted-hash-seeded"
+    description = "seeds from hash()"
 
     def adapt(self, generic, state, user, ctx):
         model = frozen_copy(generic)

@@ -1,18 +1,29 @@
-"""A test-only method that kills its own worker process the first time it adapts (marker file in $CRASH_MARKER)."""
+"""A test-only method that kills the worker process it runs for the first time it adapts (marker file in
+$CRASH_MARKER), as a lost Ray worker would die."""
 
 import os
+import signal
+import time
 
 from harbench import AdaptResult, Method, hookimpl
 
 
+def _host_pid() -> int:
+    """adapt runs in a sandbox process whose parent (the zygote) was forked from the host: the worker."""
+    with open(f"/proc/{os.getppid()}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 class CrashOnce(Method):
     name = "crash-once"
+    description = "kills its worker the first time"
 
     def adapt(self, generic, state, user, ctx):
         marker = os.environ["CRASH_MARKER"]
         if not os.path.exists(marker):
             open(marker, "w").close()
-            os._exit(1)  # the worker dies mid-job, as a lost Ray worker would
+            os.kill(_host_pid(), signal.SIGKILL)  # the worker dies mid-job; this process dies with it
+            time.sleep(60)
         return AdaptResult(generic)
 
 

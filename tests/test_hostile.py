@@ -1,0 +1,99 @@
+"""Hostile inputs that validate but cannot run: caught before or while they run, in one line, never a traceback."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from harbench.cli import main
+from harbench.runner import Runner
+from harbench.store import Store
+from harbench.suite import parse_suite
+
+from .conftest import tiny_suite
+
+
+def run(registry, text, folder):
+    summary = Runner(parse_suite(text, "hostile.yaml", registry), registry, Store(folder)).run()
+    return Store(folder).job_rows(summary.run_id)
+
+
+def test_an_infinite_or_huge_timeout_means_none(registry, tmp_path):
+    for i, value in enumerate([".inf", "1.0e10"]):
+        rows = run(registry, tiny_suite(methods="[generic]", extra=f"timeout_s: {value}"), tmp_path / str(i))
+        assert [r["status"] for r in rows] == ["ok", "ok"], [r["error"] for r in rows]
+
+
+def test_the_time_limit_covers_generic_training(registry, tmp_path):
+    text = tiny_suite(methods="[generic]", extra="timeout_s: 0.5").replace("generic: {epochs: 1}",
+                                                                          "generic: {epochs: 100000}")
+    rows = run(registry, text, tmp_path)
+    assert {r["status"] for r in rows} == {"failed"}
+    assert all("training the generic model exceeded its time limit of 0.5 s" in r["error"] for r in rows)
+
+
+def test_a_non_finite_generic_model_is_refused_and_not_cached(registry, tmp_path):
+    text = tiny_suite(methods="[generic]").replace("generic: {epochs: 1}", "generic: {epochs: 1, lr: .inf}")
+    rows = run(registry, text, tmp_path)
+    assert all("generic resnet1d model trained on dataset 'synthetic-drift' has non-finite weights" in r["error"]
+               for r in rows)
+    assert not list((tmp_path / "cache").glob("generic-*"))
+
+
+def test_a_huge_suite_file_is_refused_in_one_line(registry, tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text(tiny_suite() + "#" + "x" * (2 << 20) + "\n")
+    res = CliRunner().invoke(main, ["validate", str(path)])
+    assert res.exit_code == 2 and "a suite is at most 1 MiB" in res.output and len(res.output.splitlines()) == 1
+
+
+def test_a_full_disk_or_read_only_store_is_one_line_exit_1(registry, write_suite, tmp_path, monkeypatch):
+    import errno
+    import sqlite3
+
+    path = write_suite(tiny_suite(methods="[generic]"))
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    monkeypatch.setattr(Store, "add_job", full)
+    res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path / "a"), "-q"])
+    assert res.exit_code == 1 and "disk full while writing" in res.output and "--resume" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+    def readonly(self, *args, **kwargs):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "start_run", readonly)
+    res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path / "b"), "-q"])
+    assert res.exit_code == 1 and "read-only or not writable" in res.output and "Traceback" not in res.output
+
+
+def test_export_to_a_missing_folder_is_one_line(registry, write_suite, tmp_path):
+    path = write_suite(tiny_suite(methods="[generic]"))
+    assert CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"]).exit_code == 0
+    res = CliRunner().invoke(main, ["export", "--results", str(tmp_path), "-o", str(tmp_path / "no" / "x.csv"),
+                                    "--format", "csv"])
+    assert res.exit_code == 1 and "No such file or directory" in res.output and "Traceback" not in res.output
+
+
+def test_a_method_that_kills_its_own_process_fails_only_its_job(registry, tmp_path):
+    import os
+
+    from harbench import AdaptResult, Method
+
+    from .conftest import plugin_module
+
+    class Suicide(Method):
+        name = "suicide"
+        description = "exits its process"
+
+        def adapt(self, generic, state, user, ctx):
+            os._exit(3)
+
+    registry.add_plugin(plugin_module("suicide", harbench_register_methods=lambda register: register(Suicide)),
+                        "harbench-suicide", "0.1")
+    rows = run(registry, tiny_suite(methods="[suicide, generic]"), tmp_path)
+    status = {(r["method"], r["user"]): (r["status"], r["error"]) for r in rows}
+    assert all(s == ("failed", "job: SandboxDied: the adapt process exited with status 3")
+               for (m, _), s in status.items() if m == "suicide"), status
+    assert all(s[0] == "ok" for (m, _), s in status.items() if m == "generic")
