@@ -87,7 +87,10 @@ def min_mann_whitney_p(n1: int, n2: int) -> float:
     """The smallest one-sided p any data can give with these sample sizes: 1 / C(n1 + n2, n1)."""
     if n1 == 0 or n2 == 0:
         return 1.0
-    return 1.0 / math.comb(n1 + n2, min(n1, n2))
+    try:
+        return 1.0 / math.comb(n1 + n2, min(n1, n2))
+    except OverflowError:  # thousands of latency samples: C(n1+n2, n) has more digits than a float holds
+        return 0.0
 
 
 def significant(base: Sequence[float], new: Sequence[float], worse: int, alpha: float = 0.01) -> tuple[bool, str]:

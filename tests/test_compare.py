@@ -112,3 +112,11 @@ def test_cli_exit_status_and_table(tmp_path):
     assert res.exit_code == 0 and "no regression" in res.output
     res = CliRunner().invoke(main, [*args, "--fail-on", "acc_sen:-0.01"])
     assert res.exit_code == 2 and "unknown metric" in res.output
+
+
+def test_min_p_of_thousands_of_samples_does_not_overflow():
+    from harbench.compare import min_mann_whitney_p, significant
+
+    assert min_mann_whitney_p(2000, 2000) == 0.0
+    same = [1.0 + 0.001 * (i % 7) for i in range(2000)]
+    assert significant(same, same, +1)[0] is False
