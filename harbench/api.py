@@ -236,6 +236,13 @@ class Dataset(Plugin):
     def load(self, seed: int, targets: Sequence[str]) -> Splits:
         """Build the population and one :class:`TargetSplit` per target user, deterministically per seed."""
 
+    def size_hint(self) -> int | None:
+        """An upper bound on the windows ``load`` will hold in memory, when it is cheap to know (None: unknown).
+
+        The harness multiplies it by channels x window x 4 bytes and refuses, before anything runs, a suite whose
+        data would not fit (``max_memory_gb``), instead of letting it exhaust the machine."""
+        return None
+
 
 # -------------------------------------------------------------------------------------------- hardware types
 

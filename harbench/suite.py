@@ -6,6 +6,9 @@ is rejected before anything runs or touches the store.
 
 from __future__ import annotations
 
+import math
+import os
+
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +72,9 @@ class SuiteModel(pydantic.BaseModel):
     # inline: in the host process (for debugging; fresh copies and integrity checks, no boundary)
     isolation: Literal["process", "inline"] = "process"
     label_free_windows: pydantic.PositiveInt | None = None  # window budget of label-free methods' stream (None: all)
+    # refused before anything runs, in one line saying what to lower (a plan or data that would eat the machine)
+    max_jobs: pydantic.PositiveInt = 1_000_000
+    max_memory_gb: pydantic.PositiveFloat | None = None  # default: half of this machine's memory
 
 
 # ------------------------------------------------------------------------------------------ resolved suite
@@ -167,9 +173,39 @@ def parse_suite(text: str, source: str, registry: Registry) -> Suite:
     suite = Suite(source, text, model, datasets, methods, hardware, metrics)
     if not problems:
         _resolve_targets(suite, registry, problems)
+    if not problems:
+        _check_size(suite, registry, problems)
     if problems:
         raise SuiteError(source, problems)
     return suite
+
+
+def _machine_memory_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def _check_size(suite: "Suite", registry: Registry, problems: list) -> None:
+    """The plan's size and each dataset's memory, estimated before anything runs (O(1) in the grid)."""
+    m = suite.model
+    jobs = sum(len(t) for t in suite.targets.values()) * len(m.seeds) * len(suite.methods) * len(suite.hardware)
+    if jobs > m.max_jobs:
+        problems.append(("", f"the plan has {jobs:,} jobs, over max_jobs ({m.max_jobs:,}): lower seeds, target_users, "
+                             "methods' grids or hardware (or raise max_jobs)"))
+    limit = m.max_memory_gb if m.max_memory_gb is not None else _machine_memory_gb() / 2
+    for i, d in enumerate(suite.datasets):
+        instance = d.instance(registry)
+        hint = instance.size_hint()
+        if not hint:
+            continue
+        info = instance.describe()
+        need_gb = hint * info.channels * info.window * 4 / 2**30
+        if need_gb > limit:
+            problems.append((f"datasets[{i}].params", f"dataset {d.name!r} would hold ~{need_gb:,.1f} GB of windows "
+                             f"(~{hint:,} windows x {info.channels} channels x {info.window} samples x 4 B), over "
+                             f"{limit:,.1f} GB (max_memory_gb): lower its users, windows, unseen_windows or sessions"))
 
 
 def _resolve_all(kind: str, key: str, refs: list, registry: Registry, problems: list) -> list[Resolved]:

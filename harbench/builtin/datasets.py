@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .. import Dataset, DatasetInfo, Param, Splits, hookimpl
-from ..data.synthetic import CONTEXTS, SyntheticConfig, describe, generate
+from ..data.synthetic import CLASSES, CONTEXTS, SyntheticConfig, describe, generate
 
 
 class SyntheticDrift(Dataset):
@@ -43,6 +43,15 @@ class SyntheticDrift(Dataset):
 
     def load(self, seed: int, targets: Sequence[str]) -> Splits:
         return generate(self._config(), seed, targets)
+
+    def size_hint(self) -> int:
+        """Every session yields at least two windows, whatever ``windows`` says; unseen contexts up to 1.75x
+        (class priors of the output drift)."""
+        p = self.params
+        seen = max(p.windows, 2 * p.sessions) + 2 * p.sessions
+        unseen = max(int(1.75 * p.unseen_windows) + 1, 2 * p.sessions) + 2 * p.sessions
+        per_user = max(len(p.population_contexts) * seen, seen + (len(p.contexts) - 1) * unseen)
+        return p.users * len(CLASSES) * per_user
 
 
 @hookimpl
