@@ -156,6 +156,7 @@ class Recordings(SessionDataset):
         "manifest": Param("", "the manifest YAML (relative paths: to the current folder, then to $HARBENCH_DATA)"),
         **common_parameters(window=50, stride=25, rate_hz=50.0, adapt_context=""),
         **session_parameters(),
+        "path": Param("", "the data folder (default: the manifest's root:, else the manifest's own folder)"),
     }
 
     def __init__(self, **params):
