@@ -180,6 +180,7 @@ class Runner:
     def _run(self, t0: float) -> RunSummary:
         jobs = plan_jobs(self.suite)
         shash = suite_hash(self.suite)
+        self.store.check()  # a damaged file is never written into
         previous = self.store.resumable_run(shash) if self.resume else None
         if previous is not None:
             run_id = int(previous["id"])

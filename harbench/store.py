@@ -6,6 +6,7 @@ these tables.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
@@ -47,6 +48,19 @@ class StoreError(RuntimeError):
     pass
 
 
+_DIGESTED = ("run_id", "key", "dataset", "dataset_params", "user", "method", "method_params", "variant", "hardware",
+             "hardware_params", "seed", "status", "mode", "error", "facts", "provenance")
+
+
+def record_digest(job: Any, metrics: Iterable[tuple[str, Any, Any]]) -> str:
+    """SHA-256 of a job row's stored values and its metrics: a flipped bit in either no longer matches.
+
+    SQLite's integrity check sees pages, not values; this sees values."""
+    h = hashlib.sha256(repr([job[c] for c in _DIGESTED]).encode())
+    h.update(repr(sorted((n, v, t) for n, v, t in metrics)).encode())
+    return h.hexdigest()
+
+
 def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
@@ -65,7 +79,22 @@ class Store:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA foreign_keys=ON")
         con.executescript(SCHEMA)
+        if "digest" not in {r[1] for r in con.execute("PRAGMA table_info(jobs)")}:  # a store from before digests
+            con.execute("ALTER TABLE jobs ADD COLUMN digest TEXT")
         return con
+
+    def check(self) -> None:
+        """SQLite's own check of the file (pages, indexes): a damaged store is said in one line, never written."""
+        if not self.path.exists():
+            return
+        try:
+            with self.connect() as con:
+                result = [r[0] for r in con.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            result = [str(exc)]
+        if result != ["ok"]:
+            raise StoreError(f"the results store {self.path} is damaged ({result[0]}); nothing was written to it — "
+                             "keep a copy, and use another --results folder (or restore it from a backup)")
 
     # ------------------------------------------------------------------------------------------ writing
     def start_run(self, suite: str, path: str, text: str, suite_hash: str, env: dict) -> int:
@@ -100,11 +129,15 @@ class Store:
                      rec.traceback, _json(rec.facts), _json(provenance), rec.seconds, time.time()),
                 )
                 job_id = cur.lastrowid
+                stored = []
                 for name, value in rec.metrics.items():
                     if isinstance(value, str):
-                        con.execute("INSERT INTO metrics VALUES (?,?,?,?)", (job_id, name, None, value))
+                        stored.append((name, None, value))
                     elif value is not None:
-                        con.execute("INSERT INTO metrics VALUES (?,?,?,?)", (job_id, name, float(value), None))
+                        stored.append((name, float(value), None))
+                con.executemany("INSERT INTO metrics VALUES (?,?,?,?)", [(job_id, *m) for m in stored])
+                row = con.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+                con.execute("UPDATE jobs SET digest=? WHERE id=?", (record_digest(row, stored), job_id))
                 for kind, data in samples.items():
                     con.execute("INSERT INTO samples VALUES (?,?,?)", (job_id, kind, json.dumps(data)))
         finally:
@@ -150,8 +183,15 @@ class Store:
                 "SELECT m.* FROM metrics m JOIN jobs j ON j.id=m.job_id WHERE j.run_id=?", (run_id,)
             ).fetchall()
         by_job: dict[int, dict[str, Any]] = {}
+        raw: dict[int, list[tuple[str, Any, Any]]] = {}
         for m in metrics:
             by_job.setdefault(m["job_id"], {})[m["name"]] = m["text"] if m["text"] is not None else m["value"]
+            raw.setdefault(m["job_id"], []).append((m["name"], m["value"], m["text"]))
+        damaged = [j["id"] for j in jobs if j["digest"] is not None and j["digest"] != record_digest(j, raw.get(j["id"], []))]
+        if damaged:
+            raise StoreError(f"the results store {self.path} is damaged: {len(damaged)} job record(s) of run {run_id} "
+                             f"(job id {', '.join(map(str, damaged[:5]))}) no longer match their digest; their values "
+                             "cannot be trusted (restore the store from a backup, or run the suite again)")
         rows = []
         for j in jobs:
             row = {

@@ -118,3 +118,32 @@ def test_absurd_sizes_are_refused_by_validate_in_one_line_each(registry, write_s
     res = CliRunner().invoke(main, ["validate", str(path)])
     assert res.exit_code == 2 and "jobs, over max_jobs" in res.output
     assert CliRunner().invoke(main, ["validate", str(write_suite(tiny_suite()))]).exit_code == 0
+
+
+def test_a_flipped_stored_value_and_a_damaged_store_file_are_said_in_one_line(registry, write_suite, tmp_path):
+    import os
+    import sqlite3
+
+    path = write_suite(tiny_suite(methods="[generic, {name: finetune-last, params: {epochs: 2}}]"))
+    assert CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"]).exit_code == 0
+    assert CliRunner().invoke(main, ["report", "--results", str(tmp_path)]).exit_code == 0
+    con = sqlite3.connect(tmp_path / "harbench.sqlite")  # a flipped bit that SQLite's own check cannot see
+    with con:
+        con.execute("UPDATE metrics SET value = value + 0.125 WHERE name='acc_seen' AND job_id=(SELECT MIN(job_id) "
+                    "FROM metrics)")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    res = CliRunner().invoke(main, ["report", "--results", str(tmp_path)])
+    assert res.exit_code == 2 and "no longer match their digest" in res.output and "Traceback" not in res.output
+    db = tmp_path / "harbench.sqlite"
+    for extra in ("-wal", "-shm"):
+        if (tmp_path / f"harbench.sqlite{extra}").exists():
+            sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").connection.close()
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # 4 KB of garbage in the middle of the file
+        f.seek((size // 2) // 4096 * 4096)
+        f.write(os.urandom(4096))
+    before = db.read_bytes()
+    res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"])
+    assert res.exit_code in (1, 2) and "is damaged" in res.output and "Traceback" not in res.output, res.output
+    assert db.read_bytes() == before  # nothing was written into the damaged file
