@@ -96,7 +96,8 @@ def holm(pvalues: list[float]) -> list[float]:
 
 
 def _per_user(rows: list[dict], key: str) -> dict:
-    return per_user_mean(rows, _value(key))
+    """Per-user means in a fixed (sorted) order, so the bootstrap interval does not depend on row order."""
+    return dict(sorted(per_user_mean(rows, _value(key)).items(), key=lambda kv: str(kv[0])))
 
 
 def _ratio_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
@@ -106,7 +107,7 @@ def _ratio_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
     lines = []
     for key, what in (("params", "parameters"), ("flops", "FLOPs"), ("latency_ms_p50", "p50 latency")):
         a, b = _per_user(t, key), _per_user(s, key)
-        ratio = {u: a[u] / b[u] for u in a.keys() & b.keys() if b[u]}
+        ratio = {u: a[u] / b[u] for u in sorted(a.keys() & b.keys(), key=str) if b[u]}
         if not ratio:
             continue
         res = judge(f"teacher/student {what} ratio > 1", ratio, threshold=1.0)
@@ -121,7 +122,8 @@ def _paired_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
     for claim, a, b, metric, threshold in PAIRED_CLAIMS:
         if not variants.get(a) or not variants.get(b):
             continue
-        diff = paired(_per_user(variants[a], metric), _per_user(variants[b], metric))
+        diff = dict(sorted(paired(_per_user(variants[a], metric), _per_user(variants[b], metric)).items(),
+                           key=lambda kv: str(kv[0])))
         if not diff:
             continue
         results.append((judge(claim, diff, threshold=threshold), wilcoxon_p(list(diff.values()))))
