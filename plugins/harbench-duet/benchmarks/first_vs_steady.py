@@ -7,9 +7,11 @@ them once. This script measures both on the suite's setting (synthetic-drift rec
 
 * ``first``: ``--fresh`` new processes (``fork`` of a parent that has imported torch and built the generator but
   never run it), each timing its one and only adapt;
-* ``steady``: ``--repeat`` adapts in one process after one warm-up adapt.
+* ``steady``: ``--repeat`` adapts in one process after one warm-up adapt;
 
-It prints median and interquartile range in ms. Adapt cost does not depend on how well the generator was trained,
+and the same for ``finetune-full`` (1, 5, 15 epochs) and ``finetune-last`` (1, 30 epochs) on the same user's k = 8
+labelled windows per class, so the steady-state cost ratios come from one process on one machine state.
+It prints median and interquartile range in ms, and the ratios of medians. Adapt cost does not depend on how well the generator was trained,
 so the generic model and the generator are trained briefly.
 
     OMP_NUM_THREADS=1 .venv/bin/python plugins/harbench-duet/benchmarks/first_vs_steady.py
@@ -25,7 +27,8 @@ import time
 import torch
 
 from harbench import MethodContext, UserData, build_backbone, fit, make_optimizer
-from harbench.builtin.datasets import SyntheticDrift  # the suite's dataset (a script, not plugin code)
+from harbench.builtin.datasets import SyntheticDrift  # the suite's dataset and baselines (a script, not plugin code)
+from harbench.builtin.methods import FineTune, FineTuneLast
 from harbench_duet import Duet
 
 SUITE_DATA = {"users": 24, "adapt_context": "recovery", "contexts": ["recovery", "home"],
@@ -40,8 +43,10 @@ def quartiles(xs: list[float]) -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fresh", type=int, default=8, help="fresh processes timing their first adapt")
-    ap.add_argument("--repeat", type=int, default=50, help="steady-state adapts in one process")
+    ap.add_argument("--repeat", type=int, default=30, help="steady-state adapts in one process")
     ap.add_argument("--params", default="", help="duet parameters, e.g. generate=sample,hidden=0")
+    ap.add_argument("--ft-repeat", type=int, default=3, help="steady-state adapts of each fine-tuning budget")
+    ap.add_argument("--ft-fresh", type=int, default=2, help="fresh processes per fine-tuning budget")
     args = ap.parse_args()
     torch.set_num_threads(1)
     params = dict(kv.split("=", 1) for kv in args.params.split(",") if kv)
@@ -63,33 +68,52 @@ def main() -> None:
     t = splits.targets[targets[0]]
     user = UserData(targets[0], info.context(t.adapt_context), t.adapt.without_labels())
 
-    def one_adapt(method: Duet) -> float:
+    labelled = UserData(targets[0], info.context(t.adapt_context), t.adapt)
+
+    def one_adapt(method) -> float:
+        data = user if method.label_free else labelled
+        torch.manual_seed(1)
         t0 = time.perf_counter()
-        method.adapt(generic, state, user, ctx)
+        method.adapt(generic, state if isinstance(method, Duet) else None, data, ctx)
         return time.perf_counter() - t0
 
-    def child(queue) -> None:
-        torch.set_num_threads(1)
-        queue.put(one_adapt(Duet(**params)))  # a new instance, as the sandbox rebuilds it: the generator too
-
     fork = mp.get_context("fork")
-    first = []
-    for _ in range(args.fresh):
-        queue = fork.Queue()
-        proc = fork.Process(target=child, args=(queue,))
-        proc.start()
-        first.append(queue.get())
-        proc.join()
-    method = Duet(**params)
-    one_adapt(method)  # warm-up
-    steady = [one_adapt(method) for _ in range(args.repeat)]
-    rebuilt = []
-    for _ in range(min(args.repeat, 20)):  # warm process, but the generator rebuilt from the state every time
-        rebuilt.append(one_adapt(Duet(**params)))
-    for name, xs in (("first adapt of a process", first), ("steady state (same instance)", steady),
-                     ("warm process, new instance", rebuilt)):
-        q1, med, q3 = quartiles(xs)
-        print(f"{name:32s} n={len(xs):3d}  median {1000 * med:7.2f} ms  IQR [{1000 * q1:.2f}, {1000 * q3:.2f}] ms")
+
+    def first_adapts(make, n: int) -> list[float]:
+        def child(queue) -> None:
+            torch.set_num_threads(1)
+            queue.put(one_adapt(make()))  # a new instance, as the sandbox rebuilds it (DUET: its generator too)
+        out = []
+        for _ in range(n):
+            queue = fork.Queue()
+            proc = fork.Process(target=child, args=(queue,))
+            proc.start()
+            out.append(queue.get())
+            proc.join()
+        return out
+
+    def steady_adapts(make, n: int) -> list[float]:
+        method = make()
+        one_adapt(method)  # warm-up
+        return [one_adapt(method) for _ in range(n)]
+
+    configs = [("duet", lambda: Duet(**params), args.fresh, args.repeat)]
+    configs += [(f"finetune-full epochs={e}", (lambda e=e: FineTune(epochs=e)), args.ft_fresh, args.ft_repeat)
+                for e in (1, 5, 15)]
+    configs += [(f"finetune-last epochs={e}", (lambda e=e: FineTuneLast(epochs=e)), args.ft_fresh, args.ft_repeat)
+                for e in (1, 30)]
+    medians = {}
+    for name, make, fresh, repeat in configs:
+        first, steady = first_adapts(make, fresh), steady_adapts(make, repeat)
+        medians[name] = (statistics.median(first), statistics.median(steady))
+        for label, xs in (("first adapt of a process", first), ("steady state", steady)):
+            q1, med, q3 = quartiles(xs)
+            print(f"{name:26s} {label:25s} n={len(xs):3d}  median {1000 * med:9.2f} ms  "
+                  f"IQR [{1000 * q1:.2f}, {1000 * q3:.2f}] ms", flush=True)
+    d_first, d_steady = medians["duet"]
+    for name, (f, s_) in medians.items():
+        if name != "duet":
+            print(f"{name:26s} / duet: steady {s_ / d_steady:7.0f}x   first-of-process {f / d_first:7.0f}x")
 
 
 if __name__ == "__main__":
