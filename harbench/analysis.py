@@ -173,21 +173,28 @@ def per_user(rows: Iterable[dict[str, Any]], metric: str) -> dict[tuple, float]:
     return {u: statistics.fmean(v) for u, v in values.items()}
 
 
-def worst_decile(values: Iterable[float]) -> float:
-    """Mean of the worst tenth of users (at least one user): the accuracy the unluckiest users actually get."""
-    vals = sorted(finite(values))
+def worst_decile(values: Iterable[float], higher_is_better: bool | None = True) -> float:
+    """Mean of the worst tenth of users (at least one user): what the unluckiest users actually get. "Worst"
+    follows the metric's direction (the highest latencies for a lower-is-better metric); a metric without a
+    direction has no worst users (NaN)."""
+    if higher_is_better is None:
+        return math.nan
+    vals = sorted(finite(values), reverse=not higher_is_better)
     if not vals:
         return math.nan
     k = max(1, math.ceil(len(vals) / 10))
     return statistics.fmean(vals[:k])
 
 
-def harm_rate(method: dict[tuple, float], reference: dict[tuple, float], tolerance: float = 1e-9) -> tuple[float, int]:
-    """Share of paired users whose value is below the reference's; returns (rate, number of paired users)."""
+def harm_rate(method: dict[tuple, float], reference: dict[tuple, float], tolerance: float = 1e-9,
+              higher_is_better: bool | None = True) -> tuple[float, int]:
+    """Share of paired users made worse than the reference (below it when higher is better, above it when lower
+    is better); returns (rate, number of paired users). Without a direction nobody is worse: NaN."""
     users = sorted(set(method) & set(reference), key=str)
-    if not users:
-        return math.nan, 0
-    worse = sum(method[u] < reference[u] - tolerance for u in users)
+    if not users or higher_is_better is None:
+        return math.nan, len(users)
+    sign = 1.0 if higher_is_better else -1.0
+    worse = sum(sign * (method[u] - reference[u]) < -tolerance for u in users)
     return worse / len(users), len(users)
 
 
@@ -245,12 +252,13 @@ class UserLevel:
 
 
 def user_level(rows: Sequence[dict[str, Any]], by: Sequence[str] | None = None, metric: str = "acc_seen",
-               references: Sequence[str] = REFERENCES) -> list[UserLevel]:
+               references: Sequence[str] = REFERENCES, higher_is_better: bool | None = True) -> list[UserLevel]:
     """Harm rate, worst decile and paired tests of every method, within strata of the other grouping columns.
 
     A method is compared with a reference method in the same stratum (same values of the non-method grouping
     columns), paired by user. When the reference ran with several variants, its default variant ('') is used
     if present, otherwise the first in sorted order. Holm's correction runs over every test in the table.
+    ``higher_is_better`` is the metric's declared direction: it decides who is harmed and who is worst.
     """
     columns = group_key_columns(by)
     if "method" not in columns:
@@ -279,8 +287,8 @@ def user_level(rows: Sequence[dict[str, Any]], by: Sequence[str] | None = None, 
         values = per_user(items, metric)
         generic = reference_rows.get(("generic", stratum(key)))
         if generic is not None:
-            harm, _ = harm_rate(values, per_user(generic, metric))
-        elif metric == "acc_seen":  # gain_seen is acc_seen minus the generic model's, per user: same pairing
+            harm, _ = harm_rate(values, per_user(generic, metric), higher_is_better=higher_is_better)
+        elif metric == "acc_seen" and higher_is_better:  # gain_seen is acc_seen minus the generic model's, per user: same pairing
             gains = per_user(items, "gain_seen")
             harm, _ = harm_rate(gains, {u: 0.0 for u in gains})
         else:
@@ -292,7 +300,7 @@ def user_level(rows: Sequence[dict[str, Any]], by: Sequence[str] | None = None, 
                 continue
             paired.append(wilcoxon(values, per_user(ref_items, metric), ref))
         out.append(UserLevel(d, len(values), statistics.fmean(values.values()) if values else math.nan, harm,
-                             worst_decile(values.values()), paired))
+                             worst_decile(values.values(), higher_is_better), paired))
     family = [p for u in out for p in u.paired]
     for p, adj in zip(family, holm([p.p for p in family])):
         object.__setattr__(p, "p_holm", adj)

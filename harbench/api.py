@@ -320,6 +320,10 @@ class JobOutputs:
     facts: AdaptFacts
     inference: InferenceCost
     model_stats: Mapping[str, float]  # params, model_kb, flops
+    # class probabilities (softmax of the personalized model's logits), (N, C) per test split; None when the
+    # caller has none (JobOutputs built before they existed), so calibration metrics report nothing
+    prob_seen: torch.Tensor | None = None
+    prob_unseen: torch.Tensor | None = None
 
 
 class Metric(Plugin):

@@ -6,8 +6,9 @@ import csv
 import io
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from tabulate import tabulate
 
@@ -15,28 +16,109 @@ from .analysis import REFERENCES, energy_methods, estimate, group_key_columns, g
 
 IDENTITY = ["run_id", "suite", "dataset", "dataset_params", "user", "method", "method_params", "variant",
             "hardware", "seed", "status", "mode"]
-METRIC_COLUMNS = ["acc_seen", "acc_unseen", "f1_seen", "f1_unseen", "energy_method", "gain_seen", "adapt_s",
-                  "adapt_j", "adapt_j_net", "adapt_flops", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
-                  "infer_mj", "infer_mj_net", "params", "params_trained", "model_kb", "flops"]
-TABLE_COLUMNS = ["acc_seen", "acc_unseen", "gain_seen", "f1_seen", "adapt_s", "adapt_j", "latency_ms_p50",
-                 "infer_mj", "params_trained"]
-PERCENT = {"acc_seen", "acc_unseen", "gain_seen", "f1_seen", "f1_unseen"}
-
-
-ESTIMABLE = {"adapt_s", "adapt_j", "adapt_j_net", "adapt_flops", "latency_ms_p50", "latency_ms_p90",
-             "latency_ms_p99", "infer_mj", "infer_mj_net"}  # cost figures a target may model instead of measure
+TRAILER = ["facts", "error", "provenance"]
+FRACTION = "fraction"  # a metric with this unit is stored in [0, 1] and shown in points (× 100)
+COST_UNITS = {"s", "ms", "J", "mJ"}  # time and energy: cost figures a target may model instead of measure
 ESTIMATED_MARK = " (est.)"
 
 
-def _digits(value: float, name: str) -> int:
+@dataclass(frozen=True)
+class MetricColumn:
+    """A metric column of every view, as its metric plugin declares it (``harbench.Metric``)."""
+
+    name: str
+    unit: str = ""
+    higher_is_better: bool | None = None
+    description: str = ""
+    distribution: str = "?"  # "harbench" for the core's built-ins; "?" for a stored metric no plugin declares now
+
+    @property
+    def core(self) -> bool:
+        return self.distribution == CORE_DIST
+
+    @property
+    def percent(self) -> bool:
+        return self.unit == FRACTION
+
+    @property
+    def estimable(self) -> bool:
+        return self.unit in COST_UNITS
+
+    @property
+    def direction(self) -> str:
+        return {True: "higher is better", False: "lower is better", None: "no direction"}[self.higher_is_better]
+
+
+CORE_DIST = "harbench"
+
+
+def registered_metrics(registry: Any = None) -> list[MetricColumn]:
+    """Every registered metric, the core's first (in their registration order, which is the export's documented
+    column order), then the plugins' in the order they registered."""
+    if registry is None:
+        from .plugins import get_registry
+
+        registry = get_registry()
+    items = [MetricColumn(r.name, r.cls.unit, r.cls.higher_is_better, getattr(r.cls, "description", "") or "",
+                          r.distribution) for r in registry.items["metric"].values()]
+    return [m for m in items if m.core] + [m for m in items if not m.core]
+
+
+def metric_columns(rows: Iterable[dict[str, Any]] = (), registry: Any = None) -> list[MetricColumn]:
+    """The metric columns of a view: every registered metric, then any metric the rows hold that no installed
+    plugin declares any more (stored by a plugin since uninstalled: its values are not dropped; no direction)."""
+    columns = registered_metrics(registry)
+    known = {m.name for m in columns} | set(IDENTITY) | set(TRAILER)
+    extra: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            if k not in known:
+                extra[k] = None
+    return columns + [MetricColumn(k) for k in extra]
+
+
+def metric_info(name: str, registry: Any = None) -> MetricColumn:
+    """The declared unit and direction of one metric (an undeclared column has neither)."""
+    for m in registered_metrics(registry):
+        if m.name == name:
+            return m
+    return MetricColumn(name)
+
+
+# The main table's selection of the core's metrics (the export has them all); plugin metrics follow them.
+CORE_TABLE_COLUMNS = ["acc_seen", "acc_unseen", "gain_seen", "f1_seen", "adapt_s", "adapt_j", "latency_ms_p50",
+                      "infer_mj", "params_trained"]
+
+
+def table_columns(rows: Sequence[dict[str, Any]], registry: Any = None) -> list[MetricColumn]:
+    """The main table's columns: the core selection, then every non-core metric that some row holds a value of."""
+    by_name = {m.name: m for m in metric_columns(rows, registry)}
+    present = {k for r in rows for k, v in r.items() if v is not None}
+    core = [by_name.get(c, MetricColumn(c)) for c in CORE_TABLE_COLUMNS]
+    plugin = [m for m in by_name.values() if not m.core and m.name in present and m.name != "energy_method"]
+    return core + plugin
+
+
+def units_note(columns: Sequence[MetricColumn]) -> str:
+    """What each column of the main table measures: its unit and direction, as the metric declares them."""
+    parts = []
+    for m in columns:
+        unit = "points (%)" if m.percent else (m.unit or "unitless")
+        arrow = {True: "↑", False: "↓", None: ""}[m.higher_is_better]
+        parts.append(f"{m.name} {arrow}{' ' if arrow else ''}{unit}")
+    return "columns: " + ", ".join(parts) + " (↑ higher is better, ↓ lower is better)."
+
+
+def _digits(value: float, name: str = "") -> int:
     magnitude = abs(value)
     return 3 if magnitude < 1 else 2 if magnitude < 100 else 0
 
 
-def _fmt(mean: float, std: float, name: str, ci: tuple[float, float] | None = None) -> str:
+def _fmt(mean: float, std: float, metric: MetricColumn, ci: tuple[float, float] | None = None) -> str:
     if math.isnan(mean):
         return "—"
-    if name in PERCENT:
+    name = metric.name
+    if metric.percent:
         text = f"{100 * mean:.1f} ± {100 * std:.1f}"
         if ci is not None and not math.isnan(ci[0]):
             text += f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
@@ -50,24 +132,36 @@ def _fmt(mean: float, std: float, name: str, ci: tuple[float, float] | None = No
     return text
 
 
-def summary_table(rows: list[dict[str, Any]], columns: list[str] = TABLE_COLUMNS, *, by: list[str] | None = None,
-                  ci: bool = False) -> tuple[list[str], list[list[str]]]:
+def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColumn] | None = None, *,
+                  by: list[str] | None = None, ci: bool = False,
+                  registry: Any = None) -> tuple[list[str], list[list[str]]]:
     """One row per group (default method × variant × hardware): mean ± std over users and seeds of the successful
     jobs, with ``ci`` a 95 % Student-t confidence interval of the mean in brackets.
 
     Cost figures of groups that contain ``estimated`` jobs carry " (est.)": a modelled joule is not a measured one.
+    ``columns`` default to :func:`table_columns` (the core selection, then the plugins' metrics the rows hold).
     """
+    if columns is None:
+        metrics = table_columns(rows, registry)
+    else:
+        declared = {m.name: m for m in metric_columns(rows, registry)}
+        metrics = [c if isinstance(c, MetricColumn) else declared.get(c, MetricColumn(c)) for c in columns]
     key_columns = group_key_columns(by)
-    headers = [*key_columns, "mode", "n", "failed", *columns, "energy_method"]
+    headers = [*key_columns, "mode", "n", "failed", *[m.name for m in metrics], "energy_method"]
     table = []
     for key, items in group_rows(rows, key_columns).items():
         ok = [r for r in items if r["status"] == "ok"]
         modes = sorted({r["mode"] for r in ok if r["mode"]})
         line: list[Any] = [*key, "/".join(modes) or "—", len(ok), sum(r["status"] == "failed" for r in items)]
-        for c in columns:
-            e = estimate([r.get(c) for r in ok])
-            cell = _fmt(e.mean, e.std, c, (e.lo, e.hi) if ci else None)
-            if "estimated" in modes and c in ESTIMABLE and cell != "—":
+        for m in metrics:
+            values = [r.get(m.name) for r in ok]
+            texts = sorted({v for v in values if isinstance(v, str)})
+            if texts:  # a label metric (higher_is_better None): its distinct values
+                line.append("/".join(texts))
+                continue
+            e = estimate(values)
+            cell = _fmt(e.mean, e.std, m, (e.lo, e.hi) if ci else None)
+            if "estimated" in modes and m.estimable and cell != "—":
                 cell += ESTIMATED_MARK
             line.append(cell)
         line.append("/".join(energy_methods(ok)) or "—")
@@ -79,9 +173,12 @@ def summary_table(rows: list[dict[str, Any]], columns: list[str] = TABLE_COLUMNS
 
 
 def user_level_table(rows: list[dict[str, Any]], *, by: list[str] | None = None,
-                     metric: str = "acc_seen") -> tuple[list[str], list[list[str]]]:
-    """Per method, with the user as the unit: harm rate, worst-decile mean, paired Wilcoxon tests (Holm)."""
-    results = user_level(rows, by, metric)
+                     metric: str = "acc_seen", registry: Any = None) -> tuple[list[str], list[list[str]]]:
+    """Per method, with the user as the unit: harm rate, worst-decile mean, paired Wilcoxon tests (Holm).
+
+    Harm and the worst decile follow the metric's declared direction (``higher_is_better``)."""
+    info = metric_info(metric, registry)
+    results = user_level(rows, by, metric, higher_is_better=info.higher_is_better)
     refs = list(REFERENCES)
     key_columns = list(results[0].key) if results else group_key_columns(by)
     headers = [*key_columns, "users", f"{metric} mean", "harm rate", "worst decile",
@@ -96,9 +193,9 @@ def user_level_table(rows: list[dict[str, Any]], *, by: list[str] | None = None,
                 cells.append("—")
             else:
                 star = " *" if p.p_holm < 0.05 else ""
-                cells.append(f"{_pct_or_num(p.median_diff, metric, signed=True)} (p={_p(p.p_holm)}, n={p.n}){star}")
-        table.append([*u.key.values(), u.users, _pct_or_num(u.mean, metric), _pct(u.harm),
-                      _pct_or_num(u.worst_decile, metric), *cells])
+                cells.append(f"{_pct_or_num(p.median_diff, info, signed=True)} (p={_p(p.p_holm)}, n={p.n}){star}")
+        table.append([*u.key.values(), u.users, _pct_or_num(u.mean, info), _pct(u.harm),
+                      _pct_or_num(u.worst_decile, info), *cells])
     return headers, table
 
 
@@ -106,13 +203,13 @@ def _pct(value: float) -> str:
     return "—" if math.isnan(value) else f"{100 * value:.0f} %"
 
 
-def _pct_or_num(value: float, metric: str, signed: bool = False) -> str:
+def _pct_or_num(value: float, metric: MetricColumn, signed: bool = False) -> str:
     if math.isnan(value):
         return "—"
     sign = "+" if signed else ""
-    if metric in PERCENT:
+    if metric.percent:
         return f"{100 * value:{sign}.1f}"
-    return f"{value:{sign}.{_digits(value, metric)}f}"
+    return f"{value:{sign}.{_digits(value)}f}"
 
 
 def _p(p: float) -> str:
@@ -126,6 +223,21 @@ USER_LEVEL_NOTE = ("user-level: each user is the mean over seeds; harm rate = sh
                    "paired by user, Holm-corrected over the table (* p < 0.05).")
 
 
+def user_level_note(metric: str = "acc_seen", registry: Any = None) -> str:
+    """The per-user table's note, in the metric's own direction and unit."""
+    info = metric_info(metric, registry)
+    if info.higher_is_better is None:
+        harm = ("harm rate and worst decile = — (the metric declares no direction, so no user can be made "
+                "worse by it)")
+    else:
+        worse, worst = ("below", "lowest") if info.higher_is_better else ("above", "highest")
+        harm = (f"harm rate = share of users {worse} generic ({info.name}: {info.direction}); worst decile = mean "
+                f"of the worst 10 % of users (the {worst} values)")
+    unit = "points" if info.percent else (info.unit or "the metric's unit")
+    return (f"user-level: each user is the mean over seeds; {harm}; median Δ in {unit}, two-sided Wilcoxon "
+            "signed-rank paired by user, Holm-corrected over the table (* p < 0.05).")
+
+
 def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[dict[str, Any]]:
     """The plugins' paper-style summaries (``harbench_report_summary``) of these rows, in hook order.
 
@@ -135,7 +247,7 @@ def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[di
         from .plugins import get_registry
 
         registry = get_registry()
-    export = export_rows(rows)
+    export = export_rows(rows, registry)
     estimated = sorted({r["hardware"] for r in export if r.get("mode") == "estimated" and r.get("status") == "ok"})
     answers = []
     for answer in registry.hook.harbench_report_summary(rows=export):
@@ -158,8 +270,9 @@ def load_frame(run: str | int = "latest", results: str | Path = "results"):
     from .store import Store
 
     store = Store(results)
-    rows = export_rows(store.job_rows(int(store.resolve_run(run)["id"])))
-    return pd.DataFrame(rows, columns=[*IDENTITY, *METRIC_COLUMNS, "facts", "error", "provenance"])
+    job_rows = store.job_rows(int(store.resolve_run(run)["id"]))
+    rows = export_rows(job_rows)
+    return pd.DataFrame(rows, columns=export_columns(job_rows))
 
 
 def render(headers: list[str], table: list[list[Any]], fmt: str, numparse: bool = True) -> str:
@@ -174,11 +287,18 @@ def render(headers: list[str], table: list[list[Any]], fmt: str, numparse: bool 
     return tabulate(table, headers=headers, tablefmt=fmt, disable_numparse=not numparse)
 
 
-def export_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def export_columns(rows: Sequence[dict[str, Any]] = (), registry: Any = None) -> list[str]:
+    """The export's columns: identity, every metric (core first, then plugins'), facts, error, provenance."""
+    return [*IDENTITY, *(m.name for m in metric_columns(rows, registry)), *TRAILER]
+
+
+def export_rows(rows: Iterable[dict[str, Any]], registry: Any = None) -> list[dict[str, Any]]:
+    rows = list(rows)
+    names = [m.name for m in metric_columns(rows, registry)]
     out = []
     for r in rows:
         row = {k: r.get(k) for k in IDENTITY}
-        for c in METRIC_COLUMNS:
+        for c in names:
             row[c] = r.get(c)
         row["facts"] = r.get("facts", {})
         row["error"] = r.get("error")
@@ -196,7 +316,7 @@ def write_export(rows: list[dict[str, Any]], fmt: str, path: str | Path) -> None
             for r in rows]
     if fmt == "csv":
         with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(flat[0]) if flat else IDENTITY + METRIC_COLUMNS)
+            w = csv.DictWriter(f, fieldnames=list(flat[0]) if flat else export_columns())
             w.writeheader()
             w.writerows(flat)
         return
@@ -209,3 +329,11 @@ def write_export(rows: list[dict[str, Any]], fmt: str, path: str | Path) -> None
         pq.write_table(pa.Table.from_pylist(flat), str(path))
         return
     raise ValueError(f"unknown export format {fmt!r}; expected json, csv or parquet")
+
+
+def __getattr__(name: str) -> Any:
+    """``METRIC_COLUMNS``: the core's metric columns in their export order, read from the registry (not a list
+    kept here), for code that imported the old constant."""
+    if name == "METRIC_COLUMNS":
+        return [m.name for m in registered_metrics() if m.core]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from tabulate import tabulate
 
 from .analysis import Condition, energy_note, filter_rows, parse_where
-from .report import USER_LEVEL_NOTE, paper_summaries, render, summary_table, user_level_table
+from .report import paper_summaries, render, summary_table, table_columns, units_note, user_level_note, user_level_table
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Report:
     user_level: tuple[list[str], list[list[Any]]]
     summaries: list[dict[str, Any]]
     notes: list[str]
+    user_level_note: str = ""
 
     def text(self, fmt: str) -> str:
         """``json``/``csv`` give the main table only (machine-readable); ``github``/``latex`` give everything."""
@@ -47,7 +48,7 @@ class Report:
         if fmt in ("json", "csv"):
             return main
         parts = [main, *self.notes, "", f"Per user ({self.options.metric})", render(*self.user_level, fmt),
-                 USER_LEVEL_NOTE]
+                 self.user_level_note]
         for s in self.summaries:
             parts += ["", str(s["title"]), tabulate(s["rows"], headers=s["headers"], tablefmt=fmt)]
             if s.get("note"):
@@ -85,11 +86,14 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
     notes = [n for n in [incomplete_note(run, rows), energy_note(rows)] if n]
     if any(r.get("mode") == "estimated" and r.get("status") == "ok" for r in rows):
         notes.append("(est.): modelled by an estimated target, not measured.")
+    columns = table_columns(rows, registry)
+    notes.append(units_note(columns))
     return Report(
         run=dict(run), rows=rows, options=options,
-        summary=summary_table(rows, by=options.by, ci=options.ci),
-        user_level=user_level_table(rows, by=options.by, metric=options.metric),
+        summary=summary_table(rows, columns, by=options.by, ci=options.ci, registry=registry),
+        user_level=user_level_table(rows, by=options.by, metric=options.metric, registry=registry),
         summaries=paper_summaries(rows, registry), notes=notes,
+        user_level_note=user_level_note(options.metric, registry),
     )
 
 
@@ -104,7 +108,7 @@ def write_html(report: Report, path: str | Path) -> str | None:
     except PlotsUnavailable as exc:
         figures, missing = {}, str(exc)
     page = render_html(run=report.run, summary=report.summary, user_level=report.user_level,
-                       user_level_note=USER_LEVEL_NOTE, summaries=report.summaries, figures=figures,
+                       user_level_note=report.user_level_note, summaries=report.summaries, figures=figures,
                        notes=report.notes, figures_missing=missing)
     Path(path).write_text(page, encoding="utf-8")
     return missing

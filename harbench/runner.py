@@ -148,6 +148,7 @@ class Runner:
         self.cache = WeightCache(store.folder / "cache")
         self.resume = resume
         self.progress = progress or (lambda label, done, total: None)
+        self._position = (0, 0)  # jobs finished / total, for progress notes about shared work
         self.counters = Counters()
         self.hardware = {h: h.instance(registry) for h in suite.hardware}
         self._hw_info: dict[int, Any] = {}  # describe() once per target: it may read files or probe sensors
@@ -196,6 +197,7 @@ class Runner:
         summary.ok = len(done)
         todo = [j for j in jobs if j.key not in done]
         finished = len(jobs) - len(todo)
+        self._position = (finished, len(jobs))
         self.progress("starting", finished, len(jobs))
         served, units = self._serve_cached(self._units(todo))
         summary.cached = len(served)
@@ -209,6 +211,7 @@ class Runner:
             for rec in itertools.chain(served, executed):
                 self._commit(run_id, rec, summary)
                 finished += 1
+                self._position = (finished, len(jobs))
                 self.progress(rec.spec.label(), finished, len(jobs))
                 if stop.requested and self.workers == 1:
                     break
@@ -386,6 +389,7 @@ class Runner:
             model.load_state_dict(cached[0])
             self.counters.generic_cached += 1
         else:
+            self.note(f"training the generic {backbone} model on {d.name} (seed {seed})")
             t0 = time.perf_counter()
             fit(model, splits.population, epochs=recipe.epochs, batch_size=recipe.batch_size,
                 optimizer=make_optimizer(model.parameters(), "adam", recipe.lr),
@@ -412,6 +416,7 @@ class Runner:
             return MethodState(tensors=cached[0], meta=cached[1])
         torch.manual_seed(seed)
         ctx = MethodContext(seed=seed, info=splits.info)
+        self.note(f"prepare of {m.name}{f'[{m.variant}]' if m.variant else ''} (seed {seed})")
         t0 = time.perf_counter()
         state = method.prepare(copy.deepcopy(generic), splits.population, ctx)  # the shared model stays untouched
         self._timed("prepare", time.perf_counter() - t0)
@@ -420,6 +425,10 @@ class Runner:
         self.cache.put("prepare", key, state.tensors, state.meta)
         self.counters.prepared += 1
         return state
+
+    def note(self, what: str) -> None:
+        """Say what shared work is running now (the bar would otherwise sit still while a generic model trains)."""
+        self.progress(what, *self._position)
 
     def _timed(self, what: str, seconds: float) -> None:
         self.counters.compute_s += seconds
@@ -501,7 +510,7 @@ class Runner:
         _check_model(model, info, target.test_seen.x[:1], job.method)
         if reused is None:
             self._put_adapt(shared.key, result, generic)
-        pred_seen, pred_unseen, model_stats = shared.evaluate(job.user, result, target)
+        (pred_seen, prob_seen), (pred_unseen, prob_unseen), model_stats = shared.evaluate(job.user, result, target)
         outputs = JobOutputs(
             info=info,
             y_seen=target.test_seen.y, pred_seen=pred_seen,
@@ -509,7 +518,7 @@ class Runner:
             pred_unseen=pred_unseen,
             generic_acc_seen=generic_acc, adapt=adapt_cost, facts=result.facts,
             inference=hw.run_inference(model, target.test_seen.x[:1]),
-            model_stats=model_stats,
+            model_stats=model_stats, prob_seen=prob_seen, prob_unseen=prob_unseen,
         )
         metrics = {}
         for name, metric in self.metrics.items():
@@ -563,8 +572,9 @@ class _SharedAdapt:
     evaluations: dict[str, tuple]
     key: str
 
-    def evaluate(self, user: str, result: AdaptResult, target) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """Predictions and model statistics, computed once per adapted model however many targets report them."""
+    def evaluate(self, user: str, result: AdaptResult, target) -> tuple[tuple, tuple, dict]:
+        """(predictions, class probabilities) of each test split and model statistics, computed once per adapted
+        model however many targets report them."""
         done = self.evaluations.get(user)
         if done is not None and done[0] is result:
             return done[1]
@@ -655,18 +665,19 @@ def _info_dict(hw, i) -> dict[str, Any]:
             "power": dict(i.power), "extra": dict(i.extra), "params": dict(hw.params)}
 
 
-def _checked_predictions(model: torch.nn.Module, x: torch.Tensor, split: str, batch: int = 512) -> torch.Tensor:
-    """Class predictions on a test split; logits that are not finite fail the job (argmax of NaN is class 0,
-    which would pass as a poor but real accuracy)."""
+def _checked_predictions(model: torch.nn.Module, x: torch.Tensor, split: str,
+                         batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class predictions and probabilities (softmax of the logits, (N, C)) on a test split; logits that are not
+    finite fail the job (argmax of NaN is class 0, which would pass as a poor but real accuracy)."""
     if not len(x):
-        return torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, dtype=torch.long), torch.zeros(0, 0)
     with torch.no_grad():
         logits = torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
     bad = int((~torch.isfinite(logits)).any(dim=1).sum())
     if bad:
         raise ValueError(f"the personalized model's outputs are not finite on {bad} of {len(x)} test windows "
                          f"({split} context)")
-    return logits.argmax(dim=1)
+    return logits.argmax(dim=1), torch.softmax(logits.to(torch.float64), dim=1)
 
 
 def _check_model(model: torch.nn.Module, info: DatasetInfo, example: torch.Tensor, method: str) -> None:

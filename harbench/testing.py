@@ -663,6 +663,10 @@ def tiny_outputs(seed: int = 0) -> JobOutputs:
     info = SyntheticDrift(**TINY_DATA).describe()
     y = torch.randint(0, info.num_classes, (30,), generator=gen)
     noisy = torch.where(torch.rand(30, generator=gen) < 0.7, y, torch.randint(0, info.num_classes, (30,), generator=gen))
+    # probabilities whose argmax is the prediction: softmax of random logits with the predicted class lifted
+    logits = torch.randn(30, info.num_classes, generator=gen, dtype=torch.float64)
+    logits.scatter_(1, noisy.view(-1, 1), logits.max(dim=1, keepdim=True).values + 1.0)
+    prob = torch.softmax(logits, dim=1)
     return JobOutputs(
         info=info, y_seen=y, pred_seen=noisy, y_unseen=y.flip(0), pred_unseen=noisy.flip(0).roll(3),
         generic_acc_seen=0.5, adapt=PhaseCost(0.8, 4.0, 1.5, "conformance"),
@@ -670,6 +674,7 @@ def tiny_outputs(seed: int = 0) -> JobOutputs:
                          batch_size=16, epochs=10),
         inference=InferenceCost([0.001, 0.0012, 0.0011, 0.0013], 0.002, 0.001, "conformance"),
         model_stats={"params": 10_000, "model_kb": 40.0, "flops": 2e6},
+        prob_seen=prob, prob_unseen=prob.flip(0).roll(3, 0),
     )
 
 
