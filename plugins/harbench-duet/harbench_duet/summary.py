@@ -102,8 +102,8 @@ def duet_summary(rows: list[dict]) -> dict | None:
         "rows": table,
         "note": ("Accuracy = acc_seen (later windows of the adapt context), in points; each user averaged over seeds, "
                  "intervals = bootstrap over users (harbench.judge). duet[delta_scale=0.0] = the universal head alone "
-                 "(no personalisation). Ratios = fine-tuning's adapt time (or device energy) / DUET's steady-state "
-                 "one, per user; DUET's device energy = measured adapt energy (it also contains the simulated "
+                 "(no personalisation). Ratios = fine-tuning's adapt time (or device energy) / DUET's, per user, "
+                 "over DUET's steady-state adapts when the run has any (process_adapt_index > 0), else over all; DUET's device energy = measured adapt energy (it also contains the simulated "
                  "cloud's generator pass) + modelled radio energy. A claim with '—' is descriptive, not judged."),
     }
 
