@@ -17,9 +17,9 @@ from typing import Any, Iterable, Sequence
 
 from .analysis import estimate, finite
 
-COST_METRICS = {"adapt_s", "adapt_j", "adapt_j_net", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99",
-                "infer_mj", "infer_mj_net"}
-ENERGY_METRICS = {"adapt_j", "adapt_j_net", "infer_mj", "infer_mj_net"}
+ENERGY_UNITS = {"J", "mJ"}
+TIME_UNITS = {"s", "ms"}
+# metrics whose raw samples the store keeps (batch-1 latency): their significance uses those samples
 LATENCY_METRICS = {"latency_ms_p50", "latency_ms_p90", "latency_ms_p99"}
 DEFAULT_METRICS = ["acc_seen", "acc_unseen", "adapt_s", "adapt_j", "latency_ms_p50"]
 CELL = ("dataset", "method", "variant", "hardware")
@@ -155,10 +155,21 @@ def _samples_by_cell(samples: Iterable[tuple[dict[str, Any], list[float]]] | Non
     return out
 
 
+def _units(registry: Any = None) -> dict[str, str]:
+    if registry is None:
+        from .plugins import get_registry
+
+        registry = get_registry()
+    return {r.name: r.cls.unit for r in registry.items["metric"].values()}
+
+
 def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]], thresholds: Sequence[Threshold],
                  *, metrics: Sequence[str] | None = None, base_samples=None, new_samples=None,
-                 alpha: float = 0.01) -> Comparison:
+                 alpha: float = 0.01, registry: Any = None) -> Comparison:
     """Compare two runs cell by cell. ``*_samples`` are ``Store.samples(run, "latency_s")`` iterables.
+
+    Whether a metric is a noisy cost (time: s, ms; energy: J, mJ) follows the unit its metric plugin declares,
+    so a plugin's own time or energy metric gets the same significance rule and energy-method check.
 
     A cell that ran in the base but whose jobs failed in the new run is a regression; a cell missing from either
     run is listed (suites change) but does not fail.
@@ -171,6 +182,7 @@ def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]]
         raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     base_cells, new_cells = _cells(base_rows), _cells(new_rows)
     base_lat, new_lat = _samples_by_cell(base_samples), _samples_by_cell(new_samples)
+    units = _units(registry)
     result = Comparison()
     for key in sorted(set(base_cells) | set(new_cells), key=lambda k: tuple(map(str, k))):
         cell = dict(zip(CELL, key))
@@ -187,29 +199,32 @@ def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]]
             result.deltas.append(Delta(cell, "status", len(b_ok), len(n_ok), verdict="failed",
                                        detail=f"{failed} job(s) failed: {errors[0]}"))
         for metric in names:
-            result.deltas.append(_delta(cell, metric, b_ok, n_ok, by_metric.get(metric), base_lat, new_lat, alpha))
+            result.deltas.append(_delta(cell, metric, b_ok, n_ok, by_metric.get(metric), base_lat, new_lat, alpha,
+                                        units.get(metric, "")))
     return result
 
 
-def _delta(cell, metric, b_ok, n_ok, threshold, base_lat, new_lat, alpha) -> Delta:
+def _delta(cell, metric, b_ok, n_ok, threshold, base_lat, new_lat, alpha, unit: str = "") -> Delta:
+    energy = unit in ENERGY_UNITS
+    cost = energy or unit in TIME_UNITS
     b_vals, n_vals = finite(r.get(metric) for r in b_ok), finite(r.get(metric) for r in n_ok)
     d = Delta(cell, metric, statistics.fmean(b_vals) if b_vals else math.nan,
               statistics.fmean(n_vals) if n_vals else math.nan, threshold)
     if math.isnan(d.base) or math.isnan(d.new):
         d.verdict, d.detail = "ok", "no values"
         return d
-    if metric in ENERGY_METRICS:
+    if energy:
         b_em = sorted({str(r.get("energy_method")) for r in b_ok if r.get("energy_method")})
         n_em = sorted({str(r.get("energy_method")) for r in n_ok if r.get("energy_method")})
         if b_em != n_em:
             d.verdict = "incomparable"
             d.detail = f"energy method {'/'.join(b_em) or '?'} → {'/'.join(n_em) or '?'}: not compared"
             return d
-    if any(r.get("mode") == "estimated" for r in [*b_ok, *n_ok]) and metric in COST_METRICS:
+    if any(r.get("mode") == "estimated" for r in [*b_ok, *n_ok]) and cost:
         d.detail = "estimated"
     if threshold is None or not threshold.exceeded(d.base, d.new):
         return d
-    if metric not in COST_METRICS:  # accuracy is deterministic per seed: the threshold alone decides
+    if not cost:  # accuracy is deterministic per seed: the threshold alone decides
         d.verdict = "regression"
         return d
     short = (cell["method"], cell["variant"], cell["hardware"])

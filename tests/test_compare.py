@@ -120,3 +120,32 @@ def test_min_p_of_thousands_of_samples_does_not_overflow():
     assert min_mann_whitney_p(2000, 2000) == 0.0
     same = [1.0 + 0.001 * (i % 7) for i in range(2000)]
     assert significant(same, same, +1)[0] is False
+
+
+def test_a_plugin_energy_metric_gets_the_energy_rules_from_its_declared_unit(registry, tmp_path):
+    from harbench import Metric
+
+    from .conftest import plugin_module
+
+    class RadioJ(Metric):
+        name = "radio_j"
+        unit = "J"
+        higher_is_better = False
+
+        def compute(self, out):
+            return None
+
+    registry.add_plugin(plugin_module("radio", harbench_register_metrics=lambda register: register(RadioJ)),
+                        "harbench-radio", "0.1")
+
+    def with_radio(jobs, joules):
+        for rec, _ in jobs:
+            rec.metrics["radio_j"] = joules
+        return jobs
+
+    result = compare(tmp_path, with_radio(run_jobs(), 1.0), with_radio(run_jobs(energy_method="ina3221"), 3.0),
+                     "radio_j:+10%")
+    d = next(d for d in result.deltas if d.metric == "radio_j")
+    assert d.verdict == "incomparable" and not result.regressions  # measured another way: never compared
+    few = compare(tmp_path / "few", with_radio(run_jobs()[:1], 1.0), with_radio(run_jobs()[:1], 3.0), "radio_j:+10%")
+    assert verdicts(few)["radio_j"] == "noise"  # a cost: one job per side is never significant
