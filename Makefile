@@ -8,9 +8,12 @@ PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 .PHONY: run test bench install clean
 
 $(STAMP): pyproject.toml $(PLUGINS)
+	@echo "==> [1/3] virtual environment $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	@echo "==> [2/3] torch 2.13.0 (CPU build; minutes on a fresh machine)"
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on torch==2.13.0
+	@echo "==> [3/3] harbench and every plugin under plugins/ (editable installs)"
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[test]' $(foreach p,$(PLUGINS),-e $(dir $(p)))
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -25,7 +25,7 @@ from .api import (
     UserData,
     Windows,
 )
-from .claims import ClaimResult, bootstrap_interval, judge, paired, per_user_mean
+from .claims import ClaimResult, bootstrap_interval, holm, judge, paired, per_user_mean
 from .hookspecs import hookimpl
 from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
 from .params import Param, ParamError
@@ -54,7 +54,7 @@ def load(run: str | int = "latest", results: str = "results"):
 
 
 __all__ = [
-    "AdaptFacts", "AdaptResult", "Backbone", "ClaimResult", "bootstrap_interval", "judge", "paired", "per_user_mean", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
+    "AdaptFacts", "AdaptResult", "Backbone", "ClaimResult", "bootstrap_interval", "holm", "judge", "paired", "per_user_mean", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",

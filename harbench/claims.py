@@ -53,7 +53,7 @@ class ClaimResult:
 def bootstrap_interval(values: Iterable[float], level: float = 0.95, resamples: int = 4000,
                        seed: int = 0) -> tuple[float, float]:
     """A bootstrap interval of the mean (scipy.stats.bootstrap, BCa); NaNs below :data:`MIN_USERS` values."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    vals = sorted(float(v) for v in values if v is not None and math.isfinite(float(v)))  # order-independent
     if len(vals) < MIN_USERS:
         return math.nan, math.nan
     if max(vals) - min(vals) < 1e-15:  # no spread: the bootstrap distribution is a point
@@ -105,6 +105,13 @@ def per_user_mean(rows: Iterable[Mapping[str, Any]], value: Callable[[Mapping[st
         if v is not None and math.isfinite(float(v)):
             groups[key(r)].append(float(v))
     return {k: statistics.fmean(v) for k, v in groups.items()}
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (the core's, shared so plugins need not write their own)."""
+    from .analysis import holm as _holm
+
+    return _holm(pvalues)
 
 
 def paired(a: Mapping[Hashable, float], b: Mapping[Hashable, float]) -> dict[Hashable, float]:

@@ -95,8 +95,15 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
                   TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=quiet, transient=True) as bar:
         task = bar.add_task(s.name, total=None)
 
+        plain = not quiet and not err.is_terminal  # a log file or CI: a line per finished job, as benchopt does
+        last = [-1]
+
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, description=f"[bold]{s.name}[/bold] {label}", completed=done, total=total)
+            if plain and (done != last[0] or label.startswith(("training", "prepare", "a worker"))):
+                width = len(str(total))
+                click.echo(f"[{done:>{width}}/{total}] {label}", err=True)
+                last[0] = done
 
         if workers == 0:
             workers = os.cpu_count() or 1

@@ -107,6 +107,15 @@ class _Graph:
 _RANK = {"generic": 0, "prepare": 1, "unit": 2}
 
 
+def _describe_node(runner, kind: str, args: tuple) -> str:
+    if kind == "generic":
+        di, seed, backbone = args
+        return f"a worker trains (or loads) the generic {backbone} model on {runner.suite.datasets[di].name} (seed {seed})"
+    di, seed, mi = args
+    m = runner.suite.methods[mi]
+    return f"a worker prepares (or loads) {m.name}{f'[{m.variant}]' if m.variant else ''} (seed {seed})"
+
+
 def _init_args(runner) -> tuple:
     threads = runner.threads  # the suite's, not the worker count's share: numerics never depend on scheduling
     plugins = ",".join(sorted(runner.registry.versions()))
@@ -124,7 +133,10 @@ def run_parallel(runner, units, stop) -> Iterator[JobRecord]:
         pending: set[Future] = set()
         while graph.ready or pending:
             while graph.ready and len(pending) < runner.workers and not stop.requested:
-                pending.add(pool.submit(_task, *graph.pop()))
+                kind, args = graph.pop()
+                if kind != "unit":
+                    runner.note(_describe_node(runner, kind, args))
+                pending.add(pool.submit(_task, kind, args))
             if not pending:
                 break
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

@@ -288,3 +288,14 @@ def test_the_energy_note_ignores_jobs_that_executed_no_work():
     rows = [{"status": "ok", "energy_method": "rapl"}, {"status": "ok", "energy_method": "none"}]
     assert energy_note(rows) is None
     assert "different energy methods" in energy_note(rows + [{"status": "ok", "energy_method": "estimate:roofline"}])
+
+
+def test_without_a_terminal_a_run_prints_a_line_per_job_and_per_shared_node(registry, write_suite, tmp_path):
+    path = write_suite(tiny_suite())
+    res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert any(line.startswith("[0/4] training the generic resnet1d model on synthetic-drift (seed 0)") for line in lines)
+    assert any(line.endswith("] prepare of finetune-last[epochs=2] (seed 0)") for line in lines)
+    assert [line.split("]")[0] for line in lines if line.startswith("[") and "· seed 0" in line] == \
+        ["[1/4", "[2/4", "[3/4", "[4/4"]
