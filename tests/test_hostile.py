@@ -100,8 +100,6 @@ def test_a_method_that_kills_its_own_process_fails_only_its_job(registry, tmp_pa
 
 
 def test_absurd_sizes_are_refused_by_validate_in_one_line_each(registry, write_suite):
-    import time
-
     cases = {
         "{users: 5, windows: 10000000}": "datasets[0].params: dataset 'synthetic-drift' would hold ~",
         "{users: 5, unseen_windows: 10000000}": "lower its users, windows, unseen_windows or sessions",
@@ -110,10 +108,9 @@ def test_absurd_sizes_are_refused_by_validate_in_one_line_each(registry, write_s
     }
     for params, message in cases.items():
         path = write_suite(tiny_suite().replace("{users: 5, windows: 8, sessions: 2, k: 3, unseen_windows: 3}", params))
-        t0 = time.perf_counter()
         res = CliRunner().invoke(main, ["validate", str(path)])
         assert res.exit_code == 2 and message in res.output, (params, res.output)
-        assert len(res.output.strip().splitlines()) == 1 and time.perf_counter() - t0 < 30
+        assert len(res.output.strip().splitlines()) == 1
     path = write_suite(tiny_suite(seeds="[" + ", ".join(map(str, range(100_000))) + "]", extra="max_jobs: 100000"))
     res = CliRunner().invoke(main, ["validate", str(path)])
     assert res.exit_code == 2 and "jobs, over max_jobs" in res.output
