@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import gc
-import hashlib
 import io
 import os
 import pickle
@@ -44,6 +43,7 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from .api import AdaptResult, MethodContext, MethodState, PhaseCost, UserData
+from .cache import tensors_digest
 from .models import build_backbone
 from .observe import Observer
 
@@ -101,8 +101,7 @@ def _attr_value(v: Any) -> Any:
 
 
 def _tensor_hash(t: torch.Tensor) -> str:
-    t = t.detach().cpu().contiguous().reshape(-1)
-    return hashlib.sha1(t.view(torch.uint8).numpy().tobytes()).hexdigest() + str(t.dtype)
+    return tensors_digest({"": t})  # the cache's content digest: dtype, shape and bytes
 
 
 def model_digest(model: torch.nn.Module) -> dict[str, str]:
@@ -113,7 +112,7 @@ def model_digest(model: torch.nn.Module) -> dict[str, str]:
     """
     out = {}
     for name, t in model.state_dict(keep_vars=False).items():
-        out[name] = _tensor_hash(t) + str(tuple(t.shape))
+        out[name] = _tensor_hash(t)
     for mname, module in model.named_modules():
         for k, v in vars(module).items():
             if not k.startswith("_") and _attr_value(v) is not None:
@@ -124,7 +123,7 @@ def model_digest(model: torch.nn.Module) -> dict[str, str]:
 def state_digest(state: MethodState) -> dict[str, str]:
     out = {}
     for name, t in state.tensors.items():
-        out[f"tensors.{name}"] = _tensor_hash(t) + str(tuple(t.shape))
+        out[f"tensors.{name}"] = _tensor_hash(t)
     out["meta"] = repr(sorted(state.meta.items(), key=lambda kv: kv[0]))
     return out
 
