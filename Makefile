@@ -22,6 +22,9 @@ run: $(STAMP)
 	$(BIN)/harbench run suites/drift.yaml
 
 test: $(STAMP)
+	@echo "==> lint (ruff) and types (mypy: public API and harbench/run)"
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -15,8 +15,8 @@ import time
 from tabulate import tabulate
 
 from harbench.plugins import get_registry
-from harbench.runner import Runner
-from harbench.store import Store
+from harbench.results.store import Store
+from harbench.run import Runner
 from harbench.suite import load_suite
 
 

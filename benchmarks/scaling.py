@@ -6,9 +6,18 @@
 * growth       — adding an estimated hardware target (< 5 % more time), cold and as an increment on a cached run;
                  doubling target users (adapt part <= 2x).
 
+* plan         — plan growth: grouping and counting (--dry-run) a 1x, 4x, 16x grid of estimated-target jobs
+                 (targets: 100,000 jobs in < 5 s, time(4x) / time(1x) <= 5);
+* store        — committing 10^5 fabricated job records (one transaction per job vs batched), then ``harbench
+                 report``, ``export`` and ``compare`` on that run as subprocesses (wall time and peak memory);
+* warm         — the default suite's warm run (everything cached): in-process wall time (target <= 1 s) and
+                 ``harbench run`` end to end;
+* ray2         — Ray on a two-node cluster started on this machine vs the local executor (needs ray).
+
 Measured host targets hold the machine exclusively, so the scaling figures use the suite with its measured
 targets removed (the "non-measured part"); everything is measured in one process, in one session, and the
 figures are medians of ``--repeat`` runs. Usage: python benchmarks/scaling.py [SUITE] [--repeat N] [--no-ray]
+[--parts dedup,scaling,growth,plan,store,warm,ray2]
 """
 
 from __future__ import annotations
@@ -23,10 +32,10 @@ import torch
 import yaml
 from tabulate import tabulate
 
-from harbench.cache import WeightCache
 from harbench.plugins import get_registry
-from harbench.runner import Runner, plan_counts
-from harbench.store import Store
+from harbench.results.store import Store
+from harbench.run import Runner, plan_counts
+from harbench.run.cache import WeightCache
 from harbench.suite import parse_suite
 
 
@@ -64,16 +73,37 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--parts", default="dedup,scaling,growth", help="comma-separated: dedup (with cold vs warm), "
-                    "scaling, growth")
+                    "scaling, growth, plan, store, warm, ray2")
+    ap.add_argument("--warm-results", default=None, help="a results folder whose cache already holds SUITE (warm "
+                    "part; default: a cold run first)")
+    ap.add_argument("--store-jobs", type=int, default=100_000, help="job records fabricated for the store part")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     doc = yaml.safe_load(open(args.suite))
+    print(f"machine: {machine()}\n")
+    if "plan" in parts:
+        plan_growth(args.repeat)
+    if "store" in parts:
+        store_scale(args.store_jobs)
+    if "warm" in parts:
+        warm_run(doc, args.suite, args.repeat, args.warm_results)
+    if "ray2" in parts:
+        ray_two_nodes(doc, args.suite)
     if "dedup" in parts:
         dedup(doc, args.suite)
     if "scaling" in parts:
         scaling(doc, args.repeat, args.no_ray, os.cpu_count() or 1)
     if "growth" in parts:
         growth(doc, args.repeat)
+
+
+def machine() -> str:
+    import platform
+
+    from harbench.builtin.hardware import _processor
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{_processor()}, {os.cpu_count()} cores, {platform.platform()}, load average {load:.1f} at start"
 
 
 def dedup(doc: dict, path: str) -> None:
@@ -115,7 +145,6 @@ def scaling(doc: dict, repeat: int, no_ray: bool, cores: int) -> None:
 
 
 def growth(doc: dict, repeat: int) -> None:
-    registry = get_registry()
     rows = []
     base_t, base_r = cold(doc, repeat)
     estimated = estimated_only(doc)["hardware"]
@@ -144,6 +173,204 @@ def growth(doc: dict, repeat: int) -> None:
                      f"{t / base_t:.2f}x"])
     print("\ngrowth")
     print(tabulate(rows, headers=["change", "before s", "after s", "change"], tablefmt="github"))
+
+
+# ------------------------------------------------------------------------------ issue #25: scale
+
+
+def grid_doc(target_users: int) -> dict:
+    """50 jobs per target user: 5 learning rates of finetune-last x 2 estimated targets x 5 seeds; tiny data."""
+    return {"name": "grid", "datasets": [{"name": "synthetic-drift", "params": {
+                "users": target_users + 4, "windows": 4, "sessions": 1, "k": 1, "unseen_windows": 1}}],
+            "methods": [{"name": "finetune-last", "params": {"epochs": 1, "lr": lr}} for lr in
+                        (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)],
+            "hardware": ["rpi4", "rpi5"], "seeds": [0, 1, 2, 3, 4], "target_users": target_users,
+            "generic": {"epochs": 1}}
+
+
+def plan_growth(repeat: int) -> None:
+    """Grouping (units) and --dry-run counting of a 1x, 4x, 16x grid; nothing runs."""
+    from harbench.run.plan import plan_jobs, units
+
+    registry = get_registry()
+    rows, times = [], {}
+    for factor in (1, 4, 16):
+        doc = grid_doc(125 * factor)
+        suite = parse_suite(yaml.safe_dump(doc), "grid.yaml", registry)
+        group, count = [], []
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as results:
+                t0 = time.perf_counter()
+                jobs = plan_jobs(suite)
+                n_units = len(units(suite, jobs))
+                t1 = time.perf_counter()
+                counts = plan_counts(suite, registry, WeightCache(os.path.join(results, "cache")))
+                t2 = time.perf_counter()
+            group.append(t1 - t0)
+            count.append(t2 - t1)
+        times[factor] = statistics.median(group) + statistics.median(count)
+        rows.append([f"{factor}x", f"{len(jobs):,}", f"{n_units:,}", f"{counts.nodes['job']:,}",
+                     f"{statistics.median(group):.2f}", f"{statistics.median(count):.2f}", f"{times[factor]:.2f}"])
+    print("plan growth (grid of estimated-target jobs; target: 100,000 jobs grouped and counted in < 5 s, "
+          "time(4x) / time(1x) <= 5)")
+    print(tabulate(rows, headers=["grid", "jobs", "units", "counted", "plan + group s", "--dry-run counts s",
+                                  "total s"], tablefmt="github"))
+    print(f"time(4x) / time(1x) = {times[4] / times[1]:.2f}, time(16x) / time(4x) = {times[16] / times[4]:.2f}\n")
+
+
+def fabricated(n: int, seed: int = 0):
+    """n job records as a run would commit them: 10 method configurations x 4 targets x users x 2 seeds."""
+    import random
+
+    from harbench.records import JobRecord, JobSpec
+
+    rng = random.Random(seed)
+    methods = [("finetune-last", {"epochs": e}) for e in range(1, 11)]
+    targets = ["cpu", "rpi4", "rpi5", "jetson-xavier-agx"]
+    users = max(1, n // (len(methods) * len(targets) * 2))
+    i = 0
+    for s in (0, 1):
+        for m, mp in methods:
+            for u in range(users):
+                for h in targets:
+                    if i == n:
+                        return
+                    i += 1
+                    acc = min(1.0, max(0.0, 0.5 + 0.03 * mp["epochs"] + rng.gauss(0, 0.05)))
+                    metrics = {"acc_seen": acc, "acc_unseen": acc - 0.1, "f1_seen": acc - 0.02, "f1_unseen": acc - 0.12,
+                               "gain_seen": acc - 0.5, "adapt_s": 0.1 * mp["epochs"] * (1 + rng.random()),
+                               "adapt_j": mp["epochs"] * (1 + rng.random()), "latency_ms_p50": 1 + rng.random(),
+                               "latency_ms_p90": 2 + rng.random(), "latency_ms_p99": 3 + rng.random(),
+                               "infer_mj": rng.random(), "params": 10_000.0, "model_kb": 40.0, "flops": 1e6,
+                               "energy_method": "codecarbon-estimate" if h == "cpu" else "roofline-estimate"}
+                    spec = JobSpec("synthetic-drift", {"users": users}, m, mp, f"epochs={mp['epochs']}", h, {}, s,
+                                   f"u{u:05d}")
+                    rec = JobRecord(spec, "ok", mode="measured" if h == "cpu" else "estimated", metrics=metrics,
+                                    facts={"optimizer_steps": mp["epochs"]}, seconds=0.1)
+                    samples = {"latency_s": [1e-3 + 1e-5 * rng.random() for _ in range(20)]} if h == "cpu" else {}
+                    yield rec, {"hardware": {"name": h, "mode": rec.mode}}, samples
+
+
+def _child(cmd: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (MB) and exit status of one command."""
+    import subprocess
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode
+
+
+def store_scale(n: int) -> None:
+    """Write rate per job and batched, then the reading commands on an n-row run."""
+    import sys
+
+    harbench = os.path.join(os.path.dirname(sys.executable), "harbench")
+    rows = []
+    with tempfile.TemporaryDirectory() as results:
+        store = Store(results)
+        suite_text = yaml.safe_dump(grid_doc(4))
+        run_id = store.start_run("fabricated", "fabricated.yaml", suite_text, "x", {"jobs_planned": n, "hardware": {}})
+        records = fabricated(n)
+        single = min(1000, n // 10)
+        t0 = time.perf_counter()
+        for _ in range(single):
+            rec, prov, samples = next(records)
+            store.add_job(run_id, rec, prov, samples)
+        t_single = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        batched = 0
+        while True:
+            chunk = [item for _, item in zip(range(10_000), records)]
+            if not chunk:
+                break
+            batched += store.add_jobs(run_id, chunk)
+        t_batch = time.perf_counter() - t0
+        store.finish_run(run_id, "complete")
+        rows.append([f"commit, one transaction per job ({single:,} jobs)", f"{t_single:.2f}",
+                     f"{single / t_single:,.0f} jobs/s", ""])
+        rows.append([f"commit, batched ({batched:,} jobs, 10,000 per transaction)", f"{t_batch:.2f}",
+                     f"{batched / t_batch:,.0f} jobs/s", ""])
+        size = os.path.getsize(os.path.join(results, "harbench.sqlite")) / 2**20
+        out = os.path.join(results, "out.csv")
+        for label, cmd in [
+            ("harbench report", [harbench, "report", str(run_id), "--results", results]),
+            ("harbench report --format json", [harbench, "report", str(run_id), "--results", results, "--format", "json"]),
+            ("harbench export --format csv", [harbench, "export", str(run_id), "--results", results, "--format", "csv",
+                                              "-o", out]),
+            ("harbench compare (the run against itself)", [harbench, "compare", str(run_id), str(run_id), "--results",
+                                                           results, "--fail-on", "acc_seen:-0.01,latency_ms_p50:+10%"]),
+        ]:
+            wall, rss, rc = _child(cmd)
+            rows.append([label, f"{wall:.1f}", f"peak RSS {rss:,.0f} MB", f"exit {rc}"])
+    print(f"store at scale ({n:,} fabricated job records, {size:,.0f} MB store)")
+    print(tabulate(rows, headers=["what", "s", "rate / memory", ""], tablefmt="github"))
+    print()
+
+
+def warm_run(doc: dict, path: str, repeat: int, results: str | None = None) -> None:
+    """A run whose every job is cached: in process (Runner.run) and end to end (the harbench command)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = results or scratch
+        if results is None:
+            print(f"warm run: a cold run of {path} first (minutes) ...", flush=True)
+            timed_run(doc, folder)
+        times, runner = [], None
+        for _ in range(max(repeat, 3)):
+            t, runner = timed_run(doc, folder)
+            times.append(t)
+        c = runner.counters
+        loaded = {m: m in sys.modules for m in ("codecarbon", "scipy")}
+        harbench = os.path.join(os.path.dirname(sys.executable), "harbench")
+        t0 = time.perf_counter()
+        subprocess.run([harbench, "run", path, "--results", folder], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        t_cli = time.perf_counter() - t0
+    print("warm run (every job cached; target <= 1 s)")
+    print(tabulate([
+        ["Runner.run(), median of {}".format(len(times)), f"{statistics.median(times):.2f}",
+         f"{c.jobs_cached} jobs from the cache; trained {c.generic_trained}, prepared {c.prepared}, adapted "
+         f"{c.adapted}; codecarbon imported: {loaded['codecarbon']}, scipy imported: {loaded['scipy']}"],
+        ["harbench run (interpreter start, plugins, closing report)", f"{t_cli:.2f}", ""]],
+        headers=["what", "s", ""], tablefmt="github"))
+    print()
+
+
+def ray_two_nodes(doc: dict, path: str) -> None:
+    """Ray on a two-node cluster on this machine (two raylets, one CPU each) vs the local executor, 2 workers,
+    estimated targets: same results, each shared node once. The nodes share this machine's disk; workers that
+    would not see the results folder are named by the run's start-up check (tests/test_ray_loopback.py)."""
+    try:
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        print("ray2: ray is not installed\n")
+        return
+    from harbench.run.ray import _loopback
+
+    est = estimated_only(doc)
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        t_local, local = timed_run(est, a, workers=2)
+        with _loopback():
+            cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+            cluster.add_node(num_cpus=1)
+            try:
+                t_ray, on_ray = timed_run(est, b, workers=2, executor="ray", ray_address=cluster.address)
+            finally:
+                cluster.shutdown()
+        acc = lambda folder: sorted((r["method"], r["variant"], r["hardware"], r["user"], r["seed"], r["acc_seen"],
+                                     r["acc_unseen"]) for r in Store(folder).job_rows(1))
+        same = acc(a) == acc(b)
+    lc, rc = local.counters, on_ray.counters
+    print("ray, two nodes on this machine vs local (2 workers, estimated targets)")
+    print(tabulate([["local", f"{t_local:.1f}", lc.generic_trained, lc.prepared, lc.adapted, ""],
+                    ["ray, 2 nodes", f"{t_ray:.1f}", rc.generic_trained, rc.prepared, rc.adapted,
+                     f"identical results: {same}"]],
+                   headers=["executor", "s", "generic", "prepare", "adapt", ""], tablefmt="github"))
+    print()
 
 
 if __name__ == "__main__":

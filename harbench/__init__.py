@@ -5,6 +5,8 @@ and the shared building blocks (backbones, training loop, metrics helpers). Noth
 plugin's business.
 """
 
+__version__ = "0.1.0"  # first: the run layer reads it while this module is still importing
+
 from .api import (
     AdaptFacts,
     AdaptResult,
@@ -25,11 +27,12 @@ from .api import (
     UserData,
     Windows,
 )
-from .claims import ClaimResult, bootstrap_interval, holm, judge, paired, per_user_mean
 from .hookspecs import hookimpl
 from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
 from .params import Param, ParamError
 from .records import JobRecord, JobSpec, RunSummary
+from .results.analysis import holm
+from .results.claims import ClaimResult, bootstrap_interval, judge, paired, per_user_mean
 from .training import (
     FitReport,
     accuracy,
@@ -43,12 +46,10 @@ from .training import (
     split_train_val,
 )
 
-__version__ = "0.1.0"
-
 
 def load(run: str | int = "latest", results: str = "results"):
     """A run's jobs as a pandas DataFrame, one row per job with the export columns (needs the pandas extra)."""
-    from .report import load_frame  # lazy: plugins importing harbench never pay for pandas or the store
+    from .results.export import load_frame  # lazy: plugins importing harbench never pay for pandas or the store
 
     return load_frame(run, results)
 

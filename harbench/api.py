@@ -172,6 +172,10 @@ class AdaptFacts:
     ``forward_samples`` and ``backward_samples`` count windows pushed through forward and backward passes;
     ``trainable`` names the parameters that were given to an optimizer. ``flops`` is the adapt phase's own FLOP
     count when the method computes it (forward + backward), otherwise the harness leaves it empty.
+    ``optimizer`` (``"adam"``, ``"sgd"``, ...) and ``lr`` are the optimizer that took the steps and its learning
+    rate: device estimators replay the workload with them. When it observed an optimizer stepping, the harness
+    records that one and its learning rate (what was executed, not what was reported). ``extra`` holds anything
+    else a method wants recorded.
     """
 
     params_trained: int = 0
@@ -182,6 +186,8 @@ class AdaptFacts:
     epochs: int = 0
     trainable: list[str] = field(default_factory=list)
     flops: float | None = None
+    optimizer: str | None = None
+    lr: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -255,28 +261,37 @@ class HardwareInfo:
     mode: Mode
     power: Mapping[str, float] = field(default_factory=dict)  # e.g. {"idle_w": 2.7, "load_w": 6.4}
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # memory an adapt phase may use on the device (MB); None: not limited (the host itself). A job whose
+    # adapt_peak_mb exceeds it is skipped with "needs N MB, device has M MB" (suite setting memory_check)
+    usable_memory_mb: float | None = None
 
 
 @dataclass
 class PhaseCost:
-    """Time and energy of one phase. ``joules_net`` subtracts idle power measured in the same process."""
+    """Time and energy of one phase. ``joules_net`` subtracts idle power measured in the same process.
+
+    ``peak_mb``: the phase's peak memory (MB) above what the process held when it started, measured or estimated
+    (None: unknown); ``extra["memory"]`` says how it was obtained."""
 
     seconds: float
     joules: float | None
     joules_net: float | None
     energy_method: str
     extra: dict[str, Any] = field(default_factory=dict)
+    peak_mb: float | None = None
 
 
 @dataclass
 class InferenceCost:
-    """Batch-1 inference: the raw latency samples (seconds) and energy per window."""
+    """Batch-1 inference: the raw latency samples (seconds) and energy per window; ``peak_mb`` is the memory
+    one batch-1 inference needs (weights, input and activations, MB; None: unknown)."""
 
     latency_s: list[float]
     joules_per_window: float | None
     joules_net_per_window: float | None
     energy_method: str
     extra: dict[str, Any] = field(default_factory=dict)
+    peak_mb: float | None = None
 
 
 class Hardware(Plugin):

@@ -7,7 +7,6 @@ import functools
 import os
 import sqlite3
 import sys
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -15,12 +14,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .params import ParamError
 from .plugins import KINDS, PluginError, get_registry
-from .report import export_rows, render, summary_table, write_export
-from .store import Store, StoreError
+from .results.export import export_rows, write_export
+from .results.store import Store, StoreError
+from .results.tables import render, summary_table
 from .suite import SuiteError, load_suite
 
 DEFAULT_RESULTS = "results"
 err = Console(stderr=True)
+
+budget_option = click.option("--budget", "budgets", multiple=True, metavar="METRIC<=VALUE",
+                             help="a cost or accuracy budget for the decision view, e.g. latency_ms_p50<=5 "
+                                  "(repeatable; a fraction metric's bound in points: acc_seen>=90; default: the "
+                                  "suite's budgets)")
 
 results_option = click.option("--results", "results", default=DEFAULT_RESULTS, show_default=True,
                               type=click.Path(file_okay=False), help="folder of the results store and cache")
@@ -79,14 +84,20 @@ def main() -> None:
               help="measure measured targets again instead of reusing their cached results (estimates stay cached)")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
               help="run on Ray: a local instance, or the cluster at ADDRESS (--ray=ray://host:10001)")
+@budget_option
+@click.option("--full", is_flag=True, help="also print the full table and the plugins' summaries")
 @bad_input
 def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None,
-        remeasure: bool, ray_address: str | None) -> None:
+        remeasure: bool, ray_address: str | None, budgets: tuple[str, ...], full: bool) -> None:
     """Run every job of SUITE and print the results table."""
-    from .runner import Runner
+    from .run import Runner
 
     registry = get_registry()
     s = load_suite(suite, registry)  # bad input stops here, before the store is touched
+    from .results.report import parse_budgets
+    from .results.tables import metric_columns
+
+    limits = parse_budgets(budgets or s.model.budgets, metric_columns((), registry))  # bad budgets too
     store = Store(results)
     if dry_run:
         _print_plan(s, registry, store, remeasure)
@@ -112,9 +123,11 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
         summary = Runner(s, registry, store, resume=resume, progress=progress, workers=workers, executor=executor,
                          ray_address=address, remeasure=remeasure).run()
     rows = store.job_rows(summary.run_id)
-    headers, table = summary_table(rows)
-    click.echo(render(headers, table, "github"))
-    _print_summaries(rows)
+    if full:
+        click.echo(render(*summary_table(rows, ci=True), "github"))
+        _print_summaries(rows)
+        click.echo("")
+    _print_decision(rows, limits)
     click.echo(f"\nrun {summary.run_id} ({s.name}): {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped "
                f"in {summary.wall_s:.1f} s; results in {store.path}")
     if summary.cached:
@@ -139,7 +152,7 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
 @bad_input
 def validate(suite: str) -> None:
     """Check SUITE (schema, plugin names, parameters, users) without running anything."""
-    from .runner import plan_jobs
+    from .run import plan_jobs
 
     s = load_suite(suite, get_registry())
     click.echo(f"{suite}: valid — {len(s.datasets)} dataset(s), {len(s.methods)} method configuration(s), "
@@ -193,16 +206,19 @@ def list_(kind: str) -> None:
               help="metric of the per-user table (harm rate, worst decile, paired tests)")
 @click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
               help="also write a self-contained HTML report (tables and figures) to this file")
+@budget_option
+@click.option("--full", is_flag=True, help="also print the full table (every metric per method × hardware)")
 @bad_input
 def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, ...], ci: bool, metric: str,
-           html_path: str | None) -> None:
+           html_path: str | None, budgets: tuple[str, ...], full: bool) -> None:
     """Print RUN (an id, a suite name, or 'latest') as tables: mean ± std [95 % CI] over users and seeds, then
     per user: harm rate, worst decile and paired Wilcoxon tests against generic and finetune-full."""
-    from .reporting import ReportOptions, build_report, write_html
+    from .results.report import ReportOptions, build_report, write_html
 
     store = Store(results)
     r = store.resolve_run(run)
-    options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric)
+    options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or _suite_budgets(r),
+                                  full=full)
     built = build_report(r, store.job_rows(int(r["id"])), options)
     click.echo(built.text(fmt))
     if fmt in ("json", "csv"):  # the table alone goes to stdout; a partial run still says so
@@ -223,7 +239,7 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
     """Write RUN's jobs, one row per job, as JSON, CSV or Parquet."""
     store = Store(results)
     r = store.resolve_run(run)
-    from .reporting import incomplete_note
+    from .results.report import incomplete_note
 
     job_rows = store.job_rows(int(r["id"]))
     rows = export_rows(job_rows)
@@ -237,8 +253,8 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
 def _print_plan(s, registry, store: Store, remeasure: bool) -> None:
     from tabulate import tabulate
 
-    from .cache import WeightCache
-    from .runner import plan_counts
+    from .run import plan_counts
+    from .run.cache import WeightCache
 
     counts = plan_counts(s, registry, WeightCache(store.folder / "cache"), remeasure)
     rows = [[kind, n, counts.cached.get(kind, 0), n - counts.cached.get(kind, 0)] for kind, n in counts.nodes.items()]
@@ -255,8 +271,8 @@ def _print_plan(s, registry, store: Store, remeasure: bool) -> None:
 @bad_input
 def plot(run: str, results: str, output: str, formats: str, where: tuple[str, ...]) -> None:
     """Draw RUN's trade-offs: accuracy vs adapt energy and vs latency (Pareto fronts), robustness, per-user gains."""
-    from .analysis import filter_rows, parse_where
-    from .plots import PlotsUnavailable, write_figures
+    from .results.plots import PlotsUnavailable, write_figures
+    from .results.query import filter_rows, parse_where
 
     store = Store(results)
     rows = filter_rows(store.job_rows(int(store.resolve_run(run)["id"])), parse_where(where))
@@ -284,7 +300,7 @@ def plot(run: str, results: str, output: str, formats: str, where: tuple[str, ..
 def compare(base: str, new: str, results: str, base_results: str | None, fail_on: str, metrics: str | None,
             alpha: float, fmt: str) -> None:
     """Compare run NEW against run BASE per method × hardware; exit 1 on a regression beyond --fail-on."""
-    from .compare import compare_runs, comparison_table, parse_fail_on
+    from .results.compare import compare_runs, comparison_table, parse_fail_on
 
     thresholds = parse_fail_on(fail_on)
     base_store, new_store = Store(base_results or results), Store(results)
@@ -293,7 +309,8 @@ def compare(base: str, new: str, results: str, base_results: str | None, fail_on
         base_store.job_rows(b_id), new_store.job_rows(n_id), thresholds,
         metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
         base_samples=base_store.samples(b_id, "latency_s"), new_samples=new_store.samples(n_id, "latency_s"),
-        alpha=alpha)
+        base_repeats={t.metric: list(base_store.samples(b_id, t.metric)) for t in thresholds},
+        new_repeats={t.metric: list(new_store.samples(n_id, t.metric)) for t in thresholds}, alpha=alpha)
     click.echo(render(*comparison_table(result), fmt, numparse=False))
     if result.regressions:
         click.echo(f"{len(result.regressions)} regression(s) beyond --fail-on", err=True)
@@ -318,10 +335,32 @@ def new(kind: str, name: str, output: str) -> None:
                f"harbench run {created.root}/{created.suite_name}")
 
 
+def _print_decision(rows, limits) -> None:
+    """The answer at a glance: accuracy once per method, then per target its Pareto fronts and a verdict."""
+    from .results.decision import decide, render_text
+
+    ok = [r for r in rows if r.get("status") == "ok"]
+    if ok:
+        click.echo(render_text(decide(ok, limits)))
+        click.echo("every metric, per-user tests and the plugins' summaries: harbench report latest --full")
+
+
+def _suite_budgets(run) -> list[str]:
+    """The budgets the run's suite declared (``budgets:``), for ``report`` without ``--budget``."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(dict(run).get("suite_yaml") or "") or {}
+    except yaml.YAMLError:
+        return []
+    found = doc.get("budgets") if isinstance(doc, dict) else None
+    return [str(b) for b in found] if isinstance(found, list) else []
+
+
 def _print_summaries(rows) -> None:
     from tabulate import tabulate
 
-    from .report import paper_summaries
+    from .results.report import paper_summaries
 
     for answer in paper_summaries(rows):
         click.echo(f"\n{answer['title']}")

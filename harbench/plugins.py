@@ -151,6 +151,11 @@ class Registry:
         self.items[kind][name] = Registered(kind, name, cls, distribution, version)
 
     # ------------------------------------------------------------------------------------------ lookups
+    def backbone(self, method: str) -> str:
+        """The backbone a method's generic model is (``Method.backbone``)."""
+        cls = self.get("method", method).cls
+        return str(getattr(cls, "backbone"))
+
     def get(self, kind: str, name: str) -> Registered:
         try:
             return self.items[kind][name]

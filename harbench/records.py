@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .hashing import content_hash
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -22,8 +24,6 @@ class JobSpec:
 
     @property
     def key(self) -> str:
-        from .hashing import content_hash
-
         return content_hash(
             [self.dataset, self.dataset_params, self.method, self.method_params, self.hardware,
              self.hardware_params, self.seed, self.user]

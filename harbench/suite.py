@@ -6,10 +6,9 @@ is rejected before anything runs or touches the store.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
-
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -72,9 +71,15 @@ class SuiteModel(pydantic.BaseModel):
     # inline: in the host process (for debugging; fresh copies and integrity checks, no boundary)
     isolation: Literal["process", "inline"] = "process"
     label_free_windows: pydantic.PositiveInt | None = None  # window budget of label-free methods' stream (None: all)
+    # a job whose adapt peak memory exceeds the target's usable memory: skipped (with "needs N MB, device has M
+    # MB"), or kept with that warning in its facts and the report's notes
+    memory_check: Literal["skip", "warn"] = "skip"
     # refused before anything runs, in one line saying what to lower (a plan or data that would eat the machine)
     max_jobs: pydantic.PositiveInt = 1_000_000
     max_memory_gb: pydantic.PositiveFloat | None = None  # default: half of this machine's memory
+    # the decision view's budgets (``latency_ms_p50<=5``; a fraction metric's bound in points): presentation only,
+    # never part of a job's identity; ``--budget`` on run/report replaces them
+    budgets: list[str] = []
 
 
 # ------------------------------------------------------------------------------------------ resolved suite
@@ -161,6 +166,7 @@ def parse_suite(text: str, source: str, registry: Registry) -> Suite:
     for i, m in enumerate(metrics):
         if m not in registry.items["metric"]:
             problems.append((f"metrics[{i}]", f"unknown metric {m!r}; available: {', '.join(registry.names('metric'))}"))
+    _check_budgets(model.budgets, registry, problems)
     for kind, items in (("datasets", datasets), ("methods", methods), ("hardware", hardware)):
         seen: set[tuple] = set()
         for r in items:
@@ -178,6 +184,18 @@ def parse_suite(text: str, source: str, registry: Registry) -> Suite:
     if problems:
         raise SuiteError(source, problems)
     return suite
+
+
+def _check_budgets(budgets: list[str], registry: Registry, problems: list) -> None:
+    from .results.report import parse_budgets
+    from .results.tables import metric_columns
+
+    declared = metric_columns((), registry)
+    for i, text in enumerate(budgets):
+        try:
+            parse_budgets([text], declared)
+        except ValueError as exc:
+            problems.append((f"budgets[{i}]", str(exc)))
 
 
 def _machine_memory_gb() -> float:

@@ -7,9 +7,9 @@ import os
 
 import torch
 
-from harbench.cache import WeightCache
-from harbench.runner import Runner
-from harbench.store import Store
+from harbench.results.store import Store
+from harbench.run import Runner
+from harbench.run.cache import WeightCache
 from harbench.suite import parse_suite
 
 from .conftest import tiny_suite

@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from harbench.cli import main
-from harbench.runner import Runner
-from harbench.store import Store
+from harbench.results.store import Store
+from harbench.run import Runner
 from harbench.suite import parse_suite
 
 from .conftest import tiny_suite
@@ -79,7 +79,7 @@ def test_export_to_a_missing_folder_is_one_line(registry, write_suite, tmp_path)
 def test_a_method_that_kills_its_own_process_fails_only_its_job(registry, tmp_path):
     import os
 
-    from harbench import AdaptResult, Method
+    from harbench import Method
 
     from .conftest import plugin_module
 
@@ -144,3 +144,72 @@ def test_a_flipped_stored_value_and_a_damaged_store_file_are_said_in_one_line(re
     res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"])
     assert res.exit_code in (1, 2) and "is damaged" in res.output and "Traceback" not in res.output, res.output
     assert db.read_bytes() == before  # nothing was written into the damaged file
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """Living (not zombie) processes below ``pid`` and their depth (1: children), from /proc."""
+    import os
+
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                parents.setdefault(int(ppid), []).append(int(entry))
+    found: dict[int, int] = {}
+    todo = [(pid, 0)]
+    while todo:
+        parent, depth = todo.pop()
+        for child in parents.get(parent, []):
+            found[child] = depth + 1
+            todo.append((child, depth + 1))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_parallel_run_leaves_no_worker_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
+    suite = tmp_path / "s.yaml"  # a generic model that trains for hours: a worker is busy when the driver dies
+    suite.write_text(tiny_suite(methods="[generic, finetune-last]").replace("generic: {epochs: 1}",
+                                                                           "generic: {epochs: 1000000}"))
+    env = {**os.environ, "HARBENCH_LOAD_PLUGINS": "", "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen([sys.executable, "-m", "harbench.cli", "run", str(suite), "--results",
+                               str(tmp_path / "r"), "--workers", "2", "-q"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # a worker's sandbox zygote (the driver's grandchild) exists once that worker has started its task
+        deadline = time.monotonic() + 600  # a patience for a loaded machine, not a speed requirement
+        while time.monotonic() < deadline and max(_descendants(driver.pid).values(), default=0) < 2:
+            assert driver.poll() is None, "the run ended before its pool started"
+            time.sleep(0.5)
+        workers = set(_descendants(driver.pid))
+        assert max(_descendants(driver.pid).values(), default=0) >= 2, workers
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for p in left:  # never leave them to the rest of the test session
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"{len(left)} worker process(es) outlived their killed driver"

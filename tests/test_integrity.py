@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from harbench import Windows
-from harbench.runner import Runner
-from harbench.store import Store
-from harbench.stream import label_free_stream
+from harbench.results.store import Store
+from harbench.run import Runner
+from harbench.run.stream import label_free_stream
 from harbench.suite import parse_suite
 
 from .conftest import FAST_CPU
@@ -158,8 +158,8 @@ SPY = """
 import json, sys
 sys.path.insert(0, {planted!r})
 from harbench.plugins import Registry
-from harbench.runner import Runner
-from harbench.store import Store
+from harbench.run import Runner
+from harbench.results.store import Store
 from harbench.suite import parse_suite
 reg = Registry()
 reg.load_entry_points(allowed=[])
@@ -173,7 +173,7 @@ print(json.dumps([r["facts"].get("found") for r in Store({results!r}).job_rows(s
 @pytest.mark.parametrize("isolation", ["process", "inline"])
 def test_adapt_cannot_find_the_test_splits(tmp_path, isolation):
     """A fresh interpreter, so nothing of other tests is in memory; inline isolation proves the spy can find them."""
-    text = suite(["planted-gc-spy"], extra=f"isolation: {isolation}").replace(f", planted-step-counter", "")
+    text = suite(["planted-gc-spy"], extra=f"isolation: {isolation}").replace(", planted-step-counter", "")
     code = SPY.format(planted=str(PLANTED), text=text, results=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -187,7 +187,7 @@ def test_adapt_cannot_find_the_test_splits(tmp_path, isolation):
 
 
 def test_a_split_without_test_windows_is_refused_naming_dataset_user_and_setting(registry, tmp_path):
-    from harbench import Dataset, Splits, hookimpl
+    from harbench import Dataset, Splits
     from harbench.builtin.datasets import SyntheticDrift
 
     class Starved(Dataset):  # a real-data loader whose k leaves nothing to test on

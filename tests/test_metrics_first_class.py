@@ -13,11 +13,12 @@ from click.testing import CliRunner
 
 import harbench
 from harbench import JobOutputs, Metric, accuracy
-from harbench.analysis import harm_rate, user_level, worst_decile
 from harbench.builtin.metrics import CORE, brier, ece, nll
 from harbench.cli import main
-from harbench.report import IDENTITY, METRIC_COLUMNS, export_columns, summary_table, user_level_table
-from harbench.store import Store
+from harbench.results.analysis import harm_rate, user_level, worst_decile
+from harbench.results.export import export_columns
+from harbench.results.store import Store
+from harbench.results.tables import IDENTITY, METRIC_COLUMNS, summary_table, user_level_table
 from harbench.testing import tiny_outputs
 
 from .conftest import plugin_module, tiny_suite

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from harbench import AdaptResult, Method, Param
 from harbench.cli import main
-from harbench.store import Store
+from harbench.results.store import Store
 from harbench.suite import SuiteError, parse_suite
 
-from .conftest import FAST_CPU, TINY_DATA, plugin_module, tiny_suite
+from .conftest import plugin_module, tiny_suite
 from .test_runner import run
 
 BAD = sorted(Path(__file__).parent.joinpath("data", "bad_suites").glob("*.yaml"))
@@ -177,7 +177,7 @@ def test_a_ray_worker_lost_mid_job_is_retried(registry, tmp_path, monkeypatch):
     registry.add_plugin(harbench_crashing, "harbench-crashing", "0.1")
     monkeypatch.setenv("CRASH_MARKER", str(tmp_path / "crashed"))
     suite = parse_suite(tiny_suite(methods="[crash-once]").replace("target_users: 2", "target_users: 1"), "t.yaml", registry)
-    from harbench.runner import Runner
+    from harbench.run import Runner
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": plugin_dir, "CRASH_MARKER": str(tmp_path / "crashed")}})

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import pytest
 from click.testing import CliRunner
 
-from harbench.analysis import estimate, harm_rate, holm, parse_where, pareto_front, user_level, wilcoxon, worst_decile
+from harbench import bootstrap_interval
 from harbench.cli import main
 from harbench.records import JobRecord, JobSpec
-from harbench.report import IDENTITY, METRIC_COLUMNS, paper_summaries, summary_table, user_level_table
-from harbench.store import Store
+from harbench.results.analysis import estimate, harm_rate, holm, pareto_front, user_level, wilcoxon, worst_decile
+from harbench.results.query import parse_where
+from harbench.results.report import paper_summaries
+from harbench.results.store import Store
+from harbench.results.tables import IDENTITY, METRIC_COLUMNS, summary_table, user_level_table
 
 from .conftest import plugin_module
 
@@ -143,8 +147,11 @@ def test_summary_table_groups_filters_and_marks_estimates(tmp_path):
     helper = next(line for line in table if line[0] == "helper")
     assert helper[headers.index("n")] == 8
     cell = helper[headers.index("acc_seen")]
-    e = estimate([acc + g for acc, g in zip(GENERIC.values(), GAINS["helper"])] * 2)
-    assert cell.startswith(f"{100 * e.mean:.1f} ± {100 * e.std:.1f} [{100 * e.lo:.1f}, {100 * e.hi:.1f}]")
+    users = [acc + g for acc, g in zip(GENERIC.values(), GAINS["helper"])]  # each user once, not once per target
+    lo, hi = bootstrap_interval(users)
+    assert cell.startswith(f"{100 * statistics.fmean(users):.1f} ± {100 * statistics.stdev(users):.1f} "
+                           f"[{100 * lo:.1f}, {100 * hi:.1f}]")
+    assert min(users) <= lo < hi <= max(users)
     assert helper[headers.index("adapt_j")].endswith("(est.)") and not cell.endswith("(est.)")
     assert helper[headers.index("energy_method")] == "rapl/roofline-estimate"
     headers, table = summary_table(rows)
@@ -246,3 +253,70 @@ def test_a_partial_run_is_marked_incomplete_in_every_view(tmp_path):
     complete = make_run(tmp_path / "c", standard_jobs())
     res = CliRunner().invoke(main, ["report", str(complete), "--results", str(tmp_path / "c")])
     assert "INCOMPLETE" not in res.output
+
+
+# ------------------------------------------------------------------------- intervals (issue #22, item 4)
+
+
+def _bracket(cell: str) -> tuple[float, float]:
+    lo, hi = cell[cell.index("[") + 1: cell.index("]")].split(",")
+    return float(lo), float(hi)
+
+
+def test_accuracy_intervals_stay_within_0_100_with_few_users(tmp_path):
+    accs = {"u0": 0.98, "u1": 1.0, "u2": 0.99}  # a Student-t interval here reaches ~101.5 %
+    assert estimate(accs.values()).hi > 1.0
+    run_id = make_run(tmp_path, [job("mine", u, acc_seen=a, acc_unseen=a - 0.5, adapt_j=1.0 + i)
+                                 for i, (u, a) in enumerate(accs.items())])
+    headers, table = summary_table(Store(tmp_path).job_rows(run_id), ci=True)
+    lo, hi = _bracket(table[0][headers.index("acc_seen")])
+    assert 98.0 <= lo < hi <= 100.0
+    from harbench.results.tables import units_note
+
+    assert "bootstrap interval over users" in units_note([])
+
+
+def _two_target_rows(tmp_path):
+    one = Store(tmp_path / "one").job_rows(make_run(tmp_path / "one", standard_jobs()))
+    two = Store(tmp_path / "two").job_rows(make_run(tmp_path / "two", standard_jobs()
+                                                    + standard_jobs("board", "estimated", "roofline-estimate")))
+    return one, two
+
+
+def test_by_method_counts_accuracy_once_per_configuration_not_per_target(tmp_path):
+    one, two = _two_target_rows(tmp_path)
+    for metric in ("acc_seen", "params_trained", "gain_seen"):
+        headers, a = summary_table(one, [metric], by=["method"], ci=True)
+        _, b = summary_table(two, [metric], by=["method"], ci=True)
+        col = headers.index(metric)
+        assert [line[col] for line in a] == [line[col] for line in b], metric  # n differs, the cell does not
+    # a cost does depend on the target: pooling two targets' energy is two observations per user
+    headers, a = summary_table(one, ["adapt_j"], by=["method"], ci=True)
+    _, b = summary_table(two, ["adapt_j"], by=["method"], ci=True)
+    width = [(_bracket(x[headers.index("adapt_j")])) for x in (a[1], b[1])]
+    assert width[1][1] - width[1][0] < width[0][1] - width[0][0]
+
+
+def test_per_user_table_of_accuracy_is_one_row_per_method_and_holm_is_not_multiplied(tmp_path):
+    one, two = _two_target_rows(tmp_path)
+    h1, t1 = user_level_table(one)
+    h2, t2 = user_level_table(two)
+    assert "hardware" not in h2 and (h1, t1) == (h2, t2)
+    assert len(t2) == 1 + len(GAINS)
+    ps = [p for u in user_level(two, target_independent=True) for p in u.paired]
+    per_target = [p for u in user_level(two, target_independent=False) for p in u.paired]
+    assert len(ps) == 2 * len(GAINS) and len(per_target) == 2 * len(ps)  # each test once, not once per target
+    assert max(p.p_holm for p in ps) <= max(p.p_holm for p in per_target)
+    # latency is a cost: still one row per target
+    h, t = user_level_table(two, metric="latency_ms_p50")
+    assert "hardware" in h and len(t) == 2 * (1 + len(GAINS))
+
+
+def test_robustness_plot_counts_each_user_once_with_bounded_intervals(tmp_path):
+    from harbench.results.plots import robustness_estimates
+
+    one, two = _two_target_rows(tmp_path)
+    assert robustness_estimates(one) == robustness_estimates(two)
+    labels, seen, unseen = robustness_estimates(two)
+    for e in [*seen, *unseen]:
+        assert e.n == len(GENERIC) and 0.0 <= e.lo <= e.mean <= e.hi <= 1.0

@@ -6,9 +6,9 @@ from click.testing import CliRunner
 
 from harbench import AdaptFacts, AdaptResult, Hardware, HardwareInfo, InferenceCost, Method, Param, PhaseCost
 from harbench.cli import main
-from harbench.report import IDENTITY, METRIC_COLUMNS
-from harbench.runner import Runner
-from harbench.store import Store
+from harbench.results.store import Store
+from harbench.results.tables import IDENTITY, METRIC_COLUMNS
+from harbench.run import Runner
 from harbench.suite import parse_suite
 
 from .conftest import plugin_module, tiny_suite
@@ -283,7 +283,7 @@ def test_energy_provenance_is_stored_whatever_metrics_lists(registry, tmp_path):
 
 
 def test_the_energy_note_ignores_jobs_that_executed_no_work():
-    from harbench.analysis import energy_note
+    from harbench.results.analysis import energy_note
 
     rows = [{"status": "ok", "energy_method": "rapl"}, {"status": "ok", "energy_method": "none"}]
     assert energy_note(rows) is None

@@ -1,7 +1,7 @@
 import pytest
 
-from harbench.suite import SuiteError, expand_grid, parse_suite, variant_label
 from harbench.builtin.methods import FineTune
+from harbench.suite import SuiteError, expand_grid, parse_suite, variant_label
 
 from .conftest import tiny_suite
 

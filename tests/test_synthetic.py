@@ -1,10 +1,9 @@
+import pytest
 import torch
 
 from harbench import Windows
 from harbench.builtin.datasets import SyntheticDrift
-from harbench.leakage import LeakageError, check_splits
-
-import pytest
+from harbench.run.leakage import LeakageError, check_splits
 
 PARAMS = dict(users=5, windows=8, sessions=2, k=3, unseen_windows=3)
 

@@ -13,8 +13,15 @@ from harbench.builtin.datasets import SyntheticDrift
 from harbench.builtin.hardware import Cpu
 from harbench.builtin.methods import FineTuneLast
 from harbench.builtin.metrics import METRICS
-from harbench.testing import (FAST_CPU, TINY_DATA, ConformanceError, check_dataset, check_hardware, check_method,
-                              check_metric)
+from harbench.testing import (
+    FAST_CPU,
+    TINY_DATA,
+    ConformanceError,
+    check_dataset,
+    check_hardware,
+    check_method,
+    check_metric,
+)
 
 
 @pytest.fixture(autouse=True)

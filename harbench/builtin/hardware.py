@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import platform
+import weakref
+from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from .. import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, PhaseCost, hookimpl
 from ..measure import EnergyMeter, latency_loop
-
 
 
 def _processor() -> str:
@@ -30,6 +33,16 @@ def _memory_gb() -> float:
         return float("nan")
 
 
+def _energy_method() -> str:
+    """What :class:`EnergyMeter` will report, without starting codecarbon's tracker: RAPL where codecarbon finds
+    readable RAPL files (its first choice on Linux), its TDP model elsewhere."""
+    try:
+        from codecarbon.core.cpu import is_rapl_available
+    except Exception as exc:  # the meter records the same when it cannot start
+        return f"unavailable ({type(exc).__name__})"
+    return "rapl" if platform.system() == "Linux" and is_rapl_available() else "codecarbon-estimate"
+
+
 class Cpu(Hardware):
     name = "cpu"
     measures_host = True
@@ -47,11 +60,15 @@ class Cpu(Hardware):
     }
 
     def describe(self) -> HardwareInfo:
-        meter = self._meter()
+        """Cheap: it never starts the meter (the plan, job keys and --dry-run describe targets too). The energy
+        method is the one the meter will use (codecarbon's own RAPL probe); idle power is included once this
+        process's meter has started, i.e. once something was measured."""
+        meter = EnergyMeter._instance if self.params.energy else None
+        method = meter.method if meter is not None else _energy_method() if self.params.energy else "none"
         return HardwareInfo(
             name=self.name, processor=_processor(), memory_gb=round(_memory_gb(), 1), mode="measured",
-            power={"idle_w": meter.idle_w} if meter.idle_w is not None else {},
-            extra={"cores": os.cpu_count(), "energy_method": meter.method, "torch_threads": torch.get_num_threads()},
+            power={"idle_w": meter.idle_w} if meter is not None and meter.idle_w is not None else {},
+            extra={"cores": os.cpu_count(), "energy_method": method, "torch_threads": torch.get_num_threads()},
         )
 
     def _meter(self) -> EnergyMeter:
@@ -75,16 +92,75 @@ class Cpu(Hardware):
                                min_count=p.min_count, meter=meter)
         n = len(run.samples_s)
         e = run.energy
+        peak_mb, memory = inference_memory(model, example[:1])  # after the timed loop: never inside it
         return InferenceCost(
             latency_s=run.samples_s,
             joules_per_window=None if e.joules is None else e.joules / n,
             joules_net_per_window=None if e.joules_net is None else e.joules_net / n,
             energy_method=e.method,
-            extra={"count": n, "seconds": e.seconds},
+            extra={"count": n, "seconds": e.seconds, "memory": memory},
+            peak_mb=peak_mb,
         )
 
     def radio_joules_per_byte(self):
         return self.params.radio_nj_per_bit * 8e-9
+
+
+class LiveBytes(TorchDispatchMode):
+    """The bytes of tensor storage that operators allocate and that are still referenced, and their peak.
+
+    Every operator's outputs are counted from the moment they exist until the last tensor that views their storage
+    is freed (a weak reference per tensor), so the peak is the largest live set of activations one forward holds,
+    independent of the allocator's caching and of what ran before in the process."""
+
+    def __init__(self, held: Any = ()) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._refs: dict[int, list[int]] = {}  # storage address -> [bytes, tensors viewing it]
+        self._held = {t.untyped_storage().data_ptr() for t in held}  # counted apart (weights, input)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self._track(t)
+        return out
+
+    def _track(self, t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        key = storage.data_ptr()
+        if not key or key in self._held:
+            return
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = [storage.nbytes(), 0]
+            self.live += ref[0]
+            self.peak = max(self.peak, self.live)
+        ref[1] += 1
+        weakref.finalize(t, self._release, key)
+
+    def _release(self, key: int) -> None:
+        ref = self._refs.get(key)
+        if ref is not None:
+            ref[1] -= 1
+            if ref[1] <= 0:
+                self.live -= ref[0]
+                del self._refs[key]
+
+
+def inference_memory(model: torch.nn.Module, example: torch.Tensor) -> tuple[float, dict[str, Any]]:
+    """Peak memory (MB) of one batch-1 inference: weights and buffers + the input + the peak live activations of
+    one forward (:class:`LiveBytes`). What a device must hold for the model itself; the runtime (libtorch, the
+    interpreter) and the allocator's slack are not included."""
+    held = [*model.parameters(), *model.buffers()]
+    weights = sum(t.numel() * t.element_size() for t in held)
+    tracker = LiveBytes([*held, example])
+    with torch.no_grad(), tracker:
+        model(example)
+    total = weights + example.numel() * example.element_size() + tracker.peak
+    return total / 2**20, {"method": "traced: weights + input + peak live operator outputs of one forward",
+                           "weights_mb": weights / 2**20, "activations_mb": tracker.peak / 2**20}
 
 
 class _Threads:

@@ -7,7 +7,8 @@ from typing import Callable
 import torch
 
 from .. import JobOutputs, Metric, accuracy, hookimpl, macro_f1
-from ..stats import Stats
+from ..measure.stats import Stats
+from ..results import lifetime
 
 
 def _ms(q: float) -> Callable[[JobOutputs], float]:
@@ -67,6 +68,21 @@ def brier(y: torch.Tensor, prob: torch.Tensor | None) -> float | None:
     return float(((p - onehot) ** 2).sum(dim=1).mean())
 
 
+def stride_s(o: JobOutputs) -> float:
+    """Seconds between consecutive windows: the dataset's ``extra["stride"]`` (samples) over its rate; a dataset
+    that declares no stride is taken to classify back-to-back windows (stride = window)."""
+    return float(o.info.extra.get("stride") or o.info.window) / o.info.rate_hz
+
+
+def _infer_mw(o: JobOutputs) -> float | None:
+    return lifetime.infer_mw(_mj(o.inference.joules_per_window), 1.0 / stride_s(o))
+
+
+def _real_time_factor(o: JobOutputs) -> float | None:
+    return lifetime.real_time_factor(Stats(o.inference.latency_s).percentile(50) if o.inference.latency_s else None,
+                                     stride_s(o))
+
+
 # name: (unit, higher is better, description, function); "fraction": stored in [0, 1], reported in points
 CORE: dict[str, tuple[str, bool | None, str, Callable[[JobOutputs], float | str | None]]] = {
     "acc_seen": ("fraction", True, "accuracy on the user's held-out windows of the adapt context",
@@ -110,6 +126,17 @@ CORE: dict[str, tuple[str, bool | None, str, Callable[[JobOutputs], float | str 
                    lambda o: brier(o.y_seen, o.prob_seen)),
     "brier_unseen": ("", False, "multi-class Brier score on the unseen contexts (0 best, 2 worst)",
                      lambda o: brier(o.y_unseen, o.prob_unseen)),
+    "adapt_peak_mb": ("MB", False, "peak memory of the adapt phase above the process's own before it (measured: RSS "
+                      "high-water mark of the adapt process; estimated: weights + batch + saved activations + "
+                      "gradients + optimizer state)", lambda o: o.adapt.peak_mb),
+    "infer_peak_mb": ("MB", False, "memory of one batch-1 inference: weights + input + peak live activations",
+                      lambda o: o.inference.peak_mb),
+    "infer_mw": ("mW", False, "average inference power while monitoring continuously: infer_mj x windows per second "
+                 "(rate_hz / the dataset's stride)", _infer_mw),
+    "real_time_factor": ("ratio", False, "median batch-1 latency / the stride interval (> 1: the device cannot keep "
+                         "up with the windows)", _real_time_factor),
+    "adapt_share_24h": ("ratio", False, "adapt_j / (adapt_j + 24 h of monitoring at infer_mw), in [0, 1]",
+                        lambda o: lifetime.adapt_share(o.adapt.joules, _infer_mw(o))),
 }
 
 

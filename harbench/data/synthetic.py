@@ -231,7 +231,8 @@ def describe(cfg: SyntheticConfig) -> DatasetInfo:
         classes=CLASSES,
         users=tuple(f"u{i:02d}" for i in range(cfg.users)),
         contexts=tuple(CONTEXTS[c] for c in cfg.contexts),
-        extra={"channels": ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"], "units": ["g"] * 3 + ["rad/s"] * 3},
+        extra={"channels": ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"], "units": ["g"] * 3 + ["rad/s"] * 3,
+               "stride": STRIDE},  # samples between window starts: the rate a device classifies at
     )
 
 

@@ -5,13 +5,20 @@ Kaur et al., "CRoP: Context-wise Robust Static Human-Sensing Personalization", I
 
 from .diagnostics import StageGIP, gip, gip_by_stage
 from .layers import classifier, prunable_weights, regularised_weights
-from .method import CRoP
+from .method import CRoP, random_split
 from .mixing import mix_with_generic
 from .objective import L1Objective
-from .method import random_split
 from .pipeline import CropConfig, CropRun, PhaseReport, run_crop, train_phase, validation_score
-from .pruning import (PruneOutcome, PruneStep, apply_masks, erk_layer_amount, erk_masks, global_masks,
-                      magnitude_masks, tolerated_prune)
+from .pruning import (
+                      PruneOutcome,
+                      PruneStep,
+                      apply_masks,
+                      erk_layer_amount,
+                      erk_masks,
+                      global_masks,
+                      magnitude_masks,
+                      tolerated_prune,
+)
 from .scores import balanced_accuracy
 from .summary import crop_claims, crop_detail, crop_summary, scenario_verdict
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from harbench import (AdaptFacts, AdaptResult, Method, Param, Windows, count_params, flops_per_window,
-                      split_train_val)
+from harbench import AdaptFacts, AdaptResult, Method, Param, Windows, count_params, flops_per_window, split_train_val
 
 from .layers import prunable_weights
 from .objective import ALPHA_MODES

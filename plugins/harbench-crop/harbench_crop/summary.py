@@ -214,7 +214,7 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
     for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):
         c = claims[(labels[scenario], variant)]
         means = [_user_mean(g) for g in users.values()]
-        def avg(attr: str, digits: int = 2):
+        def avg(attr: str, digits: int = 2, means=means):
             v = _avg(getattr(m, attr) for m in means)
             return None if v is None else round(v, digits)
         out_rows.append([labels[scenario], variant or "(default)", len(users), min(len(v) for v in users.values()),

@@ -24,10 +24,10 @@ import json
 from statistics import mean
 
 import torch
+from harbench_crop import CRoP, gip_by_stage
 
 from harbench import MethodContext, accuracy, build_backbone, fit, make_optimizer, predict
-from harbench.builtin.datasets import SyntheticDrift
-from harbench_crop import CRoP, gip_by_stage
+from harbench.testing import synthetic_drift
 
 STAGES = ("generic", "finetuned", "pruned", "mixed", "final")
 
@@ -43,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
 
-    dataset = SyntheticDrift(users=14, contexts=[args.adapt_context, "home"], adapt_context=args.adapt_context)
+    dataset = synthetic_drift(users=14, contexts=[args.adapt_context, "home"], adapt_context=args.adapt_context)
     splits = dataset.load(args.seed, [f"u{i:02d}" for i in range(args.users)])
     info = splits.info
     generic = build_backbone("resnet1d", info.channels, info.num_classes)

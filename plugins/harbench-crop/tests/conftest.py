@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harbench import Backbone, MethodContext, Splits, UserData, build_backbone, fit, make_optimizer
-from harbench.builtin.datasets import SyntheticDrift
+from harbench.testing import synthetic_drift
 
 
 @dataclass
@@ -50,7 +50,7 @@ def world() -> World:
 
 def _tiny_world() -> World:
     torch.manual_seed(0)
-    dataset = SyntheticDrift(users=5, contexts=["sensor", "home"], adapt_context="sensor", windows=10, k=5,
+    dataset = synthetic_drift(users=5, contexts=["sensor", "home"], adapt_context="sensor", windows=10, k=5,
                              unseen_windows=4, sessions=2)
     splits = dataset.load(seed=0, targets=["u00", "u01"])
     generic = build_backbone("resnet1d", splits.info.channels, splits.info.num_classes, width=8, depth=1)

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-
-from harbench import build_backbone, split_train_val
 from harbench_crop import gip, gip_by_stage, run_crop
 from harbench_crop.diagnostics import context_gradient
 from harbench_crop.pipeline import CropConfig
+
+from harbench import build_backbone, split_train_val
 
 
 def test_gip_is_twice_the_inner_product_of_the_context_gradients():

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
-
-from harbench import ParamError, UserData, fit, make_optimizer, split_train_val
 from harbench_crop import CRoP, L1Objective, random_split, run_crop, train_phase
 from harbench_crop.pipeline import CropConfig
+
+from harbench import ParamError, UserData, fit, make_optimizer, split_train_val
 
 CHEAP = dict(epochs=3, final_epochs=3, batch_size=8)
 

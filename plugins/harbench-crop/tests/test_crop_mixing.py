@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 
 import torch
+from harbench_crop import apply_masks, magnitude_masks, mix_with_generic, prunable_weights
 
 from harbench import build_backbone
-from harbench_crop import apply_masks, magnitude_masks, mix_with_generic, prunable_weights
 
 
 def _pair():

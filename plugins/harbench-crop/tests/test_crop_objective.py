@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from harbench_crop import L1Objective, regularised_weights
 
 from harbench import MobileNet1d, build_backbone, cross_entropy
-from harbench_crop import L1Objective, regularised_weights
 
 
 def test_penalty_covers_conv_and_linear_weights_including_the_classifier_only():

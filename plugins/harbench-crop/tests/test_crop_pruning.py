@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
+from harbench_crop import (
+    apply_masks,
+    balanced_accuracy,
+    erk_layer_amount,
+    erk_masks,
+    global_masks,
+    magnitude_masks,
+    prunable_weights,
+    tolerated_prune,
+)
+from harbench_crop.pruning import candidate_amounts, sparsity
 from torch import nn
 
 from harbench import Windows, build_backbone
-import numpy as np
-
-from harbench_crop import (apply_masks, balanced_accuracy, erk_layer_amount, erk_masks, global_masks, magnitude_masks,
-                           prunable_weights, tolerated_prune)
-from harbench_crop.pruning import candidate_amounts, sparsity
 
 N_GATES = 100
 

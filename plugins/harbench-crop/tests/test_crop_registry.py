@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from harbench.plugins import get_registry
 from harbench_crop import CRoP
+
+from harbench.testing import registry as get_registry
 
 
 def test_registered_through_its_entry_point():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from harbench_crop import crop_claims, crop_detail, crop_summary
 
 from harbench import judge
-from harbench_crop import crop_claims, crop_detail, crop_summary
 
 DATASET = {"adapt_context": "sensor", "users": 14}
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Sequence
 
 from harbench import ContextInfo, Dataset, DatasetInfo, Param, Splits
 
-from .errors import OutsideFolderWarning, LayoutError
+from .errors import LayoutError, OutsideFolderWarning
 from .segments import Segment, labelled_seconds
 from .splitting import build_splits
 from .windowing import cut_windows
@@ -185,6 +185,7 @@ class RealDataset(Dataset):
             "class_balance_s": balance,
             "users_found": len(scan.users),
             "adapt_context": adapt_context,
+            "stride": self.params.stride,  # samples between window starts: the rate a device classifies at
             **scan.extra,
         }
         if balance is None:

@@ -1,5 +1,4 @@
 import pytest
-
 from harbench_datasets.base import PARSE_CACHE
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
-from harbench.leakage import check_splits
 from harbench_datasets import HHAR, LayoutError, MalformedRecordsWarning, fabricate
 from harbench_datasets.base import PARSE_CACHE
+
+from harbench.testing import check_splits
 
 FAST = dict(window=32, stride=16, k=2)
 

@@ -1,7 +1,7 @@
 import pytest
-
-from harbench.leakage import check_splits
 from harbench_datasets import LayoutError, MotionSense, fabricate
+
+from harbench.testing import check_splits
 
 
 def test_trials_group_into_long_and_short_contexts(tmp_path):

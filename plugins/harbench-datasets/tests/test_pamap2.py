@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import torch
-
-from harbench.leakage import check_splits
 from harbench_datasets import PAMAP2, LayoutError, fabricate
 from harbench_datasets.base import PARSE_CACHE
+
+from harbench.testing import check_splits
 
 
 def test_positions_are_contexts_and_transients_are_dropped(tmp_path):

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
-
-from harbench import ContextInfo, DatasetInfo
-from harbench.plugins import get_registry
 from harbench_datasets import DATASETS, LayoutError
 from harbench_datasets.segments import Segment, runs
 from harbench_datasets.signal import covered, fill_nan, resample, true_runs
 from harbench_datasets.splitting import build_splits
 from harbench_datasets.windowing import cut_windows
+
+from harbench import ContextInfo, DatasetInfo
+from harbench.testing import registry as get_registry
 
 
 def test_resample_keeps_a_slow_sine_and_the_duration():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from harbench_datasets import Recordings, SpSwHar, fabricate
 
 from harbench.testing import check_dataset
-from harbench_datasets import Recordings, SpSwHar, fabricate
 
 REAL = os.environ.get("HARBENCH_SP_SW_HAR", "")
 real = pytest.mark.skipif(not (REAL and Path(REAL, "subjects_info.csv").is_file()),

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from harbench.testing import check_dataset
 from harbench_datasets import LayoutError, SpSwHar, fabricate
 from harbench_datasets.windowing import majority_labels
+
+from harbench.testing import check_dataset
 
 REAL = os.environ.get("HARBENCH_SP_SW_HAR", "")
 real = pytest.mark.skipif(not (REAL and Path(REAL, "subjects_info.csv").is_file()),

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
-from harbench.leakage import check_splits
 from harbench_datasets import UCIHAR, LayoutError, fabricate
 from harbench_datasets.windowing import cut_windows
+
+from harbench.testing import check_splits
 
 
 def published_rows(root, split):

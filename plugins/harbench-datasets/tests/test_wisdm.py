@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
-from harbench.leakage import check_splits
 from harbench_datasets import WISDM, LayoutError, MalformedRecordsWarning, fabricate
 from harbench_datasets.wisdm import parse_raw
+
+from harbench.testing import check_splits
 
 
 def test_known_defects_are_parsed_repaired_or_skipped_and_counted():
@@ -55,7 +55,7 @@ def test_a_timestamp_jump_starts_a_new_segment(tmp_path):
     root = tmp_path / "WISDM_ar_v1.1"
     root.mkdir()
     rows = [f"7,Sitting,{(1 + i) * 50_000_000 + (10**10 if i >= 50 else 0)},0.1,9.8,0.2;" for i in range(100)]
-    rows += [f"7,Sitting,0,0.1,9.8,0.2;" for _ in range(10)]  # unknown timestamps never cut
+    rows += ["7,Sitting,0,0.1,9.8,0.2;" for _ in range(10)]  # unknown timestamps never cut
     (root / "WISDM_ar_v1.1_raw.txt").write_text("\n".join(rows))
     parsed = WISDM(path=str(root)).parsed()
     assert [s.signal.shape[1] for s in parsed.segments] == [50, 60]

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from harbench_devicekit.testing import fake_ina3221, fake_programs, fake_sysfs
 
 from harbench import build_backbone
-from harbench_devicekit.testing import fake_ina3221, fake_programs, fake_sysfs
 
 
 @pytest.fixture

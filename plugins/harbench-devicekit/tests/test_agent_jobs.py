@@ -10,7 +10,6 @@ import time
 
 import pytest
 import torch
-
 from harbench_devicekit import testing
 from harbench_devicekit.export import torchscript_bytes
 from harbench_devicekit.transport import AGENT_FILE, AgentError, JobFiles, LocalTransport

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from harbench import AdaptFacts, build_backbone, flops_per_window
 from harbench_devicekit.calibrate import CalibrationPoint, fit
 from harbench_devicekit.profiles import Calibration, ComputeUnit, PowerModel, load_profile, unsourced_figures
 from harbench_devicekit.roofline import estimate, roofline_seconds
 from harbench_devicekit.trace import OpCost, OpTrace, trace_forward, trace_train_step
 from harbench_devicekit.workload import AdaptWorkload, InputShapes
+
+from harbench import AdaptFacts, build_backbone, flops_per_window
 
 
 def unit(**cal):

@@ -4,7 +4,6 @@ import importlib.util
 import time
 
 import pytest
-
 from harbench_devicekit import testing
 from harbench_devicekit.transport import AGENT_FILE
 
@@ -81,7 +80,7 @@ class Ramp:
 def test_sampler_integrates_a_ramp():
     with agent.PowerSampler(Ramp(), hz=50) as sampler:
         time.sleep(0.4)
-    (t_first, w_first), (t_last, w_last) = sampler.samples[0], sampler.samples[-1]
+    (_, w_first), (_, w_last) = sampler.samples[0], sampler.samples[-1]
     assert len(sampler.samples) >= 5
     assert sampler.mean_watts() == pytest.approx((w_first + w_last) / 2, rel=0.05)
 

@@ -25,11 +25,13 @@ import statistics
 import time
 
 import torch
+from harbench_duet import Duet
 
 from harbench import MethodContext, UserData, build_backbone, fit, make_optimizer
-from harbench.builtin.datasets import SyntheticDrift  # the suite's dataset and baselines (a script, not plugin code)
-from harbench.builtin.methods import FineTune, FineTuneLast
-from harbench_duet import Duet
+from harbench.testing import registry, synthetic_drift  # the suite's dataset and baselines
+
+FineTune = registry().get("method", "finetune-full").cls
+FineTuneLast = registry().get("method", "finetune-last").cls
 
 SUITE_DATA = {"users": 24, "adapt_context": "recovery", "contexts": ["recovery", "home"],
               "population_contexts": ["home", "recovery"]}
@@ -52,7 +54,7 @@ def main() -> None:
     params = dict(kv.split("=", 1) for kv in args.params.split(",") if kv)
     params = {k: (int(v) if v.isdigit() else v) for k, v in params.items()}
 
-    ds = SyntheticDrift(**SUITE_DATA)
+    ds = synthetic_drift(**SUITE_DATA)
     info = ds.describe()
     targets = list(info.users[:8])
     splits = ds.load(0, targets)

@@ -22,8 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harbench import AdaptFacts, AdaptResult, Backbone, Method, MethodState, Param, Windows, frozen_copy
 
-from .communication import FLOAT32_BYTES, WIFI_J_PER_BYTE, communication
 from .augment import add_virtual_devices
+from .communication import FLOAT32_BYTES, WIFI_J_PER_BYTE, communication
 from .episodes import DeviceSplit, build_devices, device_buffer, split_by_user
 from .generator import ACTIVATIONS, DECODERS, ENCODERS, FORMS, GRANULARITIES, GeneratorConfig, ParameterGenerator
 from .meta_training import TrainingConfig, population_features, pretrain_umn, train_generator

@@ -7,11 +7,20 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-
-from harbench import (Backbone, DatasetInfo, MethodContext, MethodState, Splits, UserData, build_backbone, fit,
-                      make_optimizer)
-from harbench.builtin.datasets import SyntheticDrift
 from harbench_duet import Duet
+
+from harbench import (
+    Backbone,
+    DatasetInfo,
+    MethodContext,
+    MethodState,
+    Splits,
+    UserData,
+    build_backbone,
+    fit,
+    make_optimizer,
+)
+from harbench.testing import synthetic_drift
 
 torch.set_num_threads(1)  # tiny ops: extra threads only add contention on a shared 2-core machine
 
@@ -49,7 +58,7 @@ def base() -> Base:
     global _BASE
     if _BASE is None:
         torch.manual_seed(0)
-        ds = SyntheticDrift(users=6, windows=8, k=3, sessions=2, unseen_windows=4, contexts=["recovery", "home"],
+        ds = synthetic_drift(users=6, windows=8, k=3, sessions=2, unseen_windows=4, contexts=["recovery", "home"],
                             adapt_context="recovery", population_contexts=["home", "recovery"])
         info = ds.describe()
         splits = ds.load(0, TARGETS)

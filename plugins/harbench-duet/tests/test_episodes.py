@@ -1,8 +1,8 @@
 import torch
-
-from harbench import Windows
 from harbench_duet.augment import add_virtual_devices, random_transform
 from harbench_duet.episodes import build_devices, device_buffer, split_by_user
+
+from harbench import Windows
 
 
 def population() -> Windows:

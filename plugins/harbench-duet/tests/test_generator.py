@@ -2,7 +2,6 @@ import json
 
 import pytest
 import torch
-
 from harbench_duet.generator import GeneratorConfig, ParameterGenerator, run_head
 
 

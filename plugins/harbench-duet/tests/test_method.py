@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
-from harbench import HardwareInfo, MethodState, Windows, build_backbone, predict
 from harbench_duet import Duet, ParameterGenerator
 from harbench_duet.communication import WIFI_J_PER_BYTE
 from harbench_duet.personal_model import swap_head
+from safetensors.torch import load_file, save_file
+
+from harbench import HardwareInfo, MethodState, build_backbone, predict
 
 
 def head_layers(model) -> list[torch.nn.Linear]:
@@ -169,7 +169,7 @@ def test_swap_head_works_on_mobilenet():
 
 
 def test_registered_through_the_entry_point(monkeypatch):
-    from harbench.plugins import get_registry
+    from harbench.testing import registry as get_registry
 
     monkeypatch.delenv("HARBENCH_LOAD_PLUGINS", raising=False)
     registered = get_registry(refresh=True).get("method", "duet")

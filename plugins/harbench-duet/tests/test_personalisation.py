@@ -14,10 +14,10 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from harbench_duet import Duet
 from torch import nn
 
 from harbench import Backbone, ContextInfo, DatasetInfo, MethodContext, UserData, Windows, predict
-from harbench_duet import Duet
 
 CLASSES, WINDOWS, STRIDE = 4, 12, 128  # windows per (user, class) session; non-overlapping windows
 

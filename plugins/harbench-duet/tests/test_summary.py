@@ -1,7 +1,6 @@
 import math
 
 import pytest
-
 from harbench_duet.summary import duet_summary
 
 USERS = [f"u{i:02d}" for i in range(8)]

@@ -3,12 +3,12 @@ with fabricated INA3221 rails and a fake nvpmodel on PATH."""
 
 import pytest
 import torch
-
-from harbench import build_backbone
-from harbench.plugins import get_registry
 from harbench_devicekit import testing
 from harbench_devicekit.profiles import unsourced_figures
 from harbench_jetson.plugin import NVPMODEL_NAMES, POWER_MODES, JetsonXavierAgx
+
+from harbench import build_backbone
+from harbench.testing import registry as get_registry
 
 
 @pytest.fixture

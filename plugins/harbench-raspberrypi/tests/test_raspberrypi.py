@@ -2,12 +2,12 @@
 
 import pytest
 import torch
-
-from harbench import build_backbone
-from harbench.plugins import get_registry
 from harbench_devicekit import testing
 from harbench_devicekit.profiles import unsourced_figures
 from harbench_raspberrypi.plugin import RaspberryPi4, RaspberryPi5
+
+from harbench import build_backbone
+from harbench.testing import registry as get_registry
 
 
 @pytest.fixture

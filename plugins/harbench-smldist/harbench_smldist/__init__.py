@@ -9,8 +9,8 @@ from .losses import (
     smldist_logits_loss,
     stage_loss,
 )
-from .networks import CodeNet, NetworkConfig, SMLNet, StageAdapters, build_network
 from .method import VARIANTS, SMLDist
+from .networks import CodeNet, NetworkConfig, SMLNet, StageAdapters, build_network
 
 __all__ = [
     "HEAD_MODES", "MEMORY_FORMS", "AssociativeMemory", "CodeHopfieldMemory", "CodeNet", "IntuitionMemoryHead",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from typing import Any
 
 from harbench import bootstrap_interval, judge, paired, per_user_mean
 

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from torch.nn import functional as F
-
-from harbench import Windows, split_train_val
-from harbench.builtin.datasets import SyntheticDrift
 from harbench_smldist import (
     NetworkConfig,
     StageAdapters,
@@ -32,6 +27,10 @@ from harbench_smldist.pipeline import (
     teacher_targets,
     train_supervised,
 )
+from torch.nn import functional as F
+
+from harbench import Windows, split_train_val
+from harbench.testing import synthetic_drift
 
 # the plugin's earlier form (harbench's width-scaled MobileNet1d, associative memory): an option
 TEACHER = NetworkConfig(channels=6, classes=6, role="teacher", architecture="harbench", width=2.0,
@@ -202,7 +201,7 @@ def test_stage_distillation_lowers_the_anchors_mse():
     """Each anchor's validation MSE to the teacher falls well below the untrained student's, measured on the network
     stage distillation trains (BatchNorm on the windows' own statistics). The eval-mode MSE (running statistics,
     the code's diagnostic) is recorded too but not asserted: after a few epochs the running statistics lag."""
-    pop = SyntheticDrift(users=4, windows=12, k=3, sessions=2, contexts=["home", "sensor"]).load(0, ["u00"]).population
+    pop = synthetic_drift(users=4, windows=12, k=3, sessions=2, contexts=["home", "sensor"]).load(0, ["u00"]).population
     train, val = split_train_val(pop, 0.25)
     torch.manual_seed(0)
     teacher = build_network(NetworkConfig(6, 6, role="teacher", channel_divisor=32))

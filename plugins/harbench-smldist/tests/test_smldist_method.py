@@ -6,12 +6,12 @@ import copy
 
 import pytest
 import torch
+from harbench_smldist import VARIANTS, SMLDist
+from harbench_smldist import method as method_module
 from safetensors.torch import load_file, save_file
 
 from harbench import MethodContext, MethodState, UserData, build_backbone, predict
-from harbench.builtin.datasets import SyntheticDrift
-from harbench_smldist import VARIANTS, SMLDist
-from harbench_smldist import method as method_module
+from harbench.testing import synthetic_drift
 
 TINY = dict(channel_divisor=32, teacher_epochs=1, stage_epochs=1, logits_epochs=1, adapt_epochs=2, batch_size=64)
 # the plugin's earlier configuration, kept as named options
@@ -32,7 +32,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def splits():
-    return SyntheticDrift(users=4, windows=10, k=3, sessions=2, contexts=["home", "sensor"]).load(0, ["u00"])
+    return synthetic_drift(users=4, windows=10, k=3, sessions=2, contexts=["home", "sensor"]).load(0, ["u00"])
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_full_adapt_scope_trains_the_backbone(states, ctx, user):
 
 
 def test_plugin_is_registered_through_the_entry_point(monkeypatch):
-    from harbench.plugins import get_registry
+    from harbench.testing import registry as get_registry
 
     monkeypatch.setenv("HARBENCH_LOAD_PLUGINS", "harbench-smldist")
     registry = get_registry(refresh=True)

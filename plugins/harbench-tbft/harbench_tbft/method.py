@@ -132,6 +132,8 @@ class TBFT(Method):
             epochs=report.epochs_run,
             trainable=list(plan.trainable),
             flops=flops,
+            optimizer=recipe.optimizer,
+            lr=lr,
             extra={
                 "block": choice.block,
                 "block_source": choice.source,
@@ -139,8 +141,6 @@ class TBFT(Method):
                 **({"rgn_scores": choice.rgn_scores} if choice.rgn_scores is not None else {}),
                 "recipe": recipe.name,
                 "recipe_source": recipe_source,
-                "optimizer": recipe.optimizer,
-                "lr": lr,
                 "selection": "best-val-loss" if val is not None else "last-epoch",
                 "best_epoch": report.best_epoch,
                 "optimizer_steps": report.optimizer_steps,

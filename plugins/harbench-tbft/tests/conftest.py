@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harbench import Backbone, ContextInfo, MethodContext, Splits, UserData, build_backbone, fit, make_optimizer
-from harbench.builtin.datasets import SyntheticDrift
+from harbench.testing import synthetic_drift
 
 # One intra-op thread: the machine is shared, and oversubscribed torch threads spin far slower than one thread.
 torch.set_num_threads(1)
@@ -23,7 +23,7 @@ TARGETS = ["u00", "u01", "u02"]
 
 def load(adapt_context: str) -> Splits:
     """Same users and population for every ``adapt_context``; only which context the targets adapt on differs."""
-    dataset = SyntheticDrift(users=9, contexts=CONTEXTS, adapt_context=adapt_context, windows=12, k=6,
+    dataset = synthetic_drift(users=9, contexts=CONTEXTS, adapt_context=adapt_context, windows=12, k=6,
                              unseen_windows=2, sessions=2)
     return dataset.load(seed=0, targets=TARGETS)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from harbench_tbft import TBFT, choose_by_rgn, relative_gradient_norms
 
 

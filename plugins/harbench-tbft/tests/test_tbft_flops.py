@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from harbench_tbft import TBFT, plan_for, step_flops
+from harbench_tbft.blocks import cut_loss
 from torch.utils.flop_counter import FlopCounterMode
 
 from harbench import build_backbone, flops_per_window
-from harbench_tbft import TBFT, plan_for, step_flops
-from harbench_tbft.blocks import cut_loss
 
 BLOCKS = ["front", "stage2", "stage3", "fc", "all"]
 

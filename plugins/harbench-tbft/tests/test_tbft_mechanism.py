@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from harbench_tbft import SINGLE_BLOCKS, TBFT, cut_forward, plan_for
+from harbench_tbft.blocks import cut_loss
 from torch import nn
 
 from harbench import build_backbone
-from harbench_tbft import SINGLE_BLOCKS, TBFT, cut_forward, plan_for
-from harbench_tbft.blocks import cut_loss
 
 PREFIX = {"front": "front.", "stage2": "stage2.", "stage3": "stage3.", "fc": "fc."}
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from harbench_tbft import TBFTPreAct, block_shares, cut_forward, plan_for, step_flops
+from harbench_tbft.blocks import cut_loss
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harbench import build_backbone, count_params
-from harbench_tbft import TBFTPreAct, block_shares, cut_forward, plan_for, step_flops
-from harbench_tbft.blocks import cut_loss
 
 
 def _stage_forward_flops(model) -> dict[str, float]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import harbench_tbft.method as method_module
 import pytest
 import torch
-
-import harbench_tbft.method as method_module
-from harbench import fit, frozen_copy, make_optimizer
 from harbench_tbft import RECIPES, SINGLE_BLOCKS, TBFT, plan_for, resolve_recipe, time_steps
 from harbench_tbft.blocks import cut_loss, train_mode
+
+from harbench import fit, frozen_copy, make_optimizer
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from harbench_tbft import BLOCK_CHOICES, TBFT, TBFTPreAct
 
 from harbench import ParamError
-from harbench.plugins import get_registry
-from harbench_tbft import BLOCK_CHOICES, TBFT, TBFTPreAct
+from harbench.testing import registry as get_registry
 
 
 def test_registered_from_its_own_distribution():

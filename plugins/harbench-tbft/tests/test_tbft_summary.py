@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from harbench_tbft.summary import cell_table, claims, summarize
 
 USERS = [f"u{i:02d}" for i in range(8)]

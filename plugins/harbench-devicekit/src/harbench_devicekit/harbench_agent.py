@@ -29,7 +29,6 @@ import os
 import platform
 import random
 import re
-import shlex
 import subprocess
 import sys
 import threading

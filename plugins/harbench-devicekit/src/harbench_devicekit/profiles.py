@@ -76,6 +76,14 @@ class DeviceProfile:
 
     # -------------------------------------------------------------------------------------------- lookups
     @property
+    def usable_memory_mb(self) -> float | None:
+        """Memory an adapt phase may use (MB): ``usable_memory_mb`` when the profile states it (with its source),
+        else all of ``memory_gb``; None when the profile gives no memory figure (0)."""
+        if "usable_memory_mb" in self.raw:
+            return float(figure(self.raw["usable_memory_mb"]))
+        return self.memory_gb * 1024.0 if self.memory_gb > 0 else None
+
+    @property
     def calibration_date(self) -> str | None:
         date = (self.raw.get("calibration") or {}).get("date")
         return None if date is None else str(date)

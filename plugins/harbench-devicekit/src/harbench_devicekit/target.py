@@ -21,6 +21,7 @@ from torch import nn
 from harbench import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, PhaseCost
 
 from .export import onnx_bytes, torchscript_bytes
+from .memory import adapt_memory, inference_memory
 from .profiles import DeviceProfile, load_profile
 from .roofline import Estimate, estimate
 from .trace import trace_forward, trace_train_step
@@ -61,6 +62,8 @@ COMMON_PARAMETERS: dict[str, Param] = {
     "lease_path": Param("/tmp/harbench-agent.lock", "device lock file: one job at a time per device"),
     "lease_timeout_s": Param(3600.0, "fail when the device stays leased longer than this", ge=0.0),
     "job_timeout_s": Param(3600.0, "fail a remote job that runs longer than this", ge=1.0),
+    "usable_memory_mb": Param(0.0, "memory the adapt phase may use on the device, MB (0 = the profile's "
+                                   "usable_memory_mb); a job that needs more is skipped", ge=0.0),
 }
 
 
@@ -121,6 +124,7 @@ class DeviceTarget(Hardware):
             name=self.name, processor=profile.processor, memory_gb=profile.memory_gb,
             mode="measured" if self.remote else "estimated",
             power={"idle_w": power.idle_w, "load_w": power.load_w}, extra=extra,
+            usable_memory_mb=self.params.get("usable_memory_mb") or profile.usable_memory_mb,
         )
 
     # ---------------------------------------------------------------------------------------------- phases
@@ -132,26 +136,53 @@ class DeviceTarget(Hardware):
         workload = AdaptWorkload.from_facts(result.facts, result.model, output_classes(result.model))
         common = {"target_mode": self.params.mode, "host_adapt_s": host_s, "workload": workload.to_json()}
         if workload.empty:
-            return result, PhaseCost(0.0, 0.0, 0.0, "none", {**common, "reason": "the method executed no work"})
+            return result, PhaseCost(0.0, 0.0, 0.0, "none", {**common, "reason": "the method executed no work",
+                                     "memory": {"kind": "estimated", "total_mb": 0.0}}, peak_mb=0.0)
         window = self._shapes.window_of(result.model) or self._window
         if window is None:
             raise RuntimeError(f"{self.name}: cannot tell the input window shape of the adapted model (it was never "
                                "called on a (N, C, T) batch while adapting)")
         self._window = window
+        memory = self._adapt_memory(result, workload, window)
+        common["memory"] = memory
         if self.remote:
-            return result, self._remote_adapt(result.model, workload, window, common)
-        est = self._estimate_adapt(result.model, workload, window)
-        return result, PhaseCost(est.seconds, est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
-                                 {**common, **self._estimate_extra(est)})
+            cost = self._remote_adapt(result.model, workload, window, common)
+        else:
+            est = self._estimate_adapt(result.model, workload, window)
+            cost = PhaseCost(est.seconds, est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
+                             {**common, **self._estimate_extra(est)})
+        cost.peak_mb = memory["total_mb"]
+        return result, cost
+
+    def _adapt_memory(self, result: AdaptResult, workload: AdaptWorkload, window: tuple[int, int]) -> dict[str, Any]:
+        """The adapt phase's peak memory, modelled from the workload (see :mod:`harbench_devicekit.memory`)."""
+        extra = result.facts.extra or {}
+        momentum = extra.get("momentum")
+        if workload.optimizer_steps:
+            mem = _traced(adapt_memory, result.model, torch.zeros(workload.batch_size, *window),
+                          workload.num_classes, workload.trainable, workload.optimizer,
+                          None if momentum is None else float(momentum)).to_json()
+        else:  # forward-only adaptation (statistics, pseudo-labels): one evaluation batch through the model
+            fwd = _traced(inference_memory, result.model, torch.zeros(workload.eval_batch, *window))
+            mem = {"weights_mb": fwd["weights_mb"], "batch_mb": fwd["input_mb"], "activations_mb": fwd["activations_mb"],
+                   "gradients_mb": 0.0, "optimizer_mb": 0.0, "batch_size": workload.eval_batch, "saved_mb": 0.0,
+                   "notes": ["forward only: peak live activations of one evaluation batch"], "total_mb": fwd["total_mb"]}
+        return {"kind": "estimated", "estimator": "devicekit memory-v1", **mem}
 
     def run_inference(self, model: nn.Module, example: torch.Tensor) -> InferenceCost:
         self._window = (int(example.shape[1]), int(example.shape[2]))
-        if self.remote:
-            return self._remote_inference(model, example[:1])
+        if self.remote:  # the agent measures time and energy; memory stays the model's figure
+            cost = self._remote_inference(model, example[:1])
+            memory = _traced(inference_memory, model, example[:1])
+            cost.extra["memory"] = {"kind": "estimated", **memory}
+            cost.peak_mb = memory["total_mb"]
+            return cost
         trace = _traced(trace_forward, model, example[:1])
         est = estimate(trace, self._unit(), self.profile.power(self.power_mode))
+        memory = _traced(inference_memory, model, example[:1])
         return InferenceCost([est.seconds], est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
-                             {"target_mode": "estimate", **self._estimate_extra(est)})
+                             {"target_mode": "estimate", **self._estimate_extra(est),
+                              "memory": {"kind": "estimated", **memory}}, peak_mb=memory["total_mb"])
 
     # --------------------------------------------------------------------------------------------- estimate
     def _unit(self):

@@ -66,12 +66,25 @@ class AdaptWorkload:
         forward_only = max(int(facts.forward_samples) - int(facts.backward_samples), 0)
         # fit() validates once per epoch on the whole held-out set, so one forward call per epoch
         eval_batch = min(max(math.ceil(forward_only / max(int(facts.epochs), 1)), 1), 512) if forward_only else 1
-        extra = facts.extra or {}
+        optimizer, lr = optimizer_and_lr(facts)
+        if steps and optimizer is None:
+            notes.append("optimizer not reported: adam assumed")
         return AdaptWorkload(
             optimizer_steps=steps, batch_size=batch, trainable=trainable, forward_only_samples=forward_only,
-            eval_batch=eval_batch, num_classes=num_classes, optimizer=str(extra.get("optimizer", "adam")),
-            lr=float(extra.get("lr", 1e-3)), notes=notes,
+            eval_batch=eval_batch, num_classes=num_classes, optimizer=optimizer or "adam",
+            lr=1e-3 if lr is None else lr, notes=notes,
         )
+
+
+def optimizer_and_lr(facts: AdaptFacts) -> tuple[str | None, float | None]:
+    """The typed ``AdaptFacts.optimizer`` / ``lr``; facts cached before those fields existed carried them in
+    ``extra["optimizer"]`` / ``extra["lr"]``, which are read as a fallback."""
+    extra = facts.extra or {}
+    optimizer = getattr(facts, "optimizer", None) or extra.get("optimizer")
+    lr = getattr(facts, "lr", None)
+    if lr is None:
+        lr = extra.get("lr")
+    return (None if optimizer is None else str(optimizer)), (None if lr is None else float(lr))
 
 
 def output_classes(model: nn.Module) -> int:

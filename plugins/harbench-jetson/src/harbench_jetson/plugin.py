@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from harbench_devicekit import COMMON_PARAMETERS, DeviceTarget
 
 from harbench import InferenceCost, Param, PhaseCost, hookimpl
-from harbench_devicekit import COMMON_PARAMETERS, DeviceTarget
 
 PROFILES = Path(__file__).parent / "profiles"
 POWER_MODES = ("MAXN", "10W", "15W", "30W", "30W_6CORE", "30W_4CORE", "30W_2CORE")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harbench import hookimpl
 from harbench_devicekit import DeviceTarget
+
+from harbench import hookimpl
 
 PROFILES = Path(__file__).parent / "profiles"
 

@@ -1,0 +1,317 @@
+"""The decision view: which method to deploy on which device, from a run's rows (pure functions, no torch).
+
+Per hardware target it lists the methods on the accuracy–cost Pareto fronts (accuracy vs adapt energy, vs batch-1
+latency, vs adapt memory when an ``adapt_peak_mb`` metric exists), the best method under the user's budgets
+(``latency_ms_p50<=5``) and a one-line verdict ("on rpi5: tbft[block=fc] is within 1 pt of the best accuracy at
+12× less adapt energy"). Accuracy does not depend on the target (the adapted model is evaluated on the host), so it
+is given once per method configuration, with a per-user 95 % bootstrap interval; costs are given per target and
+labelled ``measured``, ``estimated`` or ``uncalibrated`` (an estimate from a board profile nobody calibrated).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .analysis import energy_methods, finite, pareto_front, per_user
+from .claims import ClaimResult, bootstrap_interval, judge, paired
+from .query import group_rows
+
+ACCURACY = "acc_seen"
+TOLERANCE = 0.01  # "as accurate as the best": within 1 point
+AXES = (("adapt_j", "adapt energy"), ("latency_ms_p50", "latency"), ("adapt_peak_mb", "adapt memory"))
+FALLBACK_AXIS = ("adapt_s", "adapt time")  # a target that recorded no energy is judged on adapt time
+ENERGY_METHODS = {  # what each energy method is, for the legend
+    "rapl": "a hardware energy counter (RAPL) read around the phase",
+    "codecarbon-estimate": "codecarbon's model: a TDP guess × load + RAM power, nearly proportional to time "
+                           "(no energy counter on this machine)",
+    "none": "no energy recorded",
+}
+_BUDGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*(%|pt|pts)?\s*$")
+
+
+# ------------------------------------------------------------------------------------------------ budgets
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``metric op value`` in the metric's stored unit (a fraction metric's budget is written in points or %)."""
+
+    metric: str
+    op: str
+    value: float
+    text: str
+
+    def allows(self, value: float | None) -> bool:
+        if value is None or math.isnan(value):
+            return False
+        return {"<=": value <= self.value, "<": value < self.value, ">=": value >= self.value,
+                ">": value > self.value}[self.op]
+
+
+def parse_budget(text: str, fractions: Sequence[str] = (), known: Sequence[str] | None = None) -> Budget:
+    """``latency_ms_p50<=5``, ``adapt_j<1``, ``acc_seen>=90`` (a fraction metric's bound is in points, as the
+    report shows it; ``%`` or ``pt`` may follow). A bad budget is a ValueError naming it."""
+    m = _BUDGET.match(text)
+    if not m:
+        raise ValueError(f"budget {text!r}: expected METRIC<=VALUE (or <, >=, >), e.g. latency_ms_p50<=5")
+    metric, op, raw, suffix = m.groups()
+    if known is not None and metric not in known:
+        raise ValueError(f"budget {text!r}: unknown metric {metric!r}; known: {', '.join(known)}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"budget {text!r}: {raw!r} is not a number") from None
+    if metric in fractions:
+        value /= 100.0
+    elif suffix:
+        raise ValueError(f"budget {text!r}: {metric} is not a fraction metric; write its bound in its own unit")
+    return Budget(metric, op, value, text.strip())
+
+
+# ---------------------------------------------------------------------------------------------- the view
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """One method configuration's accuracy: mean over users (seeds averaged), per-user 95 % bootstrap interval."""
+
+    label: str
+    mean: float
+    low: float
+    high: float
+    users: int
+    unseen: float
+    per_user: dict[Any, float] = field(repr=False, compare=False)
+
+
+@dataclass
+class Option:
+    """One method configuration on one target: its accuracy and its mean costs there."""
+
+    label: str
+    accuracy: Accuracy
+    costs: dict[str, float]
+    fronts: list[str] = field(default_factory=list)  # names of the axes on whose front it lies
+    within_budget: bool = True
+
+
+@dataclass
+class TargetView:
+    hardware: str
+    honesty: str  # measured | estimated | uncalibrated
+    energy: list[str]
+    axes: list[tuple[str, str]]
+    options: list[Option]
+    best: Option | None
+    verdict: str
+    claim: ClaimResult | None = None
+
+
+@dataclass
+class DecisionView:
+    accuracy: list[Accuracy]
+    targets: list[TargetView]
+    budgets: list[Budget]
+    legend: list[str]
+
+
+def label(method: str, variant: str) -> str:
+    """The short label of a method configuration: ``tbft[block=fc]``."""
+    return f"{method}[{variant.replace(' ', ',')}]" if variant else method
+
+
+def honesty(rows: Sequence[dict[str, Any]]) -> str:
+    """``measured`` on the device, ``estimated`` by a calibrated model, ``uncalibrated``: by a model of figures
+    nobody fitted to the board (the profile says so)."""
+    if all(r.get("mode") != "estimated" for r in rows):
+        return "measured"
+    statuses = {((r.get("provenance") or {}).get("hardware") or {}).get("extra", {}).get("calibration_status")
+                for r in rows}
+    return "uncalibrated" if "uncalibrated" in statuses else "estimated"
+
+
+def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY) -> dict[tuple, Accuracy]:
+    out = {}
+    for (method, variant), items in group_rows(rows, ["method", "variant"]).items():
+        users = per_user(items, metric)
+        if not users:
+            continue
+        low, high = bootstrap_interval(users.values())
+        unseen = per_user(items, "acc_unseen")
+        out[(method, variant)] = Accuracy(label(method, variant), statistics.fmean(users.values()), low, high,
+                                          len(users), statistics.fmean(unseen.values()) if unseen else math.nan, users)
+    return out
+
+
+def decide(rows: Sequence[dict[str, Any]], budgets: Sequence[Budget] = (), metric: str = ACCURACY,
+           tolerance: float = TOLERANCE) -> DecisionView:
+    """The decision view of these rows (only successful jobs count)."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    acc = accuracies(ok, metric)
+    targets = []
+    for (hardware,), items in group_rows(ok, ["hardware"]).items():
+        targets.append(_target(str(hardware), items, acc, budgets, tolerance))
+    found = sorted({e for t in targets for e in t.energy})
+    legend = [f"accuracy: {metric}, mean over users (seeds averaged) with a per-user 95 % bootstrap interval; it is "
+              "the same on every target (the adapted model is evaluated on the host)",
+              "measured: costs measured on the target; estimated: modelled from a calibrated profile; uncalibrated: "
+              "modelled from a board profile nobody fitted to the board (order of magnitude only)",
+              "front: the axes (E adapt energy, L latency, M adapt memory, T adapt time) on whose accuracy–cost "
+              "Pareto front the method lies"]
+    legend += [f"energy {e}: {ENERGY_METHODS.get(e, _energy_text(e))}" for e in found]
+    return DecisionView(sorted(acc.values(), key=lambda a: -a.mean), targets, list(budgets), legend)
+
+
+def _energy_text(method: str) -> str:
+    if method.startswith("estimate:"):
+        return f"modelled by the {method.split(':', 1)[1]} estimator from the board profile (not measured)"
+    return "as the target reports it"
+
+
+def _target(hardware: str, rows: list[dict[str, Any]], acc: dict[tuple, Accuracy], budgets: Sequence[Budget],
+            tolerance: float) -> TargetView:
+    configs = group_rows(rows, ["method", "variant"])
+    options = []
+    for key, items in configs.items():
+        if key not in acc:
+            continue
+        costs = {}
+        for name in {a for a, _ in AXES} | {FALLBACK_AXIS[0]} | {b.metric for b in budgets}:
+            values = finite(r.get(name) for r in items)
+            if values:
+                costs[name] = statistics.fmean(values)
+        options.append(Option(acc[key].label, acc[key], costs))
+    axes = [(a, n) for a, n in AXES if sum(a in o.costs for o in options) >= 1]
+    if not any(a == "adapt_j" for a, _ in axes) and any(FALLBACK_AXIS[0] in o.costs for o in options):
+        axes.insert(0, FALLBACK_AXIS)
+    for name, _ in axes:
+        have = [o for o in options if name in o.costs]
+        for i in pareto_front([(o.costs[name], o.accuracy.mean) for o in have]):
+            have[i].fronts.append(name)
+    for o in options:
+        o.within_budget = all(b.allows(o.accuracy.mean if b.metric == ACCURACY else o.costs.get(b.metric))
+                              for b in budgets)
+    allowed = [o for o in options if o.within_budget]
+    best = max(allowed, key=lambda o: (o.accuracy.mean, -o.costs.get(axes[0][0], 0.0) if axes else 0.0),
+               default=None)
+    verdict, claim = _verdict(hardware, options, axes, tolerance)
+    return TargetView(hardware, honesty(rows), energy_methods(rows), axes, options, best, verdict, claim)
+
+
+def _verdict(hardware: str, options: list[Option], axes: list[tuple[str, str]],
+             tolerance: float) -> tuple[str, ClaimResult | None]:
+    if not options:
+        return f"on {hardware}: no successful job", None
+    top = max(options, key=lambda o: o.accuracy.mean)
+    head = f"on {hardware}: "
+    if not axes:
+        return head + f"{top.label} has the best accuracy ({_pts(top.accuracy.mean)} %); no cost was recorded", None
+    axis, axis_name = axes[0]
+    close = [o for o in options if o.accuracy.mean >= top.accuracy.mean - tolerance and axis in o.costs]
+    if top not in close or not close:
+        return head + f"{top.label} has the best accuracy ({_pts(top.accuracy.mean)} %)", None
+    cheapest = min(close, key=lambda o: (o.costs[axis], -o.accuracy.mean))
+    if cheapest is top or cheapest.costs[axis] >= top.costs[axis]:
+        return (head + f"{top.label} has the best accuracy ({_pts(top.accuracy.mean)} %) and the least {axis_name} "
+                f"of the methods within {_tol(tolerance)} pt of it"), None
+    diff = paired(cheapest.accuracy.per_user, top.accuracy.per_user)
+    claim = judge(f"{cheapest.label} within {_tol(tolerance)} pt of {top.label}", diff, -tolerance, ">")
+    saving = ("at no " + axis_name if cheapest.costs[axis] <= 0
+              else f"at {_ratio(top.costs[axis] / cheapest.costs[axis])}× less {axis_name}")
+    evidence = (f"Δ {100 * claim.mean:+.1f} [{100 * claim.low:+.1f}, {100 * claim.high:+.1f}] pts"
+                if not math.isnan(claim.low) else f"Δ {100 * claim.mean:+.1f} pts, interval needs ≥ 3 users")
+    return (head + f"{cheapest.label} is within {_tol(tolerance)} pt of the best accuracy ({top.label}, "
+            f"{_pts(top.accuracy.mean)} %) {saving} ({evidence}, {claim.n_users} users: {claim.verdict})"), claim
+
+
+def _pts(value: float) -> str:
+    return "—" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def _tol(value: float) -> str:
+    return f"{100 * value:g}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+# -------------------------------------------------------------------------------------------- rendering
+
+
+def sig(value: float | None, digits: int = 2) -> str:
+    """A figure to ``digits`` significant digits (a modelled cost has no more precision than that)."""
+    if value is None or math.isnan(value):
+        return "—"
+    if value == 0:
+        return "0"
+    exponent = math.floor(math.log10(abs(value)))
+    if exponent >= digits - 1:
+        return f"{value:,.0f}"
+    return f"{value:.{digits - 1 - exponent}f}"
+
+
+FRONT_LETTER = {"adapt_j": "E", "latency_ms_p50": "L", "adapt_peak_mb": "M", "adapt_s": "T"}
+UNITS = {"adapt_j": "J", "latency_ms_p50": "ms", "adapt_peak_mb": "MB", "adapt_s": "s"}
+
+
+def accuracy_table(view: DecisionView) -> tuple[list[str], list[list[str]]]:
+    headers = ["method", "accuracy (%) [95 % CI]", "unseen contexts (%)", "users"]
+    rows = []
+    for a in view.accuracy:
+        interval = f" [{100 * a.low:.1f}, {100 * a.high:.1f}]" if not math.isnan(a.low) else ""
+        rows.append([a.label, f"{100 * a.mean:.1f}{interval}",
+                     "—" if math.isnan(a.unseen) else f"{100 * a.unseen:.1f}", str(a.users)])
+    return headers, rows
+
+
+def target_table(t: TargetView, every: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The target's options on some front (or the budget winner); ``every`` lists all of them."""
+    digits = 2 if t.honesty != "measured" else 3
+    headers = ["method", "accuracy (%)", *[f"{name} ({UNITS.get(a, '')})" for a, name in t.axes], "front"]
+    if t.best is not None and any(not o.within_budget for o in t.options):
+        headers.append("within budget")
+    shown = [o for o in t.options if every or o.fronts or o is t.best]
+    rows = []
+    for o in sorted(shown, key=lambda o: -o.accuracy.mean):
+        line = [o.label, f"{100 * o.accuracy.mean:.1f}", *[sig(o.costs.get(a), digits) for a, _ in t.axes],
+                " ".join(FRONT_LETTER.get(f, f) for f in o.fronts) or "—"]
+        if len(headers) > len(line):
+            line.append("yes" if o.within_budget else "no")
+        rows.append(line)
+    return headers, rows
+
+
+def target_title(t: TargetView) -> str:
+    energy = ", ".join(e for e in t.energy) or "none recorded"
+    return f"on {t.hardware} ({t.honesty}; energy: {energy})"
+
+
+def budget_line(t: TargetView, budgets: Sequence[Budget]) -> str | None:
+    if not budgets:
+        return None
+    spec = ", ".join(b.text for b in budgets)
+    if t.best is None:
+        return f"best under {spec}: no method meets these budgets on {t.hardware}"
+    return f"best under {spec}: {t.best.label} ({100 * t.best.accuracy.mean:.1f} %)"
+
+
+def render_text(view: DecisionView, fmt: str = "github") -> str:
+    """The decision view as text: accuracy once, then one short table and verdict per target, then the legend."""
+    from tabulate import tabulate
+
+    parts = ["Accuracy (once per method configuration)",
+             tabulate(accuracy_table(view)[1], headers=accuracy_table(view)[0], tablefmt=fmt, disable_numparse=True)]
+    for t in view.targets:
+        headers, rows = target_table(t)
+        parts += ["", target_title(t), tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)]
+        line = budget_line(t, view.budgets)
+        if line:
+            parts.append(line)
+        parts.append(t.verdict)
+    parts += ["", *view.legend]
+    return "\n".join(parts)

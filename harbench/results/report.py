@@ -1,0 +1,250 @@
+"""``harbench report``: assembles the tables, notes and paper summaries of a run, as text or as one HTML file.
+
+Kept out of ``cli.py`` so that the command stays a thin parser and the same report can be built from Python.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from tabulate import tabulate
+
+from .analysis import energy_methods, energy_note, estimate
+from .decision import Budget, DecisionView, decide, parse_budget, render_text
+from .export import export_rows
+from .lifetime import lifetime_notes, lifetime_summary
+from .query import Condition, filter_rows, group_key_columns, group_rows, parse_where
+from .tables import (
+    MetricColumn,
+    metric_columns,
+    render,
+    summary_table,
+    table_columns,
+    units_note,
+    user_level_note,
+    user_level_table,
+)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    by: list[str] | None = None
+    where: list[Condition] = field(default_factory=list)
+    ci: bool = True
+    metric: str = "acc_seen"
+    budgets: list[Budget] = field(default_factory=list)
+    full: bool = False
+
+    @classmethod
+    def parse(cls, *, by: str | None = None, where: Sequence[str] = (), ci: bool = True,
+              metric: str = "acc_seen", budgets: Sequence[str] = (), full: bool = False,
+              registry: Any = None) -> "ReportOptions":
+        columns = [c.strip() for c in by.split(",") if c.strip()] if by else None
+        declared = metric_columns((), registry)
+        return cls(columns, parse_where(where_in_stored_units(where, declared)), ci, metric,
+                   parse_budgets(budgets, declared), full)
+
+
+def parse_budgets(texts: Sequence[str], declared: Sequence[MetricColumn]) -> list[Budget]:
+    """``--budget``/``budgets:`` entries against the registered metrics (a fraction's bound is in points)."""
+    fractions = [m.name for m in declared if m.percent]
+    return [parse_budget(t, fractions, [m.name for m in declared]) for t in texts]
+
+
+_POINTS = re.compile(r"^(.*?)\s*(%|pts?)$")
+
+
+def where_in_stored_units(clauses: Sequence[str], declared: Sequence[MetricColumn]) -> list[str]:
+    """``--where`` on a fraction metric (stored in [0, 1], shown in points) takes the unit shown when it says so
+    (``acc_seen>95%`` or ``acc_seen>95pt`` become ``acc_seen>0.95``); a bare bound outside [0, 1] is refused in
+    one line instead of silently matching nothing. Other metrics' bounds are in their own unit, as shown."""
+    fractions = {m.name for m in declared if m.percent}
+    out = []
+    for clause in clauses:
+        hit = re.match(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|>=|<=|=|>|<)\s*(.+?)\s*$", clause)
+        if not hit or hit.group(1) not in fractions:
+            out.append(clause)
+            continue
+        column, op, value = hit.groups()
+        points = _POINTS.match(value)
+        values = []
+        for v in (points.group(1) if points else value).split(","):
+            try:
+                number = float(v)
+            except ValueError:
+                values.append(v)
+                continue
+            if points:
+                values.append(repr(number / 100.0))
+            elif not 0.0 <= number <= 1.0:
+                raise ValueError(f"--where {clause!r}: {column} is a fraction in [0, 1] (the report shows it in "
+                                 f"points): write {column}{op}{number / 100:g} or {column}{op}{v}%")
+            else:
+                values.append(v)
+        out.append(f"{column}{op}{','.join(values)}")
+    return out
+
+
+@dataclass
+class Report:
+    run: dict[str, Any]
+    rows: list[dict[str, Any]]
+    options: ReportOptions
+    summary: tuple[list[str], list[list[Any]]]
+    user_level: tuple[list[str], list[list[Any]]]
+    summaries: list[dict[str, Any]]
+    notes: list[str]
+    user_level_note: str = ""
+    decision: DecisionView | None = None
+    numeric: tuple[list[str], list[list[Any]]] = ([], [])
+
+    def text(self, fmt: str) -> str:
+        """``json``/``csv``: the main table as numbers (mean, std, ci_low, ci_high, n per metric, in the stored
+        unit); ``github``: the decision view, then the notes, the per-user table and the plugins' summaries (the
+        main table too with ``full``); ``latex``: every table, escaped so that it compiles."""
+        if fmt in ("json", "csv"):
+            return render_numeric(*self.numeric, fmt)
+        if fmt == "latex":
+            from .latex import latex_report
+
+            return latex_report(self)
+        parts = []
+        if self.decision is not None:
+            parts += [render_text(self.decision, fmt), ""]
+        if self.options.full or self.decision is None:
+            parts += ["Full table (mean ± std [95 % CI] over users and seeds)", render(*self.summary, fmt)]
+        parts += self.notes
+        parts += ["", f"Per user ({self.options.metric})", render(*self.user_level, fmt), self.user_level_note]
+        for s in self.summaries:
+            parts += ["", str(s["title"]), tabulate(s["rows"], headers=s["headers"], tablefmt=fmt)]
+            if s.get("note"):
+                parts.append(str(s["note"]))
+        if not self.options.full:
+            parts += ["", "(--full adds the full table: every metric per method × hardware)"]
+        return "\n".join(parts)
+
+
+def numeric_table(rows: list[dict[str, Any]], columns: Sequence[MetricColumn], by: list[str] | None = None,
+                  ci: bool = True) -> tuple[list[str], list[list[Any]]]:
+    """The main table as numbers: per group and metric ``_mean``, ``_std``, ``_ci_low``, ``_ci_high`` (95 %
+    Student-t; with ``ci``) and ``_n``, in the metric's stored unit (fractions stay in [0, 1], as in ``export``);
+    a label metric keeps its distinct values. Missing figures are None (JSON null, an empty CSV cell)."""
+    keys = group_key_columns(by)
+    stats = ["mean", "std", *(["ci_low", "ci_high"] if ci else []), "n"]
+    headers = [*keys, "mode", "jobs", "failed", *[f"{m.name}_{s}" for m in columns for s in stats], "energy_method"]
+    table = []
+    for key, items in group_rows(rows, keys).items():
+        ok = [r for r in items if r["status"] == "ok"]
+        line: list[Any] = [*key, "/".join(sorted({r["mode"] for r in ok if r["mode"]})) or None, len(ok),
+                           sum(r["status"] == "failed" for r in items)]
+        for m in columns:
+            values = [r.get(m.name) for r in ok]
+            texts = sorted({v for v in values if isinstance(v, str)})
+            if texts:
+                line += ["/".join(texts), *[None] * (len(stats) - 1)]
+                continue
+            e = estimate(values)
+            figures = {"mean": e.mean, "std": e.std if e.n > 1 else None, "ci_low": e.lo, "ci_high": e.hi, "n": e.n}
+            line += [_number(figures[s]) for s in stats]
+        line.append("/".join(energy_methods(ok)) or None)
+        table.append(line)
+    return headers, table
+
+
+def _number(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def render_numeric(headers: list[str], table: list[list[Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([dict(zip(headers, row)) for row in table], indent=2)
+    return render(headers, [["" if v is None else v for v in row] for row in table], "csv")
+
+
+def incomplete_note(run: Any, rows: list[dict[str, Any]]) -> str | None:
+    """A run that was killed, interrupted or is still running says so in every view: its means cover only the
+    jobs recorded so far, which may be a biased subset (the grid runs method by method)."""
+    run = dict(run)
+    env = json.loads(run.get("env") or "{}") if isinstance(run.get("env"), str) else (run.get("env") or {})
+    planned = env.get("jobs_planned")
+    status = run.get("status")
+    if status == "complete" and (planned is None or len(rows) >= planned):
+        return None
+    if status == "failed" and (planned is None or len(rows) >= planned):
+        return None  # complete, with failed jobs (listed as such)
+    recorded = f"{len(rows)} of {planned}" if planned is not None else f"{len(rows)}"
+    return (f"INCOMPLETE RUN ({status}): only {recorded} jobs are recorded, so these figures may not represent the "
+            f"suite; finish it with `harbench run {run.get('suite_path') or 'SUITE'} --resume`.")
+
+
+def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[dict[str, Any]]:
+    """The plugins' paper-style summaries (``harbench_report_summary``) of these rows, in hook order.
+
+    A summary built from rows that include ``estimated`` jobs gets a note saying so, whatever the plugin wrote.
+    """
+    if registry is None:
+        from ..plugins import get_registry
+
+        registry = get_registry()
+    export = export_rows(rows, registry)
+    estimated = sorted({r["hardware"] for r in export if r.get("mode") == "estimated" and r.get("status") == "ok"})
+    answers = []
+    for answer in registry.hook.harbench_report_summary(rows=export):
+        if not answer:
+            continue
+        answer = dict(answer)
+        if estimated:
+            mark = f"estimated figures included (modelled, not measured, on: {', '.join(estimated)})"
+            answer["note"] = f"{answer.get('note') or ''}\n{mark}".strip()
+        answers.append(answer)
+    return answers
+
+
+def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, registry: Any = None) -> Report:
+    """Filter, then build every table from the same rows (so notes and tests always describe what is shown)."""
+    rows = filter_rows(rows, options.where)
+    if not rows:
+        raise ValueError("no jobs match the --where filter" if options.where else "the run has no jobs")
+    known = set().union(*(r.keys() for r in rows))
+    bad = [c for c in options.by or [] if c not in known]
+    if bad:
+        raise ValueError(f"--by: unknown column(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    if options.metric not in known:
+        raise ValueError(f"--metric: unknown column {options.metric!r}")
+    notes = [n for n in [incomplete_note(run, rows), energy_note(rows)] if n]
+    if any(r.get("mode") == "estimated" and r.get("status") == "ok" for r in rows):
+        notes.append("(est.): modelled by an estimated target, not measured.")
+    notes += lifetime_notes(rows)  # per target: methods that do not fit in memory or cannot keep up
+    columns = table_columns(rows, registry)
+    notes.append(units_note(columns))
+    lifetime = lifetime_summary(rows)
+    return Report(
+        run=dict(run), rows=rows, options=options, decision=decide(rows, options.budgets),
+        numeric=numeric_table(rows, columns, options.by, options.ci),
+        summary=summary_table(rows, columns, by=options.by, ci=options.ci, registry=registry),
+        user_level=user_level_table(rows, by=options.by, metric=options.metric, registry=registry),
+        summaries=[*paper_summaries(rows, registry), *([lifetime] if lifetime else [])], notes=notes,
+        user_level_note=user_level_note(options.metric, registry),
+    )
+
+
+def write_html(report: Report, path: str | Path) -> str | None:
+    """Write the HTML report; without matplotlib the page still has every table and says why figures are missing."""
+    from .html import render_html
+    from .plots import PlotsUnavailable, svg_figures
+
+    missing = None
+    try:
+        figures = svg_figures(report.rows)
+    except PlotsUnavailable as exc:
+        figures, missing = {}, str(exc)
+    page = render_html(run=report.run, summary=report.summary, user_level=report.user_level,
+                       user_level_note=report.user_level_note, summaries=report.summaries, figures=figures,
+                       notes=report.notes, figures_missing=missing, decision=report.decision)
+    Path(path).write_text(page, encoding="utf-8")
+    return missing

@@ -1,0 +1,103 @@
+"""The plan of a suite: its jobs (the grid), their units of work, the run's identity, and ``--dry-run`` counts.
+
+Everything here is linear in the grid and runs nothing: no data is loaded, no model trained, no job executed, so
+``--dry-run`` and the driver share it without building a runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..hashing import content_hash
+from ..plugins import Registry
+from ..records import JobSpec
+from ..suite import Suite
+from .cache import WeightCache
+from .keys import NodeKeys
+from .targets import Targets
+
+Unit = tuple[int, int, int, list[JobSpec]]  # (dataset index, seed, method index, the jobs of one user)
+
+
+def plan_jobs(suite: Suite) -> list[JobSpec]:
+    jobs = []
+    for di, d in enumerate(suite.datasets):
+        for seed in suite.model.seeds:
+            for m in suite.methods:
+                for user in suite.targets[di]:
+                    for h in suite.hardware:
+                        jobs.append(JobSpec(d.name, d.params, m.name, m.params, m.variant, h.name, h.params, seed, user))
+    return jobs
+
+
+def suite_hash(suite: Suite) -> str:
+    """The run's identity for ``--resume``: what the suite asks for, not how its file is written."""
+    return content_hash([suite.name, [r.__dict__ for r in suite.datasets], [r.__dict__ for r in suite.methods],
+                         [r.__dict__ for r in suite.hardware], suite.model.seeds, suite.targets,
+                         suite.model.generic.model_dump()])
+
+
+def units(suite: Suite, todo: list[JobSpec]) -> list[Unit]:
+    """Independent units of work: one method configuration's jobs for one user of a (dataset, seed).
+
+    One pass over the jobs (grid order kept): a job's dataset and method entries are found by the identity of
+    the resolved parameter objects the plan put in it, so grouping is linear in the grid."""
+    dataset_of = {id(d.params): di for di, d in enumerate(suite.datasets)}
+    method_of = {id(m.params): mi for mi, m in enumerate(suite.methods)}
+    groups: dict[tuple, list[JobSpec]] = {}
+    for j in todo:
+        di = dataset_of.get(id(j.dataset_params))
+        mi = method_of.get(id(j.method_params))
+        if di is None or mi is None:  # a spec built elsewhere: find its entries by value
+            di = next(i for i, d in enumerate(suite.datasets) if d.name == j.dataset and d.params == j.dataset_params)
+            mi = next(i for i, m in enumerate(suite.methods) if m.name == j.method and m.params == j.method_params)
+        groups.setdefault((di, j.seed, mi, j.user), []).append(j)
+    order = {(di, seed, mi, user): n for n, (di, seed, mi, user) in enumerate(
+        (di, seed, mi, user) for di in range(len(suite.datasets)) for seed in suite.model.seeds
+        for mi in range(len(suite.methods)) for user in suite.targets[di])}
+    return [(di, seed, mi, jobs) for (di, seed, mi, user), jobs in
+            sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))]
+
+
+def job_cached(cache: WeightCache, key: str, remeasured: bool) -> bool:
+    """Whether a job's outputs are served from the cache; ``remeasured``: a measured target under --remeasure."""
+    return not remeasured and cache.has_json("job", key)
+
+
+@dataclass
+class PlanCounts:
+    nodes: dict[str, int]
+    cached: dict[str, int]
+
+
+def plan_counts(suite: Suite, registry: Registry, cache: WeightCache, remeasure: bool = False) -> PlanCounts:
+    """How many nodes of each kind a cold run executes, and how many this run takes from the cache (--dry-run).
+
+    A generic model or prepare counts as cached when its entry exists or when no job below it needs to run.
+    Each measured target adapts for itself (it measures the adapt phase); estimated targets share one adapt.
+    """
+    targets = Targets(suite, registry)
+    keys = NodeKeys(suite, registry, targets.info)
+    nodes = {"generic": 0, "prepare": 0, "adapt": 0, "job": 0}
+    cached = dict.fromkeys(nodes, 0)
+    needed_generic: dict[str, bool] = {}
+    needed_prepare: dict[str, bool] = {}
+    for di, seed, mi, jobs in units(suite, plan_jobs(suite)):
+        backbone = registry.backbone(suite.methods[mi].name)
+        gkey, pkey = keys.generic(di, seed, backbone), keys.prepare(di, seed, mi)
+        measured = {id(j) for j in jobs if targets.measured(j)}
+        todo = [j for j in jobs if not job_cached(cache, keys.job(di, seed, mi, j), remeasure and id(j) in measured)]
+        to_adapt: list[JobSpec | None] = [j for j in todo if id(j) in measured]
+        if todo and not to_adapt and not cache.has("adapt", keys.adapt(di, seed, mi, jobs[0].user)):
+            to_adapt.append(None)  # the estimated targets' shared adapt
+        total_adapt = max(1, len(measured))
+        nodes["job"] += len(jobs)
+        cached["job"] += len(jobs) - len(todo)
+        nodes["adapt"] += total_adapt
+        cached["adapt"] += total_adapt - len(to_adapt)
+        needed_generic[gkey] = needed_generic.get(gkey, False) or bool(todo)
+        needed_prepare[pkey] = needed_prepare.get(pkey, False) or bool(todo)
+    for kind, needed in (("generic", needed_generic), ("prepare", needed_prepare)):
+        nodes[kind] = len(needed)
+        cached[kind] = sum(cache.has(kind, key) or not need for key, need in needed.items())
+    return PlanCounts(nodes, cached)

@@ -1,0 +1,70 @@
+"""The HTML report in a real browser: it fits a laptop screen (no horizontal overflow of the page or of the main
+table), every figure is there and drawn, and the decision view comes first.
+
+Needs playwright (pip) and a Chromium binary: Debian's ``/usr/bin/chromium`` (``apt-get install -y chromium``), or
+``HARBENCH_CHROMIUM=/path/to/chrome``; without them the test skips and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harbench.cli import main
+
+from .test_decision import planted_run
+
+LAPTOP = {"width": 1366, "height": 768}
+
+
+def _chromium() -> str:
+    path = os.environ.get("HARBENCH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path or not Path(path).exists():
+        pytest.skip("needs a Chromium binary: apt-get install -y chromium (or HARBENCH_CHROMIUM=/path/to/chrome)")
+    return path
+
+
+def test_html_report_fits_a_laptop_screen_with_every_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install playwright")
+    chromium = _chromium()
+    planted_run(tmp_path / "r")
+    page_path = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "r"), "--html", str(page_path)])
+    assert res.exit_code == 0, res.output
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport=LAPTOP)
+            page.goto(page_path.as_uri())
+            layout = page.evaluate("""() => {
+                const doc = document.documentElement, main = document.querySelector('table.main');
+                const cells = [...main.querySelectorAll('tbody td')];
+                const line = parseFloat(getComputedStyle(cells[0]).lineHeight) || 16;
+                return {pageWidth: doc.scrollWidth, viewport: doc.clientWidth,
+                        mainRight: main.getBoundingClientRect().right,
+                        tallest: Math.max(...cells.map(c => c.getBoundingClientRect().height)), line: line,
+                        figures: [...document.querySelectorAll('figure')].map(f => {
+                            const svg = f.querySelector('svg'), r = svg ? svg.getBoundingClientRect() : null;
+                            return {id: f.id, width: r ? r.width : 0, height: r ? r.height : 0,
+                                    right: r ? r.right : 0}; }),
+                        first: document.querySelector('section').id,
+                        verdicts: [...document.querySelectorAll('.verdict')].map(v => v.textContent)};
+            }""")
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert layout["pageWidth"] <= layout["viewport"], layout  # nothing scrolls sideways
+    assert layout["mainRight"] <= layout["viewport"], layout  # the main table is not cut off on the right
+    assert layout["tallest"] < 2 * layout["line"] + 8, layout  # every cell of the main table is one line high
+    ids = {f["id"] for f in layout["figures"]}
+    assert {"fig-energy", "fig-latency", "fig-robustness", "fig-gains"} <= ids, ids
+    for f in layout["figures"]:
+        assert f["width"] > 300 and f["height"] > 150 and f["right"] <= layout["viewport"], f  # drawn, on screen
+    assert layout["first"] == "decision"
+    assert any(v.startswith("on rpi5: tbft[block=fc] is within 1 pt") for v in layout["verdicts"]), layout
+    assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
