@@ -57,6 +57,33 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def calibration_device(target: str, settings: tuple[str, ...], threads: int) -> DeviceTarget:
+    """The device target ``TARGET`` in remote mode, for calibration: any :class:`DeviceTarget` subclass (this
+    kit's, a board plugin's or a third party's), given only the parameters it declares (``threads`` and ``mode``
+    where it has them) plus ``--set``. Problems are one-line :class:`click.ClickException`s."""
+    cls = DeviceTarget.registry.get(target)
+    if cls is None:
+        raise click.BadParameter(f"unknown device target {target!r}; known: cpu, "
+                                 f"{', '.join(sorted(DeviceTarget.registry))}", param_hint="TARGET")
+    declared = getattr(cls, "parameters", {}) or {}
+    params = {k: v for k, v in (("threads", threads), ("mode", "remote")) if k in declared}
+    params.update(_parse_settings(settings))
+    if "mode" in declared:
+        params["mode"] = "remote"
+    try:
+        device = cls(**params)
+    except Exception as exc:  # a bad --set value, an unknown parameter, a subclass that cannot be built
+        raise click.ClickException(f"calibrate {target}: {exc}") from None
+    if not device.params.get("host"):
+        raise click.ClickException(f"calibrate {target}: needs the device to measure: --set host=USER@HOST "
+                                   "(an ssh destination) or --set host=local (this machine)")
+    try:
+        device.profile  # noqa: B018 - load it now: a missing profile is a one-line error, not a traceback
+    except (OSError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"calibrate {target}: its device profile cannot be loaded: {exc}") from None
+    return device
+
+
 @click.command("calibrate")
 @click.argument("target")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -70,22 +97,21 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--no-write", is_flag=True, help="print the fit and its error without writing a profile")
 def calibrate_command(target: str, settings: tuple[str, ...], quick: bool, min_duration: float, threads: int,
                       output: Path | None, no_write: bool) -> None:
-    """Fit the estimator of TARGET (``cpu`` or a device target) to measured runs and print its MAPE."""
+    """Fit the estimator of TARGET (``cpu`` or any device target) to measured runs and print its MAPE."""
     date = today()
     if target == "cpu":
         points, fitted, result = calibrate_host(quick, min_duration, threads)
         doc = cpu_profile_document(result, fitted, date)
     else:
-        cls = DeviceTarget.registry.get(target)
-        if cls is None:
-            raise click.BadParameter(f"unknown device target {target!r}; known: cpu, "
-                                     f"{', '.join(sorted(DeviceTarget.registry))}", param_hint="TARGET")
-        device = cls(**{"threads": threads, **_parse_settings(settings), "mode": "remote"})
+        device = calibration_device(target, settings, threads)
         profile = device.profile
-        unit = profile.unit(device.unit_name, device.power_mode)
-        points, files, items = reference_points(quick)
-        agent = {**device.agent_settings(), "energy": {"meter": "none"}}
-        result = measure(points, files, items, make_transport(device.params).run, agent, min_duration)
+        try:
+            unit = profile.unit(device.unit_name, device.power_mode)
+            points, files, items = reference_points(quick)
+            agent = {**device.agent_settings(), "energy": {"meter": "none"}}
+            result = measure(points, files, items, make_transport(device.params).run, agent, min_duration)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:  # ssh, the agent, the profile's units
+            raise click.ClickException(f"calibrate {target}: {exc}") from None
         fitted = fit(points, unit.peak_flops, unit.bandwidth_bytes_s, unit.cores, unit.threads, unit.name)
         doc = device_profile_document(profile, fitted, date, unit.name, device.power_mode, result)
     for line in report_lines(points, fitted):

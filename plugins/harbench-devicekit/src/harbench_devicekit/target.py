@@ -103,7 +103,7 @@ class DeviceTarget(Hardware):
 
     @property
     def remote(self) -> bool:
-        return self.params.mode == "remote"
+        return self.params.get("mode", "estimate") == "remote"
 
     def describe(self) -> HardwareInfo:
         profile = self.profile
@@ -218,25 +218,28 @@ class DeviceTarget(Hardware):
     # ----------------------------------------------------------------------------------------------- remote
     def agent_settings(self) -> dict[str, Any]:
         """The parts of a job every kind shares: device, threads, sensors, state, lease."""
-        p = self.params
-        energy = {**self.profile.agent_energy_config(), "hz": p.energy_hz, "min_s": p.energy_min_s,
-                  "idle_s": p.idle_s}
-        if p.meter != "auto":
-            energy["meter"] = p.meter
+        def p(name: str) -> Any:  # a subclass may drop a common parameter: its default then applies
+            value = self.params.get(name)
+            return COMMON_PARAMETERS[name].default if value is None and name in COMMON_PARAMETERS else value
+
+        energy = {**self.profile.agent_energy_config(), "hz": p("energy_hz"), "min_s": p("energy_min_s"),
+                  "idle_s": p("idle_s")}
+        if p("meter") != "auto":
+            energy["meter"] = p("meter")
         else:
             energy.setdefault("meter", "auto")
-        if p.meter_command:
-            energy["command"] = list(p.meter_command)
-        if p.ina3221_root:
-            energy["ina3221_roots"] = p.ina3221_root.split(":")
-        energy["proc_stat"] = p.proc_stat
+        if p("meter_command"):
+            energy["command"] = list(p("meter_command"))
+        if p("ina3221_root"):
+            energy["ina3221_roots"] = p("ina3221_root").split(":")
+        energy["proc_stat"] = p("proc_stat")
         return {
             "device": "cuda" if self.unit_name == "gpu" else "cpu",
-            "threads": p.threads,
+            "threads": p("threads"),
             "energy": energy,
-            "state": {"sysfs_root": p.sysfs_root, "vcgencmd": p.vcgencmd, "nvpmodel": p.nvpmodel,
-                      "temp_threshold_c": p.temp_threshold_c, "settle_timeout_s": p.settle_timeout_s},
-            "lease": {"path": p.lease_path, "timeout_s": p.lease_timeout_s},
+            "state": {"sysfs_root": p("sysfs_root"), "vcgencmd": p("vcgencmd"), "nvpmodel": p("nvpmodel"),
+                      "temp_threshold_c": p("temp_threshold_c"), "settle_timeout_s": p("settle_timeout_s")},
+            "lease": {"path": p("lease_path"), "timeout_s": p("lease_timeout_s")},
         }
 
     def _run_job(self, job: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
