@@ -170,7 +170,7 @@ def test_summary_table_columns_come_from_the_registry(with_err_metric, tmp_path)
     run_id = make_run(tmp_path, [job("generic", "u0", acc_seen=0.5, err_seen=0.5), job("generic", "u1", acc_seen=0.7,
                                                                                           err_seen=0.3)])
     headers, table = summary_table(Store(tmp_path).job_rows(run_id), registry=with_err_metric)
-    assert headers[headers.index("params_trained") + 1] == "err_seen"
+    assert headers[headers.index("adapt_share_24h") + 1] == "err_seen"  # after the core selection
     assert table[0][headers.index("err_seen")].startswith("40.0 ± 14.1")
 
 

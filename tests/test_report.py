@@ -209,7 +209,7 @@ def test_html_report_is_self_contained_with_figures(registry, tmp_path):
     res = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "r"), "--html", str(out)])
     assert res.exit_code == 0, res.output
     page = out.read_text()
-    assert page.count("<svg") == 4 and "harm rate" in page and "hurter" in page
+    assert page.count("<svg") == 5 and "harm rate" in page and "hurter" in page  # energy, latency, robustness, gains, memory
     assert "src=\"http" not in page and "<link" not in page  # nothing fetched when opened
 
 
@@ -219,7 +219,8 @@ def test_plot_writes_png_and_svg(registry, tmp_path):
     res = CliRunner().invoke(main, ["plot", "--results", str(tmp_path / "r"), "-o", str(tmp_path / "fig")])
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in (tmp_path / "fig").iterdir())
-    assert names == sorted(f"{n}.{e}" for n in ("energy", "latency", "robustness", "gains") for e in ("png", "svg"))
+    assert names == sorted(f"{n}.{e}" for n in ("energy", "latency", "robustness", "gains", "memory")
+                            for e in ("png", "svg"))
     assert (tmp_path / "fig" / "energy.png").read_bytes()[:4] == b"\x89PNG"
     assert "hurter" in (tmp_path / "fig" / "gains.svg").read_text()
 
