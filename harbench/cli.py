@@ -12,12 +12,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .commands import PLUGIN_HEADERS, RUN_HEADERS, listing, listing_lines, load_with_overrides, plugin_rows, runs_table
 from .params import ParamError
 from .plugins import KINDS, PluginError, get_registry
 from .results.export import export_rows, write_export
 from .results.store import Store, StoreError
 from .results.tables import render, summary_table
-from .suite import SuiteError, load_suite
+from .suite import SuiteError
 
 DEFAULT_RESULTS = "results"
 err = Console(stderr=True)
@@ -27,6 +28,10 @@ budget_option = click.option("--budget", "budgets", multiple=True, metavar="METR
                                   "(repeatable; a fraction metric's bound in points: acc_seen>=90; default: the "
                                   "suite's budgets)")
 
+set_option = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+                          help="override the suite at a dotted path, list entries by name (YAML value; repeatable): "
+                               "--set seeds=[0] --set methods.tbft.params.block=[fc,all]")
+format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 results_option = click.option("--results", "results", default=DEFAULT_RESULTS, show_default=True,
                               type=click.Path(file_okay=False), help="folder of the results store and cache")
 
@@ -86,14 +91,15 @@ def main() -> None:
               help="run on Ray: a local instance, or the cluster at ADDRESS (--ray=ray://host:10001)")
 @budget_option
 @click.option("--full", is_flag=True, help="also print the full table and the plugins' summaries")
+@set_option
 @bad_input
 def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None,
-        remeasure: bool, ray_address: str | None, budgets: tuple[str, ...], full: bool) -> None:
+        remeasure: bool, ray_address: str | None, budgets: tuple[str, ...], full: bool, sets: tuple[str, ...]) -> None:
     """Run every job of SUITE and print the results table."""
     from .run import Runner
 
     registry = get_registry()
-    s = load_suite(suite, registry)  # bad input stops here, before the store is touched
+    s = load_with_overrides(suite, registry, sets)  # bad input stops here, before the store is touched
     from .results.report import parse_budgets
     from .results.tables import metric_columns
 
@@ -149,48 +155,43 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
 
 @main.command()
 @click.argument("suite", type=click.Path(dir_okay=False))
+@set_option
 @bad_input
-def validate(suite: str) -> None:
+def validate(suite: str, sets: tuple[str, ...]) -> None:
     """Check SUITE (schema, plugin names, parameters, users) without running anything."""
     from .run import plan_jobs
 
-    s = load_suite(suite, get_registry())
+    s = load_with_overrides(suite, get_registry(), sets)
     click.echo(f"{suite}: valid — {len(s.datasets)} dataset(s), {len(s.methods)} method configuration(s), "
                f"{len(s.hardware)} hardware target(s), {len(s.model.seeds)} seed(s): {len(plan_jobs(s))} jobs")
 
 
 @main.command()
-def plugins() -> None:
+@format_option
+def plugins(fmt: str) -> None:
     """List installed plugins with their distribution, version and status."""
-    from tabulate import tabulate
+    rows = plugin_rows(get_registry(), KINDS)
+    click.echo(render(PLUGIN_HEADERS, rows, "json" if fmt == "json" else "github"))
 
-    reg = get_registry()
-    rows = []
-    for kind in KINDS:
-        for name in reg.names(kind):
-            r = reg.items[kind][name]
-            rows.append([name, kind, r.distribution, r.version, "loaded"])
-    for p in reg.plugins:
-        if p.status == "broken":
-            rows.append([p.entry_point, "?", p.distribution, p.version, f"broken: {p.reason}"])
-    click.echo(tabulate(rows, headers=["name", "kind", "distribution", "version", "status"], tablefmt="github"))
+
+@main.command()
+@results_option
+@format_option
+@bad_input
+def runs(results: str, fmt: str) -> None:
+    """List the runs of the results store: id, suite, started, status, jobs ok / failed, wall time."""
+    click.echo(render(RUN_HEADERS, runs_table(Store(results)), "json" if fmt == "json" else "github"))
 
 
 @main.command(name="list")
-@click.argument("kind", type=click.Choice(["datasets", "methods", "hardware", "metrics"]))
-def list_(kind: str) -> None:
-    """List the registered plugins of KIND with their parameters and defaults."""
-    reg = get_registry()
-    singular = {"datasets": "dataset", "methods": "method", "hardware": "hardware", "metrics": "metric"}[kind]
-    for name in reg.names(singular):
-        r = reg.items[singular][name]
-        click.echo(click.style(name, bold=True) + f"  ({r.distribution} {r.version}) — {r.cls.description}")
-        if singular == "metric":
-            unit = f" [{r.cls.unit}]" if r.cls.unit else ""
-            better = {True: "higher is better", False: "lower is better", None: "label"}[r.cls.higher_is_better]
-            click.echo(f"    {better}{unit}")
-        for pname, p in r.cls.parameters.items():
-            click.echo(f"    {pname}: {p.describe_type()} = {p.default!r}  {p.help}")
+@click.argument("kind", type=click.Choice(["datasets", "methods", "hardware", "metrics", "backbones"]))
+@format_option
+def list_(kind: str, fmt: str) -> None:
+    """List the registered plugins (or backbones) of KIND with their parameters and defaults."""
+    singular = {"datasets": "dataset", "methods": "method", "hardware": "hardware", "metrics": "metric",
+                "backbones": "backbone"}[kind]
+    for line in listing_lines(listing(get_registry(), singular), singular, fmt):
+        click.echo(line)
 
 
 @main.command()
@@ -237,6 +238,8 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
 @bad_input
 def export(run: str, results: str, fmt: str, output: str) -> None:
     """Write RUN's jobs, one row per job, as JSON, CSV or Parquet."""
+    if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+        raise ValueError(f"-o {output}: the folder {os.path.dirname(output) or '.'} does not exist (create it first)")
     store = Store(results)
     r = store.resolve_run(run)
     from .results.report import incomplete_note

@@ -96,14 +96,18 @@ class Runner:
             self.progress(f"{len(served)} jobs from the cache", finished, len(jobs))
         with StopOnInterrupt() as stop:
             executed = self._execute(rest, stop)
-            for rec in executed:  # a computed job is committed alone, before the next one's work is taken
-                self._commit(run_id, rec, summary)
-                finished += 1
-                self._position = (finished, len(jobs))
-                self.progress(rec.spec.label(), finished, len(jobs))
-                if stop.requested and self.workers == 1:
-                    break
-            executed.close()  # stops the executor (and this process's sandbox) now, not when collected
+            try:
+                for rec in executed:  # a computed job is committed alone, before the next one's work is taken
+                    self._commit(run_id, rec, summary)
+                    finished += 1
+                    self._position = (finished, len(jobs))
+                    self.progress(rec.spec.label(), finished, len(jobs))
+                    if stop.requested and self.workers == 1:
+                        break
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, but leave a resumable run, not a `running` one
+                stop.requested = stop.aborted = True
+            finally:
+                executed.close()  # stops the executor (and this process's sandbox) now, not when collected
         summary.interrupted = stop.requested
         summary.wall_s = time.perf_counter() - t0
         status = "interrupted" if stop.requested else "failed" if summary.failed else "complete"

@@ -43,13 +43,17 @@ class time_limit:
 
 
 class StopOnInterrupt:
-    """The first Ctrl-C lets the current job finish and stops the run; a second one aborts at once."""
+    """The first Ctrl-C lets the current job finish and stops the run; a second one aborts at once (it raises
+    ``KeyboardInterrupt`` where the driver is; the driver still records the run as ``interrupted``, so
+    ``--resume`` finishes it, and ``aborted`` says the current job was abandoned)."""
 
     def __init__(self):
         self.requested = False
+        self.aborted = False
 
     def _handler(self, signum, frame):
         if self.requested:
+            self.aborted = True
             raise KeyboardInterrupt
         self.requested = True
 

@@ -1,0 +1,189 @@
+"""What the command line computes that is not argument parsing: ``--set`` overrides of a suite document, the
+``harbench runs`` table, and the listings of ``list`` / ``plugins`` (text and JSON). No run machinery."""
+
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from typing import Any, Sequence
+
+import yaml
+
+from .suite import SuiteError
+
+# ------------------------------------------------------------------------------------------- --set overrides
+
+
+def apply_overrides(text: str, sets: Sequence[str], source: str) -> str:
+    """The suite text with every ``PATH=VALUE`` applied, as YAML (so the run's stored suite records them).
+
+    ``PATH`` is dotted through the suite document; a list entry is addressed by its ``name`` (``methods.tbft``:
+    the entry ``tbft`` or ``{name: tbft, ...}``) or by its index; a missing mapping key is created. ``VALUE`` is
+    parsed as YAML (``[fc,all]`` is a list, ``0.5`` a number). A bad override is a :class:`SuiteError` naming it.
+    """
+    if not sets:
+        return text
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # parse_suite reports the YAML error with its line
+    if not isinstance(doc, dict):
+        return text
+    for item in sets:
+        path, sep, raw = item.partition("=")
+        keys = [k.strip() for k in path.split(".")]
+        if not sep or not all(keys):
+            raise SuiteError(source, [(f"--set {item}", "expected PATH=VALUE, e.g. seeds=[0] or "
+                                                        "methods.tbft.params.block=[fc,all]")])
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise SuiteError(source, [(f"--set {item}", f"the value is not YAML: {exc}")]) from None
+        _set(doc, keys, value, item, source)
+    note = "".join(f"# --set {s}\n" for s in sets)
+    return note + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def _set(node: Any, keys: list[str], value: Any, item: str, source: str) -> None:
+    for i, key in enumerate(keys):
+        last = i == len(keys) - 1
+        where = ".".join(keys[: i + 1])
+        if isinstance(node, dict):
+            if last:
+                node[key] = value
+                return
+            if not isinstance(node.get(key), (dict, list)):
+                node[key] = {}
+            node = node[key]
+        elif isinstance(node, list):
+            index = _entry(node, key)
+            if index is None:
+                names = [_name(e) for e in node]
+                raise SuiteError(source, [(f"--set {item}", f"{where}: no entry named {key!r}; entries: "
+                                                            f"{', '.join(str(n) for n in names)}")])
+            if last:
+                node[index] = value
+                return
+            if isinstance(node[index], str):  # `- tbft` becomes `- {name: tbft}` to take parameters
+                node[index] = {"name": node[index]}
+            node = node[index]
+        else:
+            raise SuiteError(source, [(f"--set {item}", f"{where}: cannot go into {node!r}")])
+
+
+def _name(entry: Any) -> Any:
+    return entry.get("name") if isinstance(entry, dict) else entry
+
+
+def _entry(entries: list, key: str) -> int | None:
+    for i, e in enumerate(entries):
+        if str(_name(e)) == key:
+            return i
+    if key.lstrip("-").isdigit() and -len(entries) <= int(key) < len(entries):
+        return int(key) % len(entries)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- harbench runs
+
+
+RUN_HEADERS = ["id", "suite", "started", "status", "jobs ok", "failed", "wall"]
+
+
+def runs_table(store: Any) -> list[list[Any]]:
+    """One line per run of the store: id, suite, start time, status, jobs ok / failed, wall time."""
+    if not store.path.exists():
+        return []
+    with closing(store.read()) as con:
+        runs = con.execute("SELECT id, suite, started, ended, status FROM runs ORDER BY id").fetchall()
+        counts = {(r[0], r[1]): r[2] for r in con.execute(
+            "SELECT run_id, status, COUNT(*) FROM jobs GROUP BY run_id, status").fetchall()}
+    out = []
+    for r in runs:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else "—"
+        wall = f"{r['ended'] - r['started']:.1f} s" if r["ended"] and r["started"] else "—"
+        out.append([r["id"], r["suite"], started, r["status"], counts.get((r["id"], "ok"), 0),
+                    counts.get((r["id"], "failed"), 0), wall])
+    return out
+
+
+# ---------------------------------------------------------------------------------------- list and plugins
+
+
+def listing(registry: Any, kind: str) -> list[dict[str, Any]]:
+    """``harbench list KIND`` as data: each registered plugin (or backbone) with its parameters and defaults."""
+    if kind == "backbone":
+        from .models import BACKBONES
+
+        users: dict[str, list[str]] = {}
+        for name in registry.names("method"):
+            users.setdefault(str(getattr(registry.items["method"][name].cls, "backbone", "")), []).append(name)
+        return [{"name": name, "builder": getattr(build, "__name__", str(build)),
+                 "description": ((build.__doc__ or "").strip().splitlines() or [""])[0],
+                 "methods": sorted(users.get(name, []))} for name, build in BACKBONES.items()]
+    out = []
+    for name in registry.names(kind):
+        r = registry.items[kind][name]
+        entry: dict[str, Any] = {"name": name, "distribution": r.distribution, "version": r.version,
+                                 "description": r.cls.description}
+        if kind == "metric":
+            entry.update(unit=r.cls.unit, higher_is_better=r.cls.higher_is_better)
+        entry["parameters"] = {p: {"type": v.describe_type(), "default": v.default, "help": v.help}
+                               for p, v in r.cls.parameters.items()}
+        out.append(entry)
+    return out
+
+
+def listing_lines(entries: list[dict[str, Any]], kind: str, fmt: str = "text") -> list[str]:
+    """The lines ``harbench list`` prints: the entries as JSON, or one bold name per entry with its details."""
+    import json
+
+    import click
+
+    if fmt == "json":
+        return [json.dumps(entries, indent=2, default=repr)]
+    lines = []
+    for e in entries:
+        origin = e["builder"] if kind == "backbone" else f"{e['distribution']} {e['version']}"
+        lines.append(click.style(e["name"], bold=True) + f"  ({origin}) — {e['description']}")
+        if kind == "backbone":
+            lines.append(f"    methods: {', '.join(e['methods']) or '—'}")
+        if kind == "metric":
+            unit = f" [{e['unit']}]" if e["unit"] else ""
+            better = {True: "higher is better", False: "lower is better", None: "label"}[e["higher_is_better"]]
+            lines.append(f"    {better}{unit}")
+        for pname, p in e.get("parameters", {}).items():
+            lines.append(f"    {pname}: {p['type']} = {p['default']!r}  {p['help']}")
+    return lines
+
+
+PLUGIN_HEADERS = ["name", "kind", "distribution", "version", "status"]
+
+
+def plugin_rows(registry: Any, kinds: Sequence[str]) -> list[list[Any]]:
+    rows = []
+    for kind in kinds:
+        for name in registry.names(kind):
+            r = registry.items[kind][name]
+            rows.append([name, kind, r.distribution, r.version, "loaded"])
+    for p in registry.plugins:
+        if p.status == "broken":
+            rows.append([p.entry_point, "?", p.distribution, p.version, f"broken: {p.reason}"])
+    return rows
+
+
+def load_with_overrides(path: str, registry: Any, sets: Sequence[str]) -> Any:
+    """``load_suite`` with ``--set`` overrides applied to the document before it is validated."""
+    from pathlib import Path
+
+    from .suite import MAX_SUITE_BYTES, load_suite, parse_suite
+
+    if not sets:
+        return load_suite(path, registry)
+    try:
+        if Path(path).stat().st_size > MAX_SUITE_BYTES:
+            return load_suite(path, registry)  # refuses it, with the size
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SuiteError(str(path), [("", f"cannot read suite: {exc.strerror or exc}")]) from None
+    return parse_suite(apply_overrides(text, sets, str(path)), str(path), registry)
