@@ -196,7 +196,8 @@ def test_cli_report_by_where_and_energy_note(registry, tmp_path):
     res = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--format", "json", "--where",
                                     "method=helper,hurter", "--no-ci"])
     table = json.loads(res.output)
-    assert sorted({r["method"] for r in table}) == ["helper", "hurter"] and "[" not in table[0]["acc_seen"]
+    assert sorted({r["method"] for r in table}) == ["helper", "hurter"] and "acc_seen_ci_low" not in table[0]
+    assert isinstance(table[0]["acc_seen_mean"], float)  # numbers, not formatted strings
     for bad in (["--where", "colour=red"], ["--by", "colour"], ["--where", "method=nobody"]):
         res = CliRunner().invoke(main, ["report", "--results", str(tmp_path), *bad])
         assert res.exit_code == 2 and "error:" in res.output and "Traceback" not in res.output

@@ -41,6 +41,29 @@ def table_html(headers: Sequence[str], rows: Sequence[Sequence[Any]], compact: b
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def compact_main(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The main table made to fit a laptop screen: method and variant as one label, no column that is empty (or
+    all zero failures) in every row, no mode column (estimated cells say "(est.)" and the targets' cards say
+    how each target was measured)."""
+    rows = [list(r) for r in rows]
+    headers = list(headers)
+    if "method" in headers and "variant" in headers:
+        m, v = headers.index("method"), headers.index("variant")
+        for r in rows:
+            r[m] = f"{r[m]}[{str(r[v]).replace(' ', ',')}]" if r[v] else r[m]
+        headers.pop(v)
+        for r in rows:
+            r.pop(v)
+
+    def empty(i: int) -> bool:
+        name = headers[i]
+        return name == "mode" or all(str(r[i]) in ("—", "", "None") or (name == "failed" and r[i] == 0)
+                                     for r in rows)
+
+    keep = [i for i in range(len(headers)) if not empty(i)]
+    return [headers[i] for i in keep], [[r[i] for i in keep] for r in rows]
+
+
 def decision_html(view: Any) -> str:
     """The decision view: accuracy once per method, then a card per target (table, budget, verdict), legend."""
     from .decision import accuracy_table, budget_line, target_table, target_title
@@ -93,14 +116,14 @@ def render_html(*, run: dict[str, Any], summary: tuple[list[str], list[list[Any]
         parts.append(f'<figure id="fig-{html.escape(name)}">{svg}<figcaption>{html.escape(name)}</figcaption></figure>')
     parts.append("</section>")
     parts.append("<h2>Full table (mean over users and seeds; hover a cell for ± std [95 % CI])</h2>")
-    parts.append(table_html(*summary, compact=True, cls="main"))
+    parts.append(table_html(*compact_main(*summary), compact=True, cls="main"))
     parts += [_note(n) for n in notes]
     parts.append("<h2>Per user</h2>")
-    parts.append(table_html(*user_level))
+    parts.append('<div class="scroll">' + table_html(*user_level) + "</div>")
     parts.append(_note(user_level_note))
     for s in summaries:
         parts.append(f"<h2>{html.escape(str(s.get('title', 'summary')))}</h2>")
-        parts.append(table_html(s.get("headers", []), s.get("rows", [])))
+        parts.append('<div class="scroll">' + table_html(s.get("headers", []), s.get("rows", [])) + "</div>")
         parts.append(_note(s.get("note")))
     parts.append("</body></html>")
     return "\n".join(parts)

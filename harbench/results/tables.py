@@ -185,7 +185,7 @@ def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColu
                 e = estimate(values)
             cell = _fmt(e.mean, e.std, m, (e.lo, e.hi) if ci else None)
             if "estimated" in modes and m.estimable and cell != "—":
-                cell = _modelled(e.mean, e.std) + ESTIMATED_MARK
+                cell = (_modelled(e.mean, e.std) if modes == ["estimated"] else cell) + ESTIMATED_MARK
             line.append(cell)
         line.append("/".join(energy_methods(ok)) or "—")
         skipped = [r for r in items if r["status"] == "skipped"]
