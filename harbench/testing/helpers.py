@@ -14,13 +14,14 @@ from ..run.leakage import check_splits
 from .core import TINY_DATA
 
 
-def registry(*, builtins_only: bool = False) -> Registry:
-    """The registry ``harbench run`` would use (every installed plugin), or the built-ins only."""
+def registry(refresh: bool = False, *, builtins_only: bool = False) -> Registry:
+    """The registry ``harbench run`` would use (every installed plugin; ``refresh`` reloads it, e.g. after a test
+    changed ``HARBENCH_PLUGINS``), or the built-ins only."""
     if builtins_only:
         r = Registry()
         r.load_entry_points(allowed=[])
         return r
-    return get_registry()
+    return get_registry(refresh=refresh)
 
 
 def synthetic_drift(**params: Any) -> SyntheticDrift:
