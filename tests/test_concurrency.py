@@ -191,6 +191,8 @@ def test_report_and_export_work_on_a_read_only_results_folder_and_run_says_it_in
         code, output = _invoke_unprivileged(["export", "--results", str(folder), "-o", str(out / "rows.json")])
         assert code == 0 and "wrote 2 rows" in output, output
         assert len(json.loads((out / "rows.json").read_text())) == 2
+        code, output = _invoke_unprivileged(["runs", "--results", str(folder)])
+        assert code == 0 and "tiny" in output, output
         code, output = _invoke_unprivileged(["run", str(suite), "--results", str(folder), "-q"])
         assert code == 1 and "read-only or not writable" in output and len(output.strip().splitlines()) == 1, output
 
