@@ -201,3 +201,27 @@ def test_report_and_export_work_on_a_read_only_results_folder_and_run_says_it_in
         for root, dirs, files in os.walk(folder.parent):
             os.chmod(root, 0o755)
         shutil.rmtree(folder.parent)
+
+
+def test_a_read_only_store_with_an_unfolded_write_ahead_log_is_refused_in_one_line(tmp_path):
+    src = tmp_path / "src"
+    writer = Store(src).connect(create=True)  # a run killed before SQLite folded its log into the file
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    with writer:
+        writer.execute("INSERT INTO runs (suite, status) VALUES ('tiny', 'running')")
+    base = Path(tempfile.mkdtemp(prefix="harbench-ro-"))
+    try:
+        os.chmod(base, 0o755)
+        folder = base / "results"
+        folder.mkdir()
+        shutil.copy(src / "harbench.sqlite", folder)
+        shutil.copy(src / "harbench.sqlite-wal", folder)  # its committed run is only in the log
+        writer.close()
+        for p in folder.iterdir():
+            os.chmod(p, 0o444)
+        os.chmod(folder, 0o555)
+        code, output = _invoke_unprivileged(["report", "--results", str(folder)])
+        assert code == 2 and "write-ahead log" in output and len(output.strip().splitlines()) == 1, output
+    finally:
+        os.chmod(base / "results", 0o755)
+        shutil.rmtree(base)
