@@ -144,6 +144,12 @@ def test_a_flipped_stored_value_and_a_damaged_store_file_are_said_in_one_line(re
     res = CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"])
     assert res.exit_code in (1, 2) and "is damaged" in res.output and "Traceback" not in res.output, res.output
     assert db.read_bytes() == before  # nothing was written into the damaged file
+    for args in (["report"], ["export", "-o", str(tmp_path / "x.json")]):  # the views say it too
+        res = CliRunner().invoke(main, [*args, "--results", str(tmp_path)])
+        assert res.exit_code in (1, 2) and "is damaged" in res.output and "Traceback" not in res.output, res.output
+    db.write_bytes(os.urandom(8192))  # not a database at all
+    res = CliRunner().invoke(main, ["report", "--results", str(tmp_path)])
+    assert res.exit_code == 2 and "is damaged (file is not a database)" in res.output, res.output
 
 
 def _descendants(pid: int) -> dict[int, int]:

@@ -128,8 +128,25 @@ class Store:
                                  "that was never folded into it (a run was killed): make the folder writable once "
                                  "and run harbench report, or copy the folder elsewhere") from None
             con = sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        except sqlite3.DatabaseError as exc:  # "file is not a database"
+            raise self._damaged(exc) from None
         con.row_factory = sqlite3.Row
         return con
+
+    def _damaged(self, detail: object) -> StoreError:
+        return StoreError(f"the results store {self.path} is damaged ({detail}); nothing was written to it — keep a "
+                          "copy, and use another --results folder (or restore it from a backup)")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection for one view, closed afterwards; a file SQLite finds malformed is one line."""
+        try:
+            with closing(self.read()) as con:
+                yield con
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
+            raise self._damaged(exc) from None
 
     def check(self) -> None:
         """SQLite's own check of the file (pages, indexes): a damaged store is said in one line, never written."""
@@ -141,8 +158,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             result = [str(exc)]
         if result != ["ok"]:
-            raise StoreError(f"the results store {self.path} is damaged ({result[0]}); nothing was written to it — "
-                             "keep a copy, and use another --results folder (or restore it from a backup)")
+            raise self._damaged(result[0])
 
     # ------------------------------------------------------------------------------------------ writing
     @contextmanager
@@ -220,11 +236,11 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ reading
     def runs(self) -> list[sqlite3.Row]:
-        with closing(self.read()) as con:
+        with self._reading() as con:
             return con.execute("SELECT * FROM runs ORDER BY id").fetchall()
 
     def resolve_run(self, ref: str | int | None) -> sqlite3.Row:
-        with closing(self.read()) as con:
+        with self._reading() as con:
             if ref in (None, "latest"):
                 row = con.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
             else:
@@ -239,19 +255,19 @@ class Store:
     def resumable_run(self, suite_hash: str) -> sqlite3.Row | None:
         if not self.path.exists():
             return None
-        with closing(self.read()) as con:
+        with self._reading() as con:
             return con.execute(
                 "SELECT * FROM runs WHERE suite_hash=? ORDER BY id DESC LIMIT 1", (suite_hash,)
             ).fetchone()
 
     def done_keys(self, run_id: int) -> set[str]:
-        with closing(self.read()) as con:
+        with self._reading() as con:
             rows = con.execute("SELECT key FROM jobs WHERE run_id=? AND status IN ('ok','skipped')", (run_id,))
             return {r["key"] for r in rows}
 
     def job_rows(self, run_id: int) -> list[dict[str, Any]]:
         """One flat dict per job: identity columns, status, provenance, facts and every metric."""
-        with closing(self.read()) as con:
+        with self._reading() as con:
             run = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()
             jobs = con.execute("SELECT * FROM jobs WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
             metrics = con.execute(
@@ -281,7 +297,7 @@ class Store:
         return rows
 
     def samples(self, run_id: int, kind: str) -> Iterable[tuple[dict[str, Any], list[float]]]:
-        with closing(self.read()) as con:
+        with self._reading() as con:
             rows = con.execute(
                 "SELECT j.method, j.variant, j.hardware, j.user, j.seed, s.data FROM samples s JOIN jobs j ON j.id=s.job_id "
                 "WHERE j.run_id=? AND s.kind=?", (run_id, kind)).fetchall()
