@@ -35,7 +35,16 @@ def _memory_gb() -> float:
 
 def _energy_method() -> str:
     """What :class:`EnergyMeter` will report, without starting codecarbon's tracker: RAPL where codecarbon finds
-    readable RAPL files (its first choice on Linux), its TDP model elsewhere."""
+    readable RAPL files (its first choice on Linux), its TDP model elsewhere. Where none of the folders codecarbon
+    scans for RAPL has an entry, codecarbon is not even imported."""
+    import importlib.util
+
+    if importlib.util.find_spec("codecarbon") is None:
+        return "unavailable (ModuleNotFoundError)"
+    bases = ("/sys/class/powercap/intel-rapl/subsystem", "/sys/class/powercap/intel-rapl", "/sys/class/powercap",
+             "/sys/devices/virtual/powercap")
+    if not any(os.path.isdir(b) and os.listdir(b) for b in bases):
+        return "codecarbon-estimate"
     try:
         from codecarbon.core.cpu import is_rapl_available
     except Exception as exc:  # the meter records the same when it cannot start

@@ -131,7 +131,7 @@ def _started(pid: int) -> int | None:
 
 def _children(pid: int) -> list[int]:
     """Children of every thread of ``pid`` (Linux lists a child under the thread that started it)."""
-    out = []
+    out: list[int] = []
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
