@@ -3,48 +3,86 @@
 This module is the whole public API for plugins: hook markers, the four plugin interfaces, the data containers,
 and the shared building blocks (backbones, training loop, metrics helpers). Nothing else of the core is a
 plugin's business.
+
+Names are imported on first use (PEP 562): ``import harbench`` costs nothing, so the command line's reading
+commands (``report``, ``export``, ``compare``, ``runs``, ``list``, ``plugins``, ``--help``) never import torch;
+``from harbench import Method`` imports what ``Method`` needs, as before.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"  # first: the run layer reads it while this module is still importing
 
-from .api import (
-    AdaptFacts,
-    AdaptResult,
-    ContextInfo,
-    Dataset,
-    DatasetInfo,
-    Hardware,
-    HardwareInfo,
-    InferenceCost,
-    JobOutputs,
-    Method,
-    MethodContext,
-    MethodState,
-    Metric,
-    PhaseCost,
-    Splits,
-    TargetSplit,
-    UserData,
-    Windows,
-)
-from .hookspecs import hookimpl
-from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
-from .params import Param, ParamError
-from .records import JobRecord, JobSpec, RunSummary
-from .results.analysis import holm
-from .results.claims import ClaimResult, bootstrap_interval, judge, paired, per_user_mean
-from .training import (
-    FitReport,
-    accuracy,
-    cross_entropy,
-    fit,
-    flops_per_window,
-    frozen_copy,
-    macro_f1,
-    make_optimizer,
-    predict,
-    split_train_val,
-)
+if TYPE_CHECKING:  # the eager imports, for type checkers and editors
+    from .api import (
+        AdaptFacts,
+        AdaptResult,
+        ContextInfo,
+        Dataset,
+        DatasetInfo,
+        Hardware,
+        HardwareInfo,
+        InferenceCost,
+        JobOutputs,
+        Method,
+        MethodContext,
+        MethodState,
+        Metric,
+        PhaseCost,
+        Splits,
+        TargetSplit,
+        UserData,
+        Windows,
+    )
+    from .hookspecs import hookimpl
+    from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
+    from .params import Param, ParamError
+    from .records import JobRecord, JobSpec, RunSummary
+    from .results.analysis import holm
+    from .results.claims import ClaimResult, bootstrap_interval, judge, paired, per_user_mean
+    from .training import (
+        FitReport,
+        accuracy,
+        cross_entropy,
+        fit,
+        flops_per_window,
+        frozen_copy,
+        macro_f1,
+        make_optimizer,
+        predict,
+        split_train_val,
+    )
+
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(["AdaptFacts", "AdaptResult", "ContextInfo", "Dataset", "DatasetInfo", "Hardware", "HardwareInfo",
+                     "InferenceCost", "JobOutputs", "Method", "MethodContext", "MethodState", "Metric", "PhaseCost",
+                     "Splits", "TargetSplit", "UserData", "Windows"], ".api"),
+    "hookimpl": ".hookspecs",
+    **dict.fromkeys(["Backbone", "MobileNet1d", "ResNet1d", "build_backbone", "count_params"], ".models"),
+    **dict.fromkeys(["Param", "ParamError"], ".params"),
+    **dict.fromkeys(["JobRecord", "JobSpec", "RunSummary"], ".records"),
+    "holm": ".results.analysis",
+    **dict.fromkeys(["ClaimResult", "bootstrap_interval", "judge", "paired", "per_user_mean"], ".results.claims"),
+    **dict.fromkeys(["FitReport", "accuracy", "cross_entropy", "fit", "flops_per_window", "frozen_copy", "macro_f1",
+                     "make_optimizer", "predict", "split_train_val"], ".training"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use and keep it (the next lookup is a plain module attribute)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
 
 
 def load(run: str | int = "latest", results: str = "results"):

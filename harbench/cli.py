@@ -12,9 +12,17 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .commands import PLUGIN_HEADERS, RUN_HEADERS, listing, listing_lines, load_with_overrides, plugin_rows, runs_table
+from .commands import (
+    PLUGIN_HEADERS,
+    RUN_HEADERS,
+    HarbenchGroup,
+    load_with_overrides,
+    plugin_rows,
+    runs_table,
+)
 from .params import ParamError
-from .plugins import KINDS, PluginError, get_registry
+from .plugins import KIND_NAMES, PluginError
+from .registry_snapshot import SnapshotRegistry, full_registry, listing, listing_lines, reading_registry
 from .results.export import export_rows, write_export
 from .results.store import Store, StoreError
 from .results.tables import render, summary_table
@@ -71,7 +79,7 @@ def bad_input(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HarbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="harbench")
 def main() -> None:
     """harbench: which personalization method gives the best accuracy for the least latency and energy?"""
@@ -98,7 +106,7 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
     """Run every job of SUITE and print the results table."""
     from .run import Runner
 
-    registry = get_registry()
+    registry = full_registry()
     s = load_with_overrides(suite, registry, sets)  # bad input stops here, before the store is touched
     from .results.report import parse_budgets
     from .results.tables import metric_columns
@@ -161,7 +169,7 @@ def validate(suite: str, sets: tuple[str, ...]) -> None:
     """Check SUITE (schema, plugin names, parameters, users) without running anything."""
     from .run import plan_jobs
 
-    s = load_with_overrides(suite, get_registry(), sets)
+    s = load_with_overrides(suite, full_registry(), sets)
     click.echo(f"{suite}: valid — {len(s.datasets)} dataset(s), {len(s.methods)} method configuration(s), "
                f"{len(s.hardware)} hardware target(s), {len(s.model.seeds)} seed(s): {len(plan_jobs(s))} jobs")
 
@@ -170,7 +178,7 @@ def validate(suite: str, sets: tuple[str, ...]) -> None:
 @format_option
 def plugins(fmt: str) -> None:
     """List installed plugins with their distribution, version and status."""
-    rows = plugin_rows(get_registry(), KINDS)
+    rows = plugin_rows(reading_registry(), KIND_NAMES)
     click.echo(render(PLUGIN_HEADERS, rows, "json" if fmt == "json" else "github"))
 
 
@@ -190,7 +198,12 @@ def list_(kind: str, fmt: str) -> None:
     """List the registered plugins (or backbones) of KIND with their parameters and defaults."""
     singular = {"datasets": "dataset", "methods": "method", "hardware": "hardware", "metrics": "metric",
                 "backbones": "backbone"}[kind]
-    for line in listing_lines(listing(get_registry(), singular), singular, fmt):
+    registry = reading_registry()
+    if isinstance(registry, SnapshotRegistry):  # the lines a full registry printed when the snapshot was saved
+        lines = registry.data["listings"][singular]["json" if fmt == "json" else "text"]
+    else:
+        lines = listing_lines(listing(registry, singular), singular, fmt)
+    for line in lines:
         click.echo(line)
 
 
@@ -219,7 +232,7 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
     store = Store(results)
     r = store.resolve_run(run)
     options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or _suite_budgets(r),
-                                  full=full)
+                                  full=full, summaries=fmt not in ("json", "csv") or bool(html_path))
     built = build_report(r, store.job_rows(int(r["id"])), options)
     click.echo(built.text(fmt))
     if fmt in ("json", "csv"):  # the table alone goes to stdout; a partial run still says so
@@ -372,14 +385,6 @@ def _print_summaries(rows) -> None:
             click.echo(answer["note"])
 
 
-def _register_plugin_commands() -> None:
-    try:
-        get_registry().hook.harbench_register_commands(cli=main)
-    except Exception as exc:  # a plugin's command must not break the CLI
-        err.print(f"[yellow]warning:[/yellow] a plugin failed to add commands: {exc}")
-
-
-_register_plugin_commands()
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,6 @@
-"""What the command line computes that is not argument parsing: ``--set`` overrides of a suite document, the
-``harbench runs`` table, and the listings of ``list`` / ``plugins`` (text and JSON). No run machinery."""
+"""What the command line computes that is not argument parsing: the command group (plugin commands loaded on
+first use), ``--set`` overrides of a suite document, the ``harbench runs`` table, and the listings of ``list`` /
+``plugins`` (text and JSON). No run machinery."""
 
 from __future__ import annotations
 
@@ -7,9 +8,59 @@ import time
 from contextlib import closing
 from typing import Any, Sequence
 
+import click
 import yaml
 
+from .registry_snapshot import SnapshotRegistry, full_registry, reading_registry
 from .suite import SuiteError
+
+# ------------------------------------------------------------------------------------------- the command group
+
+
+class HarbenchGroup(click.Group):
+    """The core's commands, and the plugins' (``harbench_register_commands``) loaded only when one is invoked:
+    ``--help`` and completion list them from the registry snapshot, so they import neither plugins nor torch."""
+
+    plugins_loaded = False
+
+    def load_plugin_commands(self) -> None:
+        if not self.plugins_loaded:
+            self.plugins_loaded = True
+            try:
+                full_registry().hook.harbench_register_commands(cli=self)
+            except Exception as exc:  # a plugin's command must not break the CLI
+                click.echo(click.style("warning: ", fg="yellow") + f"a plugin failed to add commands: {exc}", err=True)
+
+    def snapshot_commands(self) -> list[dict[str, str]] | None:
+        """The plugins' commands (name, short help) from a valid snapshot; None once they are really loaded."""
+        registry = None if self.plugins_loaded else reading_registry()
+        if isinstance(registry, SnapshotRegistry):
+            return registry.commands
+        self.load_plugin_commands()
+        return None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        listed = self.snapshot_commands() or []
+        return sorted(set(self.commands) | {c["name"] for c in listed})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            listed = self.snapshot_commands()
+            if listed is not None and cmd_name in {c["name"] for c in listed}:
+                self.load_plugin_commands()
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        listed = self.snapshot_commands()
+        if listed is None:
+            return super().format_commands(ctx, formatter)
+        helps = {name: (cmd.get_short_help_str(10**6)) for name, cmd in self.commands.items() if not cmd.hidden}
+        helps.update({c["name"]: c["help"] for c in listed if c["name"] not in self.commands})
+        if helps:
+            limit = formatter.width - 6 - max(len(n) for n in helps)
+            with formatter.section("Commands"):
+                formatter.write_dl([(n, click.utils.make_default_short_help(h, limit)) for n, h in sorted(helps.items())])
+
 
 # ------------------------------------------------------------------------------------------- --set overrides
 
@@ -108,53 +159,6 @@ def runs_table(store: Any) -> list[list[Any]]:
 
 
 # ---------------------------------------------------------------------------------------- list and plugins
-
-
-def listing(registry: Any, kind: str) -> list[dict[str, Any]]:
-    """``harbench list KIND`` as data: each registered plugin (or backbone) with its parameters and defaults."""
-    if kind == "backbone":
-        from .models import BACKBONES
-
-        users: dict[str, list[str]] = {}
-        for name in registry.names("method"):
-            users.setdefault(str(getattr(registry.items["method"][name].cls, "backbone", "")), []).append(name)
-        return [{"name": name, "builder": getattr(build, "__name__", str(build)),
-                 "description": ((build.__doc__ or "").strip().splitlines() or [""])[0],
-                 "methods": sorted(users.get(name, []))} for name, build in BACKBONES.items()]
-    out = []
-    for name in registry.names(kind):
-        r = registry.items[kind][name]
-        entry: dict[str, Any] = {"name": name, "distribution": r.distribution, "version": r.version,
-                                 "description": r.cls.description}
-        if kind == "metric":
-            entry.update(unit=r.cls.unit, higher_is_better=r.cls.higher_is_better)
-        entry["parameters"] = {p: {"type": v.describe_type(), "default": v.default, "help": v.help}
-                               for p, v in r.cls.parameters.items()}
-        out.append(entry)
-    return out
-
-
-def listing_lines(entries: list[dict[str, Any]], kind: str, fmt: str = "text") -> list[str]:
-    """The lines ``harbench list`` prints: the entries as JSON, or one bold name per entry with its details."""
-    import json
-
-    import click
-
-    if fmt == "json":
-        return [json.dumps(entries, indent=2, default=repr)]
-    lines = []
-    for e in entries:
-        origin = e["builder"] if kind == "backbone" else f"{e['distribution']} {e['version']}"
-        lines.append(click.style(e["name"], bold=True) + f"  ({origin}) — {e['description']}")
-        if kind == "backbone":
-            lines.append(f"    methods: {', '.join(e['methods']) or '—'}")
-        if kind == "metric":
-            unit = f" [{e['unit']}]" if e["unit"] else ""
-            better = {True: "higher is better", False: "lower is better", None: "label"}[e["higher_is_better"]]
-            lines.append(f"    {better}{unit}")
-        for pname, p in e.get("parameters", {}).items():
-            lines.append(f"    {pname}: {p['type']} = {p['default']!r}  {p['help']}")
-    return lines
 
 
 PLUGIN_HEADERS = ["name", "kind", "distribution", "version", "status"]

@@ -13,16 +13,32 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import pluggy
 
 from . import hookspecs
-from .api import Dataset, Hardware, Method, Metric, Plugin
+
+if TYPE_CHECKING:
+    from .api import Plugin
 
 GROUP = "harbench"
 CORE_DIST = "harbench"
-KINDS: dict[str, type[Plugin]] = {"dataset": Dataset, "method": Method, "hardware": Hardware, "metric": Metric}
+KIND_NAMES = ("dataset", "method", "hardware", "metric")
+
+
+def plugin_bases() -> dict[str, type[Plugin]]:
+    """Each kind's base class (imports ``harbench.api``, hence torch: only a registry that loads plugins needs it)."""
+    from .api import Dataset, Hardware, Method, Metric
+
+    return {"dataset": Dataset, "method": Method, "hardware": Hardware, "metric": Metric}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KINDS":  # ``KINDS`` (kind -> base class) for code that imported it; built on first use
+        return plugin_bases()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 _HOOKS = {
     "dataset": "harbench_register_datasets",
     "method": "harbench_register_methods",
@@ -56,7 +72,7 @@ class LoadedPlugin:
 
 class Registry:
     def __init__(self) -> None:
-        self.items: dict[str, dict[str, Registered]] = {k: {} for k in KINDS}
+        self.items: dict[str, dict[str, Registered]] = {k: {} for k in KIND_NAMES}
         self.plugins: list[LoadedPlugin] = []
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
@@ -136,7 +152,7 @@ class Registry:
             impl(register=register)
 
     def _register(self, kind: str, cls: type[Plugin], distribution: str, version: str) -> None:
-        base = KINDS[kind]
+        base = plugin_bases()[kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(f"plugin {distribution!r} registered {cls!r} as a {kind}, but it is not a harbench.{base.__name__}")
         name = getattr(cls, "name", None)

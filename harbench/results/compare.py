@@ -190,9 +190,9 @@ def _samples_by_cell(samples: Iterable[tuple[dict[str, Any], list[float]]] | Non
 
 def _units(registry: Any = None) -> dict[str, str]:
     if registry is None:
-        from ..plugins import get_registry
+        from ..registry_snapshot import reading_registry  # a valid snapshot: no plugin, no torch
 
-        registry = get_registry()
+        registry = reading_registry()
     return {r.name: r.cls.unit for r in registry.items["metric"].values()}
 
 

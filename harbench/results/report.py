@@ -39,15 +39,16 @@ class ReportOptions:
     metric: str = "acc_seen"
     budgets: list[Budget] = field(default_factory=list)
     full: bool = False
+    summaries: bool = True  # the plugins' paper summaries (False: numeric outputs, which never show them)
 
     @classmethod
     def parse(cls, *, by: str | None = None, where: Sequence[str] = (), ci: bool = True,
               metric: str = "acc_seen", budgets: Sequence[str] = (), full: bool = False,
-              registry: Any = None) -> "ReportOptions":
+              registry: Any = None, summaries: bool = True) -> "ReportOptions":
         columns = [c.strip() for c in by.split(",") if c.strip()] if by else None
         declared = metric_columns((), registry)
         return cls(columns, parse_where(where_in_stored_units(where, declared)), ci, metric,
-                   parse_budgets(budgets, declared), full)
+                   parse_budgets(budgets, declared), full, summaries)
 
 
 def parse_budgets(texts: Sequence[str], declared: Sequence[MetricColumn]) -> list[Budget]:
@@ -188,9 +189,9 @@ def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[di
     A summary built from rows that include ``estimated`` jobs gets a note saying so, whatever the plugin wrote.
     """
     if registry is None:
-        from ..plugins import get_registry
+        from ..registry_snapshot import reading_registry  # a valid snapshot: no plugin, no torch
 
-        registry = get_registry()
+        registry = reading_registry()
     export = export_rows(rows, registry)
     estimated = sorted({r["hardware"] for r in export if r.get("mode") == "estimated" and r.get("status") == "ok"})
     answers = []
@@ -228,7 +229,8 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
         numeric=numeric_table(rows, columns, options.by, options.ci),
         summary=summary_table(rows, columns, by=options.by, ci=options.ci, registry=registry),
         user_level=user_level_table(rows, by=options.by, metric=options.metric, registry=registry),
-        summaries=[*paper_summaries(rows, registry), *([lifetime] if lifetime else [])], notes=notes,
+        summaries=[*(paper_summaries(rows, registry) if options.summaries else []), *([lifetime] if lifetime else [])],
+        notes=notes,
         user_level_note=user_level_note(options.metric, registry),
     )
 

@@ -57,9 +57,9 @@ def registered_metrics(registry: Any = None) -> list[MetricColumn]:
     """Every registered metric, the core's first (in their registration order, which is the export's documented
     column order), then the plugins' in the order they registered."""
     if registry is None:
-        from ..plugins import get_registry
+        from ..registry_snapshot import reading_registry  # a valid snapshot: no plugin, no torch
 
-        registry = get_registry()
+        registry = reading_registry()
     items = [MetricColumn(r.name, r.cls.unit, r.cls.higher_is_better, getattr(r.cls, "description", "") or "",
                           r.distribution) for r in registry.items["metric"].values()]
     return [m for m in items if m.core] + [m for m in items if not m.core]
