@@ -20,13 +20,11 @@ from .commands import (
     plugin_rows,
     runs_table,
 )
-from .params import ParamError
 from .plugins import KIND_NAMES, PluginError
 from .registry_snapshot import SnapshotRegistry, full_registry, listing, listing_lines, reading_registry
 from .results.export import export_rows, write_export
 from .results.store import Store, StoreError
 from .results.tables import render, summary_table
-from .suite import SuiteError
 
 DEFAULT_RESULTS = "results"
 err = Console(stderr=True)
@@ -65,12 +63,11 @@ def bad_input(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except SuiteError as exc:
-            for line in str(exc).splitlines():
+        except (PluginError, StoreError, ValueError) as exc:  # ValueError covers SuiteError and ParamError
+            suite = sys.modules.get(f"{__package__}.suite")  # a SuiteError was raised only if it is imported
+            multi = suite is not None and isinstance(exc, suite.SuiteError)
+            for line in str(exc).splitlines() if multi else [str(exc)]:
                 click.echo(click.style("error: ", fg="red") + line, err=True)
-            sys.exit(2)
-        except (PluginError, ParamError, StoreError, ValueError) as exc:
-            click.echo(click.style("error: ", fg="red") + str(exc), err=True)
             sys.exit(2)
         except (OSError, sqlite3.OperationalError) as exc:  # the environment, not the input: exit 1
             click.echo(click.style("error: ", fg="red") + environment_problem(exc, kwargs.get("results")), err=True)

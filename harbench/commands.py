@@ -12,7 +12,6 @@ import click
 import yaml
 
 from .registry_snapshot import SnapshotRegistry, full_registry, reading_registry
-from .suite import SuiteError
 
 # ------------------------------------------------------------------------------------------- the command group
 
@@ -72,6 +71,8 @@ def apply_overrides(text: str, sets: Sequence[str], source: str) -> str:
     the entry ``tbft`` or ``{name: tbft, ...}``) or by its index; a missing mapping key is created. ``VALUE`` is
     parsed as YAML (``[fc,all]`` is a list, ``0.5`` a number). A bad override is a :class:`SuiteError` naming it.
     """
+    from .suite import SuiteError  # pydantic: only when a suite is read
+
     if not sets:
         return text
     try:
@@ -96,6 +97,8 @@ def apply_overrides(text: str, sets: Sequence[str], source: str) -> str:
 
 
 def _set(node: Any, keys: list[str], value: Any, item: str, source: str) -> None:
+    from .suite import SuiteError
+
     for i, key in enumerate(keys):
         last = i == len(keys) - 1
         where = ".".join(keys[: i + 1])
@@ -180,7 +183,7 @@ def load_with_overrides(path: str, registry: Any, sets: Sequence[str]) -> Any:
     """``load_suite`` with ``--set`` overrides applied to the document before it is validated."""
     from pathlib import Path
 
-    from .suite import MAX_SUITE_BYTES, load_suite, parse_suite
+    from .suite import MAX_SUITE_BYTES, SuiteError, load_suite, parse_suite
 
     if not sets:
         return load_suite(path, registry)
