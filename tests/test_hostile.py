@@ -73,7 +73,8 @@ def test_export_to_a_missing_folder_is_one_line(registry, write_suite, tmp_path)
     assert CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"]).exit_code == 0
     res = CliRunner().invoke(main, ["export", "--results", str(tmp_path), "-o", str(tmp_path / "no" / "x.csv"),
                                     "--format", "csv"])
-    assert res.exit_code == 1 and "No such file or directory" in res.output and "Traceback" not in res.output
+    # bad input (exit 2, like every usage error): one line naming the missing folder, no traceback
+    assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
 
 
 def test_a_method_that_kills_its_own_process_fails_only_its_job(registry, tmp_path):
