@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
+# pytest-xdist processes for `make test` (tests use one torch thread each; 2 fits the 2-core CI machine)
+TEST_WORKERS ?= 2
 
 .PHONY: run test bench install clean
 
@@ -25,7 +27,7 @@ test: $(STAMP)
 	@echo "==> lint (ruff) and types (mypy: public API and harbench/run)"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
