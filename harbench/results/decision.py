@@ -220,8 +220,10 @@ def _verdict(hardware: str, options: list[Option], axes: list[tuple[str, str]],
                 f"of the methods within {_tol(tolerance)} pt of it"), None
     diff = paired(cheapest.accuracy.per_user, top.accuracy.per_user)
     claim = judge(f"{cheapest.label} within {_tol(tolerance)} pt of {top.label}", diff, -tolerance, ">")
+    ratio = top.costs[axis] / cheapest.costs[axis] if cheapest.costs[axis] > 0 else math.inf
     saving = ("at no " + axis_name if cheapest.costs[axis] <= 0
-              else f"at {_ratio(top.costs[axis] / cheapest.costs[axis])}× less {axis_name}")
+              else f"at {100 * (1 - 1 / ratio):.0f} % less {axis_name}" if ratio < 2  # "1.0× less" reads as none
+              else f"at {_ratio(ratio)}× less {axis_name}")
     evidence = (f"Δ {100 * claim.mean:+.1f} [{100 * claim.low:+.1f}, {100 * claim.high:+.1f}] pts"
                 if not math.isnan(claim.low) else f"Δ {100 * claim.mean:+.1f} pts, interval needs ≥ 3 users")
     return (head + f"{cheapest.label} is within {_tol(tolerance)} pt of the best accuracy ({top.label}, "
