@@ -68,14 +68,19 @@ def user_key(row: dict[str, Any]) -> tuple:
 
 def per_user(rows: Iterable[dict[str, Any]], metric: str) -> dict[tuple, float]:
     """One value per user: the mean of ``metric`` over that user's successful jobs (seeds, pooled targets)."""
+    return _means_by(rows, metric, user_key)
+
+
+def _means_by(rows: Iterable[dict[str, Any]], metric: str, key) -> dict[tuple, float]:
+    """The mean of ``metric``'s finite values over the successful jobs sharing ``key(row)``."""
     values: dict[tuple, list[float]] = {}
     for r in rows:
         if r.get("status", "ok") != "ok":
             continue
         vals = finite([r.get(metric)])
         if vals:
-            values.setdefault(user_key(r), []).append(vals[0])
-    return {u: statistics.fmean(v) for u, v in values.items()}
+            values.setdefault(key(r), []).append(vals[0])
+    return {k: statistics.fmean(v) for k, v in values.items()}
 
 
 def configuration_key(row: dict[str, Any]) -> tuple:
@@ -88,14 +93,7 @@ def configuration_key(row: dict[str, Any]) -> tuple:
 def once_per_configuration(rows: Iterable[dict[str, Any]], metric: str) -> list[float]:
     """The values of a target-independent ``metric`` of the successful jobs, one per method configuration × user
     × seed (the mean over the targets it ran on), so pooling targets does not multiply the observations."""
-    values: dict[tuple, list[float]] = {}
-    for r in rows:
-        if r.get("status", "ok") != "ok":
-            continue
-        vals = finite([r.get(metric)])
-        if vals:
-            values.setdefault(configuration_key(r), []).append(vals[0])
-    return [statistics.fmean(v) for v in values.values()]
+    return list(_means_by(rows, metric, configuration_key).values())
 
 
 def user_estimate(rows: Iterable[dict[str, Any]], metric: str, level: float = 0.95) -> Estimate:
