@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and editors
         Windows,
     )
     from .hookspecs import hookimpl
+    from .measure.memory import LiveBytes
     from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
     from .params import Param, ParamError
     from .records import JobRecord, JobSpec, RunSummary
@@ -63,6 +64,7 @@ _WHERE: dict[str, str] = {
     "hookimpl": ".hookspecs",
     **dict.fromkeys(["Backbone", "MobileNet1d", "ResNet1d", "build_backbone", "count_params"], ".models"),
     **dict.fromkeys(["Param", "ParamError"], ".params"),
+    "LiveBytes": ".measure.memory",
     **dict.fromkeys(["JobRecord", "JobSpec", "RunSummary"], ".records"),
     "holm": ".results.analysis",
     **dict.fromkeys(["ClaimResult", "bootstrap_interval", "judge", "paired", "per_user_mean"], ".results.claims"),
@@ -94,7 +96,7 @@ def load(run: str | int = "latest", results: str = "results"):
 
 __all__ = [
     "AdaptFacts", "AdaptResult", "Backbone", "ClaimResult", "bootstrap_interval", "holm", "judge", "paired", "per_user_mean", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
-    "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "Method", "MethodContext", "MethodState",
+    "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",
     "frozen_copy", "hookimpl", "load", "macro_f1", "make_optimizer", "predict", "split_train_val",

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
-import weakref
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from .. import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, PhaseCost, hookimpl
 from ..measure import EnergyMeter, latency_loop
+from ..measure.memory import LiveBytes
 
 
 def _processor() -> str:
@@ -113,49 +111,6 @@ class Cpu(Hardware):
 
     def radio_joules_per_byte(self):
         return self.params.radio_nj_per_bit * 8e-9
-
-
-class LiveBytes(TorchDispatchMode):
-    """The bytes of tensor storage that operators allocate and that are still referenced, and their peak.
-
-    Every operator's outputs are counted from the moment they exist until the last tensor that views their storage
-    is freed (a weak reference per tensor), so the peak is the largest live set of activations one forward holds,
-    independent of the allocator's caching and of what ran before in the process."""
-
-    def __init__(self, held: Any = ()) -> None:
-        super().__init__()
-        self.live = 0
-        self.peak = 0
-        self._refs: dict[int, list[int]] = {}  # storage address -> [bytes, tensors viewing it]
-        self._held = {t.untyped_storage().data_ptr() for t in held}  # counted apart (weights, input)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                self._track(t)
-        return out
-
-    def _track(self, t: torch.Tensor) -> None:
-        storage = t.untyped_storage()
-        key = storage.data_ptr()
-        if not key or key in self._held:
-            return
-        ref = self._refs.get(key)
-        if ref is None:
-            ref = self._refs[key] = [storage.nbytes(), 0]
-            self.live += ref[0]
-            self.peak = max(self.peak, self.live)
-        ref[1] += 1
-        weakref.finalize(t, self._release, key)
-
-    def _release(self, key: int) -> None:
-        ref = self._refs.get(key)
-        if ref is not None:
-            ref[1] -= 1
-            if ref[1] <= 0:
-                self.live -= ref[0]
-                del self._refs[key]
 
 
 def inference_memory(model: torch.nn.Module, example: torch.Tensor) -> tuple[float, dict[str, Any]]:

@@ -23,14 +23,13 @@ passes (validation) beyond one batch, and gradients of activations during backwa
 from __future__ import annotations
 
 import copy
-import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
+
+from harbench import LiveBytes
 
 MB = 2.0**20
 
@@ -108,7 +107,7 @@ def adapt_memory(model: nn.Module, x: torch.Tensor, num_classes: int, trainable:
         return t
 
     y = torch.zeros(x.shape[0], dtype=torch.long) % max(num_classes, 1)
-    live = _Live(held)
+    live = LiveBytes(held)
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -123,41 +122,10 @@ def adapt_memory(model: nn.Module, x: torch.Tensor, num_classes: int, trainable:
                        copies * grads / MB, int(x.shape[0]), saved_mb, [note])
 
 
-class _Live(TorchDispatchMode):
-    """Bytes of operator outputs still referenced (a weak reference per tensor), and their peak."""
-
-    def __init__(self, held: set[int]) -> None:
-        super().__init__()
-        self.held, self.live, self.peak = held, 0, 0
-        self.refs: dict[int, list[int]] = {}
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and _ptr(t) and _ptr(t) not in self.held:
-                key = _ptr(t)
-                ref = self.refs.get(key)
-                if ref is None:
-                    ref = self.refs[key] = [t.untyped_storage().nbytes(), 0]
-                    self.live += ref[0]
-                    self.peak = max(self.peak, self.live)
-                ref[1] += 1
-                weakref.finalize(t, self._release, key)
-        return out
-
-    def _release(self, key: int) -> None:
-        ref = self.refs.get(key)
-        if ref is not None:
-            ref[1] -= 1
-            if ref[1] <= 0:
-                self.live -= ref[0]
-                del self.refs[key]
-
-
 def inference_memory(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
     """Weights, input and peak live activations (MB) of one no-grad forward of ``model`` on ``x``."""
     tensors = [*model.parameters(), *model.buffers()]
-    live = _Live({_ptr(t) for t in tensors} | {_ptr(x)})
+    live = LiveBytes([*tensors, x])
     was = model.training
     model.eval()
     try:
