@@ -26,18 +26,21 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..hashing import canonical
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and safetensors are imported by the tensor methods only: a warm run reads JSON job nodes without torch
 
 _DIGEST = "harbench_digest"
 
 
 def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    import torch
+
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous().reshape(-1)
@@ -81,6 +84,9 @@ class WeightCache:
         return self._path(kind, key).exists()
 
     def get(self, kind: str, key: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_file
+
         path = self._path(kind, key)
         if not path.exists():
             self.misses += 1
@@ -135,6 +141,8 @@ class WeightCache:
         self._write(self._json_path(kind, key), lambda tmp: Path(tmp).write_text(json.dumps(doc)))
 
     def put(self, kind: str, key: str, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        from safetensors.torch import save_file
+
         # safetensors refuses shared or non-contiguous storage; cache entries are independent copies
         clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
         header = {"harbench": json.dumps(meta, default=str), _DIGEST: tensors_digest(clean)}
