@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +23,9 @@ class JobSpec:
     seed: int
     user: str
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """The job's identity in the store (computed once per spec: the driver asks for it per job, twice)."""
         return content_hash(
             [self.dataset, self.dataset_params, self.method, self.method_params, self.hardware,
              self.hardware_params, self.seed, self.user]

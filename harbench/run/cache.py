@@ -77,8 +77,23 @@ class WeightCache:
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
+    @staticmethod
+    def entry_name(kind: str, key: str, json: bool = False) -> str:
+        """The file name of an entry in the cache folder (weights: safetensors; job outputs: JSON)."""
+        return f"{kind}-{key}.json" if json else f"{kind}-{key}.safetensors"
+
+    def listing(self) -> set[str]:
+        """The names of every file in the cache folder, read once (one ``scandir``): ``entry_name(...) in listing``
+        answers :meth:`has` for a whole plan without one ``stat`` per job. A snapshot: what is written later is
+        not in it."""
+        try:
+            with os.scandir(self.folder) as entries:
+                return {e.name for e in entries}
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
+
     def _path(self, kind: str, key: str) -> Path:
-        return self.folder / f"{kind}-{key}.safetensors"
+        return self.folder / self.entry_name(kind, key)
 
     def has(self, kind: str, key: str) -> bool:
         return self._path(kind, key).exists()
@@ -106,7 +121,7 @@ class WeightCache:
         return tensors, meta
 
     def _json_path(self, kind: str, key: str) -> Path:
-        return self.folder / f"{kind}-{key}.json"
+        return self.folder / self.entry_name(kind, key, json=True)
 
     def has_json(self, kind: str, key: str) -> bool:
         return self._json_path(kind, key).exists()

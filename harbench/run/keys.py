@@ -8,6 +8,7 @@ before anything runs: that is what lets a warm run, or ``--dry-run``, know what 
 from __future__ import annotations
 
 import hashlib
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 
 from .. import __version__
@@ -37,8 +38,15 @@ def prepare_key(m: Resolved, gkey: str, seed: int, registry: Registry) -> str:
 
 
 def adapt_key(pkey: str, user: str) -> str:
-    """One user's adapted model; the seed and everything upstream are already in the prepare key."""
-    return content_hash(["adapt", pkey, user])
+    """One user's adapted model; the seed and everything upstream are already in the prepare key.
+
+    ``content_hash(["adapt", pkey, user])``; for a string user its canonical JSON is written directly (a JSON
+    string is the same however the list around it is serialised), which is the same text, without building an
+    encoder per key."""
+    if type(user) is not str:
+        return content_hash(["adapt", pkey, user])
+    text = f'["adapt",{_json_string(pkey)},{_json_string(user)}]'
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def hardware_identity(info: HardwareInfo) -> dict[str, Any]:

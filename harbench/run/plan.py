@@ -7,6 +7,7 @@ Everything here is linear in the grid and runs nothing: no data is loaded, no mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..hashing import content_hash
 from ..plugins import Registry
@@ -52,16 +53,31 @@ def units(suite: Suite, todo: list[JobSpec]) -> list[Unit]:
             di = next(i for i, d in enumerate(suite.datasets) if d.name == j.dataset and d.params == j.dataset_params)
             mi = next(i for i, m in enumerate(suite.methods) if m.name == j.method and m.params == j.method_params)
         groups.setdefault((di, j.seed, mi, j.user), []).append(j)
-    order = {(di, seed, mi, user): n for n, (di, seed, mi, user) in enumerate(
-        (di, seed, mi, user) for di in range(len(suite.datasets)) for seed in suite.model.seeds
-        for mi in range(len(suite.methods)) for user in suite.targets[di])}
-    return [(di, seed, mi, jobs) for (di, seed, mi, user), jobs in
-            sorted(groups.items(), key=lambda kv: order.get(kv[0], len(order)))]
+    # grid order: the groups come in it when the jobs do (the plan's order); sort only when they do not
+    seed_pos = {seed: n for n, seed in enumerate(suite.model.seeds)}
+    user_pos = {di: {user: n for n, user in enumerate(users)} for di, users in suite.targets.items()}
+    unknown = (len(suite.datasets),)  # a key outside the grid goes last, in the order it came
+
+    def rank(key: tuple) -> tuple:
+        di, seed, mi, user = key
+        s, u = seed_pos.get(seed), user_pos.get(di, {}).get(user)
+        return unknown if s is None or u is None else (di, s, mi, u)
+
+    ranks = [rank(key) for key in groups]
+    items = list(groups.items())
+    if any(a > b for a, b in zip(ranks, ranks[1:])):
+        items = [item for _, item in sorted(zip(ranks, items), key=lambda pair: pair[0])]
+    return [(di, seed, mi, jobs) for (di, seed, mi, user), jobs in items]
 
 
-def job_cached(cache: WeightCache, key: str, remeasured: bool) -> bool:
-    """Whether a job's outputs are served from the cache; ``remeasured``: a measured target under --remeasure."""
-    return not remeasured and cache.has_json("job", key)
+def job_cached(cache: WeightCache, key: str, remeasured: bool, listing: set[str] | None = None) -> bool:
+    """Whether a job's outputs are served from the cache; ``remeasured``: a measured target under --remeasure;
+    ``listing``: the cache folder's names read once (:meth:`WeightCache.listing`) instead of one ``stat``."""
+    if remeasured:
+        return False
+    if listing is None:
+        return cache.has_json("job", key)
+    return WeightCache.entry_name("job", key, json=True) in listing
 
 
 @dataclass
@@ -75,9 +91,20 @@ def plan_counts(suite: Suite, registry: Registry, cache: WeightCache, remeasure:
 
     A generic model or prepare counts as cached when its entry exists or when no job below it needs to run.
     Each measured target adapts for itself (it measures the adapt phase); estimated targets share one adapt.
+    The cache folder is listed once; a target's mode is looked up once per target (the plan shares one
+    parameters object per target), so a job costs its key's hash and a set look-up.
     """
     targets = Targets(suite, registry)
     keys = NodeKeys(suite, registry, targets.info)
+    listing = cache.listing()
+    modes: dict[tuple[str, int], tuple[Any, bool]] = {}
+
+    def measured(j: JobSpec) -> bool:
+        memo = modes.get((j.hardware, id(j.hardware_params)))
+        if memo is None or memo[0] is not j.hardware_params:
+            memo = modes[(j.hardware, id(j.hardware_params))] = (j.hardware_params, targets.measured(j))
+        return memo[1]
+
     nodes = {"generic": 0, "prepare": 0, "adapt": 0, "job": 0}
     cached = dict.fromkeys(nodes, 0)
     needed_generic: dict[str, bool] = {}
@@ -85,19 +112,24 @@ def plan_counts(suite: Suite, registry: Registry, cache: WeightCache, remeasure:
     for di, seed, mi, jobs in units(suite, plan_jobs(suite)):
         backbone = registry.backbone(suite.methods[mi].name)
         gkey, pkey = keys.generic(di, seed, backbone), keys.prepare(di, seed, mi)
-        measured = {id(j) for j in jobs if targets.measured(j)}
-        todo = [j for j in jobs if not job_cached(cache, keys.job(di, seed, mi, j), remeasure and id(j) in measured)]
-        to_adapt: list[JobSpec | None] = [j for j in todo if id(j) in measured]
-        if todo and not to_adapt and not cache.has("adapt", keys.adapt(di, seed, mi, jobs[0].user)):
-            to_adapt.append(None)  # the estimated targets' shared adapt
-        total_adapt = max(1, len(measured))
+        n_measured = todo = to_adapt = 0
+        for j in jobs:
+            is_measured = measured(j)
+            n_measured += is_measured
+            if not job_cached(cache, keys.job(di, seed, mi, j), remeasure and is_measured, listing):
+                todo += 1
+                to_adapt += is_measured
+        if todo and not to_adapt and WeightCache.entry_name("adapt", keys.adapt(di, seed, mi, jobs[0].user)) \
+                not in listing:
+            to_adapt = 1  # the estimated targets' shared adapt
+        total_adapt = max(1, n_measured)
         nodes["job"] += len(jobs)
-        cached["job"] += len(jobs) - len(todo)
+        cached["job"] += len(jobs) - todo
         nodes["adapt"] += total_adapt
-        cached["adapt"] += total_adapt - len(to_adapt)
+        cached["adapt"] += total_adapt - to_adapt
         needed_generic[gkey] = needed_generic.get(gkey, False) or bool(todo)
         needed_prepare[pkey] = needed_prepare.get(pkey, False) or bool(todo)
     for kind, needed in (("generic", needed_generic), ("prepare", needed_prepare)):
         nodes[kind] = len(needed)
-        cached[kind] = sum(cache.has(kind, key) or not need for key, need in needed.items())
+        cached[kind] = sum(WeightCache.entry_name(kind, key) in listing or not need for key, need in needed.items())
     return PlanCounts(nodes, cached)
