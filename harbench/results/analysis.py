@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .claims import bootstrap_interval
+from .frame import Keys
 from .query import GroupKey, group_key_columns, group_rows, key_value, number
 
 REFERENCES = ("generic", "finetune-full")
@@ -55,15 +57,44 @@ def estimate(values: Iterable[Any], level: float = 0.95) -> Estimate:
     if n == 1:
         return Estimate(1, mean, 0.0, math.nan, math.nan)
     std = statistics.stdev(vals)
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
+    half = _t_quantile(level, n - 1) * std / math.sqrt(n)
     return Estimate(n, mean, std, mean - half, mean + half)
 
 
-def user_key(row: dict[str, Any]) -> tuple:
+@lru_cache(maxsize=4096)
+def _t_quantile(level: float, dof: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + level / 2, dof))
+
+
+def estimate_array(vals: np.ndarray, level: float = 0.95) -> Estimate:
+    """:func:`estimate` of finite values already in an array (the same mean, ``fsum / n``; the standard deviation
+    from numpy, equal to ``statistics.stdev`` to rounding)."""
+    n = len(vals)
+    if n == 0:
+        return Estimate(0, math.nan, math.nan, math.nan, math.nan)
+    mean = math.fsum(vals.tolist()) / n
+    if n == 1:
+        return Estimate(1, mean, 0.0, math.nan, math.nan)
+    std = float(np.std(vals, ddof=1))
+    half = _t_quantile(level, n - 1) * std / math.sqrt(n)
+    return Estimate(n, mean, std, mean - half, mean + half)
+
+
+def user_estimate_array(user_means: np.ndarray, level: float = 0.95) -> Estimate:
+    """:func:`user_estimate` from the users' means already in an array."""
+    n = len(user_means)
+    if n == 0:
+        return Estimate(0, math.nan, math.nan, math.nan, math.nan)
+    lo, hi = bootstrap_interval(user_means.tolist(), level)
+    std = float(np.std(user_means, ddof=1)) if n > 1 else 0.0
+    return Estimate(n, math.fsum(user_means.tolist()) / n, std, lo, hi)
+
+
+def user_key(row: dict[str, Any], keys: Keys | None = None) -> tuple:
     """Users of different datasets (or dataset parameters) are different units, even with the same id."""
-    return (row.get("dataset"), key_value(row.get("dataset_params")), row.get("user"))
+    return (row.get("dataset"), (keys or key_value)(row.get("dataset_params")), row.get("user"))
 
 
 def per_user(rows: Iterable[dict[str, Any]], metric: str) -> dict[tuple, float]:
@@ -74,19 +105,26 @@ def per_user(rows: Iterable[dict[str, Any]], metric: str) -> dict[tuple, float]:
 def _means_by(rows: Iterable[dict[str, Any]], metric: str, key) -> dict[tuple, float]:
     """The mean of ``metric``'s finite values over the successful jobs sharing ``key(row)``."""
     values: dict[tuple, list[float]] = {}
+    keys = Keys()  # a dict column's key text once per (shared) object, not once per row
     for r in rows:
         if r.get("status", "ok") != "ok":
             continue
-        vals = finite([r.get(metric)])
-        if vals:
-            values.setdefault(key(r), []).append(vals[0])
+        v = r.get(metric)
+        if type(v) is not float:
+            vals = finite([v])
+            if not vals:
+                continue
+            v = vals[0]
+        elif not math.isfinite(v):
+            continue
+        values.setdefault(key(r, keys), []).append(v)
     return {k: statistics.fmean(v) for k, v in values.items()}
 
 
-def configuration_key(row: dict[str, Any]) -> tuple:
+def configuration_key(row: dict[str, Any], keys: Keys | None = None) -> tuple:
     """One method configuration's job on one user and seed, whatever the target: a quantity that does not depend
     on the target (accuracy, calibration, parameter counts) is one observation per such key, not one per target."""
-    return (*user_key(row), row.get("method"), row.get("variant"), key_value(row.get("method_params")),
+    return (*user_key(row, keys), row.get("method"), row.get("variant"), (keys or key_value)(row.get("method_params")),
             row.get("seed"))
 
 

@@ -1,14 +1,23 @@
-"""Exports (JSON, CSV, Parquet) and ``harbench.load()``: one row per job, the documented column contract."""
+"""Exports (JSON, CSV, Parquet) and ``harbench.load()``: one row per job, the documented column contract.
+
+:func:`export_run` streams a run from the store's cursor to the file, a chunk of jobs at a time, so its memory does
+not grow with the run; :func:`write_export` writes rows already in memory the same way (the same bytes). Both
+write a temporary file beside the target and rename it into place at the end: a failure (a damaged record met
+half-way) leaves no half-written export.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .store import Store
-from .tables import IDENTITY, TRAILER, metric_columns
+from .tables import IDENTITY, TRAILER, metric_columns, registered_metrics
+
+PARQUET_ROWS = 10_000  # rows per Parquet row group (and per conversion to Arrow)
 
 
 def export_columns(rows: Sequence[dict[str, Any]] = (), registry: Any = None) -> list[str]:
@@ -16,43 +25,120 @@ def export_columns(rows: Sequence[dict[str, Any]] = (), registry: Any = None) ->
     return [*IDENTITY, *(m.name for m in metric_columns(rows, registry)), *TRAILER]
 
 
+def export_row(r: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """One job row in the export's columns (``names``: the metric columns)."""
+    row = {k: r.get(k) for k in IDENTITY}
+    for c in names:
+        row[c] = r.get(c)
+    row["facts"] = r.get("facts", {})
+    row["error"] = r.get("error")
+    row["provenance"] = r.get("provenance", {})
+    return row
+
+
 def export_rows(rows: Iterable[dict[str, Any]], registry: Any = None) -> list[dict[str, Any]]:
     rows = list(rows)
     names = [m.name for m in metric_columns(rows, registry)]
-    out = []
-    for r in rows:
-        row = {k: r.get(k) for k in IDENTITY}
-        for c in names:
-            row[c] = r.get(c)
-        row["facts"] = r.get("facts", {})
-        row["error"] = r.get("error")
-        row["provenance"] = r.get("provenance", {})
-        out.append(row)
-    return out
+    return [export_row(r, names) for r in rows]
 
 
-def write_export(rows: list[dict[str, Any]], fmt: str, path: str | Path) -> None:
+def run_columns(store: Store, run_id: int, registry: Any = None) -> list[str]:
+    """:func:`export_columns` of a run's rows without reading them: the registered metrics, then the metrics the
+    run holds that no plugin declares, in the order the rows first hold them."""
+    declared = [m.name for m in registered_metrics(registry)]
+    known = set(declared) | set(IDENTITY) | set(TRAILER)
+    return [*IDENTITY, *declared, *(n for n in store.metric_names(run_id) if n not in known), *TRAILER]
+
+
+def export_run(store: Store, run_id: int, fmt: str, path: str | Path, registry: Any = None) -> int:
+    """Write run ``run_id``'s export to ``path``, streamed from the store; returns the number of rows."""
+    columns = run_columns(store, run_id, registry)
+    names = columns[len(IDENTITY):len(columns) - len(TRAILER)]
+
+    def rows() -> Iterator[dict[str, Any]]:
+        return (export_row(r, names) for r in store.iter_job_rows(run_id))
+
+    return _write(rows, fmt, path, columns)
+
+
+def write_export(rows: Iterable[dict[str, Any]], fmt: str, path: str | Path) -> int:
+    """Write export rows (:func:`export_rows`) to ``path``; returns the number of rows."""
+    items = rows if isinstance(rows, (list, tuple)) else list(rows)
+    return _write(lambda: iter(items), fmt, path, list(items[0]) if items else export_columns())
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+
+
+def _write(rows: Callable[[], Iterator[dict[str, Any]]], fmt: str, path: str | Path, columns: list[str]) -> int:
+    """``rows()`` gives a fresh pass over the rows (Parquet takes two: the column types, then the values)."""
+    writers = {"json": _json, "csv": _csv, "parquet": _parquet}
+    if fmt not in writers:
+        raise ValueError(f"unknown export format {fmt!r}; expected json, csv or parquet")
     path = Path(path)
-    if fmt == "json":
-        path.write_text(json.dumps(rows, indent=2, default=str))
-        return
-    flat = [{k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v for k, v in r.items()}
-            for r in rows]
-    if fmt == "csv":
-        with path.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(flat[0]) if flat else export_columns())
-            w.writeheader()
-            w.writerows(flat)
-        return
-    if fmt == "parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ValueError("Parquet export needs the parquet extra: pip install 'harbench[parquet]'") from None
-        pq.write_table(pa.Table.from_pylist(flat), str(path))
-        return
-    raise ValueError(f"unknown export format {fmt!r}; expected json, csv or parquet")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        n = writers[fmt](rows, partial, columns)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return n
+
+
+def _json(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, columns: list[str]) -> int:
+    """``json.dumps(rows, indent=2, default=str)``, written one row at a time."""
+    n = 0
+    with path.open("w") as f:
+        for row in rows():
+            text = json.dumps(row, indent=2, default=str).replace("\n", "\n  ")
+            f.write(("[\n  " if n == 0 else ",\n  ") + text)
+            n += 1
+        f.write("\n]" if n else "[]")
+    return n
+
+
+def _csv(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, columns: list[str]) -> int:
+    n = 0
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        for row in rows():
+            w.writerow(_flat(row))
+            n += 1
+    return n
+
+
+def _parquet(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, columns: list[str]) -> int:
+    """Each column's type is what Arrow infers from all its values (as ``Table.from_pylist`` of every row would):
+    one pass collects a value of each Python type a column holds, the second writes row groups of that schema."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError("Parquet export needs the parquet extra: pip install 'harbench[parquet]'") from None
+    seen: dict[str, dict[type, Any]] = {}
+    for row in rows():
+        for k, v in _flat(row).items():
+            kinds = seen.setdefault(k, {})
+            if v is not None and type(v) not in kinds:
+                kinds[type(v)] = v
+    names = list(seen) or columns
+    schema = pa.schema([(k, pa.array(list(seen.get(k, {}).values())).type if seen.get(k) else pa.null())
+                        for k in names])
+    n = 0
+    with pq.ParquetWriter(str(path), schema) as writer:
+        chunk: list[dict[str, Any]] = []
+        for row in rows():
+            chunk.append(_flat(row))
+            if len(chunk) == PARQUET_ROWS:
+                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                n += len(chunk)
+                chunk = []
+        if chunk or n == 0:
+            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+            n += len(chunk)
+    return n
 
 
 def load_frame(run: str | int = "latest", results: str | Path = "results"):
@@ -65,5 +151,3 @@ def load_frame(run: str | int = "latest", results: str | Path = "results"):
     job_rows = store.job_rows(int(store.resolve_run(run)["id"]))
     rows = export_rows(job_rows)
     return pd.DataFrame(rows, columns=export_columns(job_rows))
-
-

@@ -57,6 +57,8 @@ def parse_where(clauses: Iterable[str]) -> list[Condition]:
 
 def filter_rows(rows: Sequence[dict[str, Any]], conditions: Sequence[Condition]) -> list[dict[str, Any]]:
     """Keep the rows matching every condition; a condition on a column no row has is an error, not an empty table."""
+    if not conditions:
+        return list(rows)
     known = set().union(*(r.keys() for r in rows)) if rows else set()
     for c in conditions:
         if rows and c.column not in known:
@@ -95,8 +97,9 @@ def group_key_columns(by: Sequence[str] | None) -> list[str]:
 
 def group_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> dict[GroupKey, list[dict[str, Any]]]:
     groups: dict[GroupKey, list[dict[str, Any]]] = {}
+    keys = Keys()
     for r in rows:
-        groups.setdefault(tuple(key_value(r.get(c)) for c in columns), []).append(r)
+        groups.setdefault(tuple(keys(r.get(c)) for c in columns), []).append(r)
     return groups
 
 
@@ -106,3 +109,17 @@ def key_value(value: Any) -> Any:
     return "" if value is None else value
 
 
+class Keys:
+    """:func:`key_value` computed once per dict/list object (rows from the store share equal ones): one ``Keys``
+    per pass over rows that are not changed during it."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, (dict, list)):
+            return "" if value is None else value
+        hit = self._memo.get(id(value))
+        if hit is None or hit[0] is not value:
+            hit = self._memo[id(value)] = (value, key_value(value))
+        return hit[1]

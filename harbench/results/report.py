@@ -9,16 +9,19 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 from tabulate import tabulate
 
-from .analysis import energy_methods, energy_note, estimate
+from .analysis import energy_methods, energy_note, estimate_array
 from .decision import Budget, DecisionView, decide, parse_budget, render_text
 from .export import export_rows
+from .frame import Frame
 from .lifetime import lifetime_notes, lifetime_summary
-from .query import Condition, filter_rows, group_key_columns, group_rows, parse_where
+from .query import Condition, filter_rows, group_key_columns, parse_where
 from .tables import (
     MetricColumn,
     metric_columns,
@@ -93,16 +96,43 @@ def where_in_stored_units(clauses: Sequence[str], declared: Sequence[MetricColum
 
 @dataclass
 class Report:
+    """A run's report. Its tables are computed when first used (``--format json`` needs only the numeric table,
+    the default text view no full table), each from the same filtered rows and their columns (one :class:`Frame`)."""
+
     run: dict[str, Any]
     rows: list[dict[str, Any]]
     options: ReportOptions
-    summary: tuple[list[str], list[list[Any]]]
-    user_level: tuple[list[str], list[list[Any]]]
-    summaries: list[dict[str, Any]]
     notes: list[str]
     user_level_note: str = ""
-    decision: DecisionView | None = None
-    numeric: tuple[list[str], list[list[Any]]] = ([], [])
+    columns: list[MetricColumn] = field(default_factory=list)
+    registry: Any = field(default=None, repr=False)
+
+    @cached_property
+    def frame(self) -> Frame:
+        return Frame(self.rows)
+
+    @cached_property
+    def summary(self) -> tuple[list[str], list[list[Any]]]:
+        return summary_table(self.rows, self.columns, by=self.options.by, ci=self.options.ci, registry=self.registry,
+                             frame=self.frame)
+
+    @cached_property
+    def numeric(self) -> tuple[list[str], list[list[Any]]]:
+        return numeric_table(self.rows, self.columns, self.options.by, self.options.ci, frame=self.frame)
+
+    @cached_property
+    def user_level(self) -> tuple[list[str], list[list[Any]]]:
+        return user_level_table(self.rows, by=self.options.by, metric=self.options.metric, registry=self.registry)
+
+    @cached_property
+    def decision(self) -> DecisionView | None:
+        return decide(self.rows, self.options.budgets)
+
+    @cached_property
+    def summaries(self) -> list[dict[str, Any]]:
+        lifetime = lifetime_summary(self.rows)
+        return [*(paper_summaries(self.rows, self.registry) if self.options.summaries else []),
+                *([lifetime] if lifetime else [])]
 
     def text(self, fmt: str) -> str:
         """``json``/``csv``: the main table as numbers (mean, std, ci_low, ci_high, n per metric, in the stored
@@ -131,25 +161,30 @@ class Report:
 
 
 def numeric_table(rows: list[dict[str, Any]], columns: Sequence[MetricColumn], by: list[str] | None = None,
-                  ci: bool = True) -> tuple[list[str], list[list[Any]]]:
+                  ci: bool = True, frame: Frame | None = None) -> tuple[list[str], list[list[Any]]]:
     """The main table as numbers: per group and metric ``_mean``, ``_std``, ``_ci_low``, ``_ci_high`` (95 %
     Student-t; with ``ci``) and ``_n``, in the metric's stored unit (fractions stay in [0, 1], as in ``export``);
     a label metric keeps its distinct values. Missing figures are None (JSON null, an empty CSV cell)."""
     keys = group_key_columns(by)
     stats = ["mean", "std", *(["ci_low", "ci_high"] if ci else []), "n"]
     headers = [*keys, "mode", "jobs", "failed", *[f"{m.name}_{s}" for m in columns for s in stats], "energy_method"]
+    frame = frame if frame is not None and frame.rows is rows else Frame(rows)
+    groups = frame.grouping(keys)
     table = []
-    for key, items in group_rows(rows, keys).items():
+    for key, members in zip(groups.keys, groups.members):
+        items = [rows[i] for i in members]
         ok = [r for r in items if r["status"] == "ok"]
+        ok_index = members[frame.ok[members]]
         line: list[Any] = [*key, "/".join(sorted({r["mode"] for r in ok if r["mode"]})) or None, len(ok),
                            sum(r["status"] == "failed" for r in items)]
         for m in columns:
-            values = [r.get(m.name) for r in ok]
-            texts = sorted({v for v in values if isinstance(v, str)})
-            if texts:
-                line += ["/".join(texts), *[None] * (len(stats) - 1)]
+            texts = frame.texts(m.name)
+            labels = sorted({texts[i] for i in ok_index.tolist() if i in texts}) if texts else []
+            if labels:
+                line += ["/".join(labels), *[None] * (len(stats) - 1)]
                 continue
-            e = estimate(values)
+            values = frame.values(m.name)[ok_index]
+            e = estimate_array(values[~np.isnan(values)])
             figures = {"mean": e.mean, "std": e.std if e.n > 1 else None, "ci_low": e.lo, "ci_high": e.hi, "n": e.n}
             line += [_number(figures[s]) for s in stats]
         line.append("/".join(energy_methods(ok)) or None)
@@ -167,18 +202,20 @@ def render_numeric(headers: list[str], table: list[list[Any]], fmt: str) -> str:
     return render(headers, [["" if v is None else v for v in row] for row in table], "csv")
 
 
-def incomplete_note(run: Any, rows: list[dict[str, Any]]) -> str | None:
+def incomplete_note(run: Any, rows: list[dict[str, Any]] | int) -> str | None:
     """A run that was killed, interrupted or is still running says so in every view: its means cover only the
-    jobs recorded so far, which may be a biased subset (the grid runs method by method)."""
+    jobs recorded so far, which may be a biased subset (the grid runs method by method). ``rows``: the run's rows,
+    or their number."""
+    count = rows if isinstance(rows, int) else len(rows)
     run = dict(run)
     env = json.loads(run.get("env") or "{}") if isinstance(run.get("env"), str) else (run.get("env") or {})
     planned = env.get("jobs_planned")
     status = run.get("status")
-    if status == "complete" and (planned is None or len(rows) >= planned):
+    if status == "complete" and (planned is None or count >= planned):
         return None
-    if status == "failed" and (planned is None or len(rows) >= planned):
+    if status == "failed" and (planned is None or count >= planned):
         return None  # complete, with failed jobs (listed as such)
-    recorded = f"{len(rows)} of {planned}" if planned is not None else f"{len(rows)}"
+    recorded = f"{count} of {planned}" if planned is not None else f"{count}"
     return (f"INCOMPLETE RUN ({status}): only {recorded} jobs are recorded, so these figures may not represent the "
             f"suite; finish it with `harbench run {run.get('suite_path') or 'SUITE'} --resume`.")
 
@@ -192,6 +229,9 @@ def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[di
         from ..registry_snapshot import reading_registry  # a valid snapshot: no plugin, no torch
 
         registry = reading_registry()
+    needed = getattr(registry, "summary_needed", None)  # a snapshot knows without the plugins (or the export)
+    if needed is not None and not needed(rows):
+        return []
     export = export_rows(rows, registry)
     estimated = sorted({r["hardware"] for r in export if r.get("mode") == "estimated" and r.get("status") == "ok"})
     answers = []
@@ -223,16 +263,8 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
     notes += lifetime_notes(rows)  # per target: methods that do not fit in memory or cannot keep up
     columns = table_columns(rows, registry)
     notes.append(units_note(columns))
-    lifetime = lifetime_summary(rows)
-    return Report(
-        run=dict(run), rows=rows, options=options, decision=decide(rows, options.budgets),
-        numeric=numeric_table(rows, columns, options.by, options.ci),
-        summary=summary_table(rows, columns, by=options.by, ci=options.ci, registry=registry),
-        user_level=user_level_table(rows, by=options.by, metric=options.metric, registry=registry),
-        summaries=[*(paper_summaries(rows, registry) if options.summaries else []), *([lifetime] if lifetime else [])],
-        notes=notes,
-        user_level_note=user_level_note(options.metric, registry),
-    )
+    return Report(run=dict(run), rows=rows, options=options, notes=notes,
+                  user_level_note=user_level_note(options.metric, registry), columns=columns, registry=registry)
 
 
 def write_html(report: Report, path: str | Path) -> str | None:

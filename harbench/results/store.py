@@ -16,8 +16,11 @@ import json
 import math
 import os
 import sqlite3
+import sys
 import time
 from contextlib import closing, contextmanager
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -63,9 +66,19 @@ def record_digest(job: Any, metrics: Iterable[tuple[str, Any, Any]]) -> str:
     """SHA-256 of a job row's stored values and its metrics: a flipped bit in either no longer matches.
 
     SQLite's integrity check sees pages, not values; this sees values."""
-    h = hashlib.sha256(repr([job[c] for c in _DIGESTED]).encode())
-    h.update(repr(sorted((n, v, t) for n, v, t in metrics)).encode())
+    return _digest([job[c] for c in _DIGESTED], metrics)
+
+
+def _digest(values: list[Any], metrics: Iterable[tuple[str, Any, Any]], ordered: bool = False) -> str:
+    """``ordered``: the metrics are (name, value, text) tuples already in name order (a job's names are unique)."""
+    h = hashlib.sha256(repr(values).encode())
+    h.update(repr(metrics if ordered else sorted((n, v, t) for n, v, t in metrics)).encode())
     return h.hexdigest()
+
+
+def _same(value: Any) -> Any:
+    """One string object for equal short strings (user ids, names, labels repeat in every row)."""
+    return sys.intern(value) if isinstance(value, str) and len(value) < 200 else value
 
 
 def _json(obj: Any) -> str:
@@ -266,35 +279,98 @@ class Store:
             return {r["key"] for r in rows}
 
     def job_rows(self, run_id: int) -> list[dict[str, Any]]:
-        """One flat dict per job: identity columns, status, provenance, facts and every metric."""
-        with self._reading() as con:
-            run = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()
-            jobs = con.execute("SELECT * FROM jobs WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
-            metrics = con.execute(
-                "SELECT m.* FROM metrics m JOIN jobs j ON j.id=m.job_id WHERE j.run_id=?", (run_id,)
-            ).fetchall()
-        by_job: dict[int, dict[str, Any]] = {}
-        raw: dict[int, list[tuple[str, Any, Any]]] = {}
-        for m in metrics:
-            by_job.setdefault(m["job_id"], {})[m["name"]] = m["text"] if m["text"] is not None else m["value"]
-            raw.setdefault(m["job_id"], []).append((m["name"], m["value"], m["text"]))
-        damaged = [j["id"] for j in jobs if "digest" in j.keys() and j["digest"] is not None and j["digest"] != record_digest(j, raw.get(j["id"], []))]
+        """One flat dict per job: identity columns, status, provenance, facts and every metric.
+
+        Rows share equal values (a parsed ``method_params`` dict, a user id string) instead of holding copies, so
+        10^5 rows fit in ~150 MB: treat them as read-only. Every record is checked against its digest first."""
+        rows: list[dict[str, Any]] = []
+        damaged: list[int] = []
+        for chunk, bad in self._row_chunks(run_id):
+            rows += chunk
+            damaged += bad
         if damaged:
-            raise StoreError(f"the results store {self.path} is damaged: {len(damaged)} job record(s) of run {run_id} "
-                             f"(job id {', '.join(map(str, damaged[:5]))}) no longer match their digest; their values "
-                             "cannot be trusted (restore the store from a backup, or run the suite again)")
-        rows = []
-        for j in jobs:
-            row = {
-                "run_id": run_id, "suite": run["suite"], "dataset": j["dataset"],
-                "dataset_params": json.loads(j["dataset_params"]), "user": j["user"], "method": j["method"],
-                "method_params": json.loads(j["method_params"]), "variant": j["variant"], "hardware": j["hardware"],
-                "seed": j["seed"], "status": j["status"], "mode": j["mode"], "error": j["error"],
-                "facts": json.loads(j["facts"] or "{}"), "provenance": json.loads(j["provenance"] or "{}"),
-            }
-            row.update(by_job.get(j["id"], {}))
-            rows.append(row)
+            raise self._mismatch(run_id, damaged)
         return rows
+
+    def iter_job_rows(self, run_id: int, chunk: int = 5000) -> Iterator[dict[str, Any]]:
+        """The rows of :meth:`job_rows`, streamed from the cursor ``chunk`` jobs at a time, in one read transaction
+        (memory does not grow with the run). A damaged record raises :class:`StoreError` when its chunk is reached,
+        before any row of that chunk is yielded, so a writer of the stream must not keep what it wrote."""
+        for rows, bad in self._row_chunks(run_id, chunk):
+            if bad:
+                raise self._mismatch(run_id, bad)
+            yield from rows
+
+    def count_jobs(self, run_id: int) -> int:
+        with self._reading() as con:
+            return int(con.execute("SELECT count(*) FROM jobs WHERE run_id=?", (run_id,)).fetchone()[0])
+
+    def metric_names(self, run_id: int) -> list[str]:
+        """The metrics the run's jobs hold, in the order a pass over :meth:`job_rows` first meets them."""
+        with self._reading() as con:
+            return [r[0] for r in con.execute(
+                "SELECT m.name, min(m.job_id) AS first FROM metrics m JOIN jobs j ON j.id=m.job_id WHERE j.run_id=? "
+                "GROUP BY m.name ORDER BY first, m.name", (run_id,))]
+
+    def _mismatch(self, run_id: int, damaged: list[int]) -> StoreError:
+        return StoreError(f"the results store {self.path} is damaged: {len(damaged)} job record(s) of run {run_id} "
+                          f"(job id {', '.join(map(str, damaged[:5]))}) no longer match their digest; their values "
+                          "cannot be trusted (restore the store from a backup, or run the suite again)")
+
+    def _row_chunks(self, run_id: int, chunk: int = 5000) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
+        """(rows, ids of damaged records) per ``chunk`` jobs: the jobs from one cursor, each chunk's metrics from one
+        range query on the metrics' primary key, all in one read transaction (one snapshot of the store)."""
+        shared: dict[str, Any] = {}  # equal JSON texts parse to one shared object
+
+        def parsed(text: str | None, default: str = "null") -> Any:
+            text = text or default
+            if text in shared:
+                return shared[text]
+            if len(shared) > 100_000:
+                shared.clear()
+            hit = shared[text] = json.loads(text)
+            return hit
+
+        with self._reading() as con:
+            con.execute("BEGIN")
+            digest_column = "digest" if "digest" in _columns(con, "jobs") else "NULL"  # a store from before digests
+            columns = ", ".join(["id", digest_column, *_DIGESTED])
+            suite = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()["suite"]
+            jobs = con.cursor()
+            jobs.row_factory = None
+            jobs.execute(f"SELECT {columns} FROM jobs WHERE run_id=? ORDER BY id", (run_id,))
+            while True:
+                batch = jobs.fetchmany(chunk)
+                if not batch:
+                    break
+                metrics: dict[int, list[tuple[str, Any, Any]]] = {b[0]: [] for b in batch}
+                cur = con.cursor()
+                cur.row_factory = None
+                cur.execute("SELECT job_id, name, value, text FROM metrics WHERE job_id BETWEEN ? AND ? "
+                            "ORDER BY job_id, name", (batch[0][0], batch[-1][0]))
+                for job_id, group in groupby(cur, key=itemgetter(0)):
+                    if job_id in metrics:  # (another run's job between two of this run's)
+                        metrics[job_id] = [m[1:] for m in group]
+                rows, damaged = [], []
+                for b in batch:
+                    job_id, digest, values = b[0], b[1], list(b[2:])
+                    stored = metrics[job_id]
+                    if digest is not None and digest != _digest(values, stored, ordered=True):
+                        damaged.append(job_id)
+                    (_, _, dataset, dataset_params, user, method, method_params, variant, hardware, _, seed, status,
+                     mode, error, facts, provenance) = values
+                    row = {
+                        "run_id": run_id, "suite": suite, "dataset": _same(dataset),
+                        "dataset_params": parsed(dataset_params), "user": _same(user), "method": _same(method),
+                        "method_params": parsed(method_params), "variant": _same(variant),
+                        "hardware": _same(hardware), "seed": seed, "status": _same(status), "mode": _same(mode),
+                        "error": error, "facts": parsed(facts, "{}"), "provenance": parsed(provenance, "{}"),
+                    }
+                    for name, value, text in stored:
+                        row[sys.intern(name)] = value if text is None else _same(text)
+                    rows.append(row)
+                yield rows, damaged
+            con.rollback()
 
     def samples(self, run_id: int, kind: str) -> Iterable[tuple[dict[str, Any], list[float]]]:
         with self._reading() as con:

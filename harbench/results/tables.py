@@ -8,12 +8,15 @@ import io
 import json
 import math
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 from tabulate import tabulate
 
-from .analysis import REFERENCES, energy_methods, estimate, once_per_configuration, user_estimate, user_level
-from .query import group_key_columns, group_rows
+from .analysis import REFERENCES, energy_methods, estimate_array, user_estimate_array, user_level
+from .frame import Frame, means_by
+from .query import group_key_columns
 
 IDENTITY = ["run_id", "suite", "dataset", "dataset_params", "user", "method", "method_params", "variant",
             "hardware", "seed", "status", "mode"]
@@ -70,12 +73,7 @@ def metric_columns(rows: Iterable[dict[str, Any]] = (), registry: Any = None) ->
     plugin declares any more (stored by a plugin since uninstalled: its values are not dropped; no direction)."""
     columns = registered_metrics(registry)
     known = {m.name for m in columns} | set(IDENTITY) | set(TRAILER)
-    extra: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            if k not in known:
-                extra[k] = None
-    return columns + [MetricColumn(k) for k in extra]
+    return columns + [MetricColumn(k) for k in dict.fromkeys(chain.from_iterable(rows)) if k not in known]
 
 
 def metric_info(name: str, registry: Any = None) -> MetricColumn:
@@ -95,9 +93,13 @@ CORE_TABLE_COLUMNS = ["acc_seen", "acc_unseen", "gain_seen", "f1_seen", "adapt_s
 def table_columns(rows: Sequence[dict[str, Any]], registry: Any = None) -> list[MetricColumn]:
     """The main table's columns: the core selection, then every non-core metric that some row holds a value of."""
     by_name = {m.name: m for m in metric_columns(rows, registry)}
-    present = {k for r in rows for k, v in r.items() if v is not None}
+    keys = dict.fromkeys(chain.from_iterable(rows))
+
+    def present(name: str) -> bool:
+        return name in keys and any(r.get(name) is not None for r in rows)
+
     core = [by_name.get(c, MetricColumn(c)) for c in CORE_TABLE_COLUMNS]
-    plugin = [m for m in by_name.values() if not m.core and m.name in present and m.name != "energy_method"]
+    plugin = [m for m in by_name.values() if not m.core and m.name != "energy_method" and present(m.name)]
     return core + plugin
 
 
@@ -150,14 +152,15 @@ def _fmt(mean: float, std: float, metric: MetricColumn, ci: tuple[float, float] 
 
 
 def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColumn] | None = None, *,
-                  by: list[str] | None = None, ci: bool = False,
-                  registry: Any = None) -> tuple[list[str], list[list[str]]]:
+                  by: list[str] | None = None, ci: bool = False, registry: Any = None,
+                  frame: Frame | None = None) -> tuple[list[str], list[list[str]]]:
     """One row per group (default method × variant × hardware): mean ± std of the successful jobs, with ``ci`` a
     95 % interval of the mean in brackets (:data:`INTERVALS_NOTE` says which: a bootstrap over users for
     fractions, Student-t otherwise; target-independent quantities counted once per method configuration).
 
     Cost figures of groups that contain ``estimated`` jobs carry " (est.)": a modelled joule is not a measured one.
     ``columns`` default to :func:`table_columns` (the core selection, then the plugins' metrics the rows hold).
+    ``frame``: these rows' columns when the caller has them already (:class:`.frame.Frame`).
     """
     if columns is None:
         metrics = table_columns(rows, registry)
@@ -166,23 +169,29 @@ def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColu
         metrics = [c if isinstance(c, MetricColumn) else declared.get(c, MetricColumn(c)) for c in columns]
     key_columns = group_key_columns(by)
     headers = [*key_columns, "mode", "n", "failed", *[m.name for m in metrics], "energy_method"]
+    frame = frame if frame is not None and frame.rows is rows else Frame(rows)
+    groups = frame.grouping(key_columns)
     table = []
-    for key, items in group_rows(rows, key_columns).items():
+    for key, members in zip(groups.keys, groups.members):
+        items = [rows[i] for i in members]
         ok = [r for r in items if r["status"] == "ok"]
+        ok_index = members[frame.ok[members]]
         modes = sorted({r["mode"] for r in ok if r["mode"]})
         line: list[Any] = [*key, "/".join(modes) or "—", len(ok), sum(r["status"] == "failed" for r in items)]
         for m in metrics:
-            values = [r.get(m.name) for r in ok]
-            texts = sorted({v for v in values if isinstance(v, str)})
-            if texts:  # a label metric (higher_is_better None): its distinct values
-                line.append("/".join(texts))
+            values = frame.values(m.name)[ok_index]
+            texts = frame.texts(m.name)
+            labels = sorted({texts[i] for i in ok_index.tolist() if i in texts}) if texts else []
+            if labels:  # a label metric (higher_is_better None): its distinct values
+                line.append("/".join(labels))
                 continue
+            finite = ~np.isnan(values)
             if m.percent:  # bounded: a bootstrap over users, which never leaves [0, 1]
-                e = user_estimate(ok, m.name)
+                e = user_estimate_array(means_by(values[finite], frame.user_codes()[ok_index][finite]))
             elif not m.estimable:  # the same figure on every target: once per configuration
-                e = estimate(once_per_configuration(ok, m.name))
+                e = estimate_array(means_by(values[finite], frame.configuration_codes()[ok_index][finite]))
             else:
-                e = estimate(values)
+                e = estimate_array(values[finite])
             cell = _fmt(e.mean, e.std, m, (e.lo, e.hi) if ci else None)
             if "estimated" in modes and m.estimable and cell != "—":
                 cell = (_modelled(e.mean, e.std) if modes == ["estimated"] else cell) + ESTIMATED_MARK

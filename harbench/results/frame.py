@@ -1,0 +1,104 @@
+"""A run's rows as columns: numpy arrays per metric and group codes per grouping, built once per view.
+
+The tables that reduce every metric of every group (the full table, ``--format json|csv``) would otherwise walk
+all rows once per group and metric in Python; here each column is read from the rows once, and each group's
+reduction is a slice of a numpy array. The statistics are those of :mod:`.analysis` (the same means, standard
+deviations, Student-t and bootstrap intervals), computed from the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .query import GroupKey, Keys
+
+
+def _number(value: Any) -> float:
+    """``analysis.finite`` of one value as a float, NaN where it gives nothing (None, bool, text, inf)."""
+    if type(value) is float:
+        return value if math.isfinite(value) else math.nan
+    if value is None or isinstance(value, bool):
+        return math.nan
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return f if math.isfinite(f) else math.nan
+
+
+class Grouping:
+    """Rows grouped by a key: the keys in the order rows first show them (as ``query.group_rows``), each row's
+    group code, and each group's row indices."""
+
+    def __init__(self, keys: list[GroupKey], codes: np.ndarray):
+        self.keys = keys
+        self.codes = codes
+        order = np.argsort(codes, kind="stable")
+        bounds: list[int] = np.searchsorted(codes[order], np.arange(len(keys) + 1)).tolist()
+        self.members = [order[bounds[g]:bounds[g + 1]] for g in range(len(keys))]
+
+
+class Frame:
+    def __init__(self, rows: Sequence[dict[str, Any]]):
+        self.rows = rows if isinstance(rows, list) else list(rows)
+        self.ok = np.fromiter((r.get("status") == "ok" for r in self.rows), dtype=bool, count=len(self.rows))
+        self.keys = Keys()
+        self._groupings: dict[Any, Grouping] = {}
+        self._values: dict[str, np.ndarray] = {}
+        self._texts: dict[str, dict[int, str]] = {}
+
+    def grouping(self, columns: Sequence[str]) -> Grouping:
+        """Groups by the values of ``columns`` (``query.group_rows``)."""
+        name = tuple(columns)
+        if name not in self._groupings:
+            k = self.keys
+            self._groupings[name] = self._group(lambda r: tuple(k(r.get(c)) for c in name))
+        return self._groupings[name]
+
+    def by_key(self, name: str, key: Callable[[dict[str, Any]], Any]) -> Grouping:
+        """Groups by ``key(row)`` (a user, a method configuration), cached under ``name``."""
+        if name not in self._groupings:
+            self._groupings[name] = self._group(key)
+        return self._groupings[name]
+
+    def _group(self, key: Callable[[dict[str, Any]], Any]) -> Grouping:
+        index: dict[Any, int] = {}
+        codes = np.fromiter((index.setdefault(key(r), len(index)) for r in self.rows), dtype=np.int64,
+                            count=len(self.rows))
+        return Grouping(list(index), codes)
+
+    def values(self, metric: str) -> np.ndarray:
+        """The metric's finite numbers, NaN elsewhere (missing, a label, inf)."""
+        if metric not in self._values:
+            column = [r.get(metric) for r in self.rows]
+            self._values[metric] = np.fromiter(map(_number, column), dtype=float, count=len(column))
+            self._texts[metric] = {i: v for i, v in enumerate(column) if isinstance(v, str)}
+        return self._values[metric]
+
+    def texts(self, metric: str) -> dict[int, str]:
+        """Row index -> text of the rows where the metric is a label (``energy_method``)."""
+        self.values(metric)
+        return self._texts[metric]
+
+    def user_codes(self) -> np.ndarray:
+        """The user of each row (``analysis.user_key``: dataset, dataset parameters, user id)."""
+        k = self.keys
+        return self.by_key("user", lambda r: (r.get("dataset"), k(r.get("dataset_params")), r.get("user"))).codes
+
+    def configuration_codes(self) -> np.ndarray:
+        """The method configuration × user × seed of each row (``analysis.configuration_key``)."""
+        k = self.keys
+        return self.by_key("configuration", lambda r: (r.get("dataset"), k(r.get("dataset_params")), r.get("user"),
+                                                       r.get("method"), r.get("variant"), k(r.get("method_params")),
+                                                       r.get("seed"))).codes
+
+
+def means_by(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The mean of ``values`` per distinct code (``analysis._means_by`` over rows already selected)."""
+    if len(values) == 0:
+        return values
+    _, inverse = np.unique(codes, return_inverse=True)
+    return np.bincount(inverse, weights=values) / np.bincount(inverse)
