@@ -101,18 +101,82 @@ def main() -> None:
 def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None,
         remeasure: bool, ray_address: str | None, budgets: tuple[str, ...], full: bool, sets: tuple[str, ...]) -> None:
     """Run every job of SUITE and print the results table."""
-    from .run import Runner
-
-    registry = full_registry()
-    s = load_with_overrides(suite, registry, sets)  # bad input stops here, before the store is touched
     from .results.report import parse_budgets
     from .results.tables import metric_columns
 
-    limits = parse_budgets(budgets or s.model.budgets, metric_columns((), registry))  # bad budgets too
+    summary = None
+    if not (dry_run or resume or remeasure):  # every job cached: served from the plan memo, no plugin loaded
+        summary, limits, store, name = _warm_run(suite, results, sets, budgets)
+    if summary is None:
+        registry = full_registry()
+        s = load_with_overrides(suite, registry, sets)  # bad input stops here, before the store is touched
+        name = s.name
+        limits = parse_budgets(budgets or s.model.budgets, metric_columns((), registry))  # bad budgets too
+        store = Store(results)
+        if dry_run:
+            _print_plan(s, registry, store, remeasure)
+            return
+        summary = _run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address)
+    rows = store.job_rows(summary.run_id)
+    if full:
+        click.echo(render(*summary_table(rows, ci=True), "github"))
+        _print_summaries(rows)
+        click.echo("")
+    _print_decision(rows, limits, store.folder, _target_order(store, summary.run_id))
+    click.echo(f"\nrun {summary.run_id} ({name}): {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped "
+               f"in {summary.wall_s:.1f} s; results in {store.path}")
+    if summary.cached:
+        click.echo(f"{summary.cached} of them from the cache (computed or measured by an earlier run, which each row's "
+                   "provenance names); --remeasure measures the measured targets again")
+    if summary.interrupted:
+        click.echo(f"interrupted after {summary.ok + summary.failed + summary.skipped} of {summary.total} jobs; "
+                   f"finish it with: harbench run {suite} --resume --results {results}", err=True)
+        sys.exit(130)
+    if summary.failed:
+        click.echo("failures:", err=True)
+        for rec in summary.failures[:20]:
+            click.echo(f"  {rec.spec.label()}: {rec.error}", err=True)
+        if len(summary.failures) > 20:
+            click.echo(f"  ... and {len(summary.failures) - 20} more (harbench export shows all)", err=True)
+        click.echo(f"re-run the failed jobs with: harbench run {suite} --resume --results {results}", err=True)
+        sys.exit(1)
+
+
+def _warm_run(suite: str, results: str, sets: tuple[str, ...], budgets: tuple[str, ...]):
+    """A run whose every job is cached, from its plan memo (``harbench/run/warm.py``): no plugin, no torch.
+    Returns (summary, budgets, store, suite name), summary None where the full run must run."""
+    from pathlib import Path
+
+    import yaml
+
+    from .commands import apply_overrides
+    from .results.report import parse_budgets
+    from .results.tables import metric_columns
+    from .run.warm import disabled, serve
+    from .suite import MAX_SUITE_BYTES
+
+    try:
+        if disabled() or not Path(results).is_dir() or Path(suite).stat().st_size > MAX_SUITE_BYTES:
+            return None, None, None, None
+        text = Path(suite).read_text()
+        text = apply_overrides(text, sets, suite) if sets else text
+        doc = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None, None, None, None  # the full run says what is wrong with the file
+    declared = doc.get("budgets") if isinstance(doc, dict) else None
+    try:
+        limits = parse_budgets(budgets or [str(b) for b in declared or []], metric_columns((), reading_registry()))
+    except ValueError:
+        return None, None, None, None  # the full run reports the bad budget against the suite
     store = Store(results)
-    if dry_run:
-        _print_plan(s, registry, store, remeasure)
-        return
+    summary = serve(store, suite, text)
+    return summary, limits, store, (doc.get("name") if summary else None)
+
+
+def _run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address):
+    """The full run, with the progress bar (a terminal) or a line per finished job (a log)."""
+    from .run import Runner
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=quiet, transient=True) as bar:
         task = bar.add_task(s.name, total=None)
@@ -133,29 +197,7 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
         address = None if ray_address in (None, "local") else ray_address
         summary = Runner(s, registry, store, resume=resume, progress=progress, workers=workers, executor=executor,
                          ray_address=address, remeasure=remeasure).run()
-    rows = store.job_rows(summary.run_id)
-    if full:
-        click.echo(render(*summary_table(rows, ci=True), "github"))
-        _print_summaries(rows)
-        click.echo("")
-    _print_decision(rows, limits)
-    click.echo(f"\nrun {summary.run_id} ({s.name}): {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped "
-               f"in {summary.wall_s:.1f} s; results in {store.path}")
-    if summary.cached:
-        click.echo(f"{summary.cached} of them from the cache (computed or measured by an earlier run, which each row's "
-                   "provenance names); --remeasure measures the measured targets again")
-    if summary.interrupted:
-        click.echo(f"interrupted after {summary.ok + summary.failed + summary.skipped} of {summary.total} jobs; "
-                   f"finish it with: harbench run {suite} --resume --results {results}", err=True)
-        sys.exit(130)
-    if summary.failed:
-        click.echo("failures:", err=True)
-        for rec in summary.failures[:20]:
-            click.echo(f"  {rec.spec.label()}: {rec.error}", err=True)
-        if len(summary.failures) > 20:
-            click.echo(f"  ... and {len(summary.failures) - 20} more (harbench export shows all)", err=True)
-        click.echo(f"re-run the failed jobs with: harbench run {suite} --resume --results {results}", err=True)
-        sys.exit(1)
+    return summary
 
 
 @main.command()
@@ -348,13 +390,30 @@ def new(kind: str, name: str, output: str) -> None:
                f"harbench run {created.root}/{created.suite_name}")
 
 
-def _print_decision(rows, limits) -> None:
-    """The answer at a glance: accuracy once per method, then per target its Pareto fronts and a verdict."""
-    from .results.decision import decide, render_text
+def _target_order(store: Store, run_id: int) -> list[str]:
+    """The run's targets in the suite's order (rows arrive in the order jobs finish, which workers change)."""
+    import json
 
-    ok = [r for r in rows if r.get("status") == "ok"]
+    try:
+        return list((json.loads(dict(store.resolve_run(run_id))["env"] or "{}").get("hardware") or {}))
+    except (ValueError, StoreError):
+        return []
+
+
+def _print_decision(rows, limits, folder, order=()) -> None:
+    """The answer at a glance: accuracy once per method, then per target its Pareto fronts and a verdict (cached
+    by its rows: a warm run prints it without recomputing its intervals). Targets come in the suite's order."""
+    from .results.viewcache import cached_text
+
+    place = {name: i for i, name in enumerate(order)}
+    ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: place.get(r.get("hardware"), len(place)))
     if ok:
-        click.echo(render_text(decide(ok, limits)))
+        def compute() -> str:
+            from .results.decision import decide, render_text
+
+            return render_text(decide(ok, limits))
+
+        click.echo(cached_text(folder, "decision", ok, limits, compute))
         click.echo("every metric, per-user tests and the plugins' summaries: harbench report latest --full")
 
 

@@ -77,10 +77,12 @@ class Registry:
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self._dist_of: dict[int, tuple[str, str]] = {}
+        self.from_environment = False  # loaded by get_registry() and unchanged since (see run/warm.py)
 
     # ------------------------------------------------------------------------------------------ loading
     def add_plugin(self, module: Any, distribution: str, version: str, entry_point: str | None = None) -> None:
         """Register a plugin module (or object) as coming from ``distribution``; used for entry points and tests."""
+        self.from_environment = False  # a plugin added to a loaded registry: no longer what the snapshot says
         name = entry_point or getattr(module, "__name__", repr(module))
         if self.pm.is_registered(module):
             return
@@ -152,6 +154,7 @@ class Registry:
             impl(register=register)
 
     def _register(self, kind: str, cls: type[Plugin], distribution: str, version: str) -> None:
+        self.from_environment = False
         base = plugin_bases()[kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise PluginError(f"plugin {distribution!r} registered {cls!r} as a {kind}, but it is not a harbench.{base.__name__}")
@@ -205,5 +208,6 @@ def get_registry(refresh: bool = False) -> Registry:
         reg = Registry()
         reg.load_entry_points(allowed_from_env())
         reg.load_modules(os.environ.get("HARBENCH_PLUGINS", "").split(","))
+        reg.from_environment = True  # what the registry snapshot (and a warm run's plan memo) describe
         _registry = reg
     return _registry

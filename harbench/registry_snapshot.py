@@ -65,8 +65,21 @@ def _source_hash(module: str) -> str:
     return digest.hexdigest()[:16]
 
 
+_keys: dict[tuple[str | None, str], str] = {}
+
+
 def key() -> str:
-    """The identity of what a full registry load would produce in this environment (imports no plugin)."""
+    """The identity of what a full registry load would produce in this environment (imports no plugin).
+
+    Computed once per process and plugin settings (it reads every plugin's source): a process sees the plugins it
+    started with, so a snapshot saved later in its life still describes the registry it loaded."""
+    env = (os.environ.get("HARBENCH_LOAD_PLUGINS"), os.environ.get("HARBENCH_PLUGINS", ""))
+    if env not in _keys:
+        _keys[env] = _key()
+    return _keys[env]
+
+
+def _key() -> str:
     parts: list[Any] = [FORMAT, sys.version, sys.prefix, os.environ.get("HARBENCH_LOAD_PLUGINS"),
                         os.environ.get("HARBENCH_PLUGINS", ""), _source_hash("harbench")]
     for ep in sorted(md.entry_points(group=GROUP), key=lambda e: (e.dist.name if e.dist else "", e.name, e.value)):

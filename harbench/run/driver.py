@@ -18,6 +18,7 @@ from ..plugins import Registry
 from ..records import JobRecord, JobSpec, RunSummary
 from ..results.store import Store
 from ..suite import Suite
+from . import warm
 from .cache import WeightCache
 from .environment import environment
 from .keys import NodeKeys
@@ -26,6 +27,7 @@ from .local import run_pool
 from .nodes import Counters, Worker, WorkerSpec
 from .plan import Unit, job_cached, plan_jobs, suite_hash, units
 from .targets import Targets, info_dict
+from .warm import served_record
 
 
 class Runner:
@@ -75,6 +77,7 @@ class Runner:
             run_id = int(previous["id"])
             self.store.reopen_run(run_id)
             done = self.store.done_keys(run_id)
+            env = {}
         else:
             env = environment(self.registry)
             env["hardware"] = {h.name: info_dict(hw, self.targets.describe(hw)) for h, hw in self.targets.instances.items()}
@@ -88,6 +91,8 @@ class Runner:
         self._position = (finished, len(jobs))
         self.progress("starting", finished, len(jobs))
         served, rest = self._serve_cached(units(self.suite, todo))
+        if previous is None:
+            self._remember(jobs, shash, env)
         summary.cached = len(served)
         if served:  # records that already exist in the cache: one transaction for all of them, not one each
             self._commit_served(run_id, served, summary)
@@ -198,11 +203,24 @@ class Runner:
 
     def _cached_record(self, job: JobSpec, key: str) -> JobRecord | None:
         remeasured = self.remeasure and self.targets.measured(job)
-        data = self.cache.get_json("job", key) if job_cached(self.cache, key, remeasured) else None
-        if data is None:
-            return None
-        facts = data["facts"]
-        facts["_provenance"]["cache"] = {"key": key, "run_id": data["run_id"], "finished": data["finished"],
-                                         "seconds": data["seconds"]}
-        self.counters.jobs_cached += 1
-        return JobRecord(job, "ok", mode=data["mode"], metrics=data["metrics"], facts=facts, seconds=0.0)
+        rec = served_record(self.cache, job, key) if job_cached(self.cache, key, remeasured) else None
+        if rec is not None:
+            self.counters.jobs_cached += 1
+        return rec
+
+    def _remember(self, jobs: list[JobSpec], shash: str, env: dict) -> None:
+        """Write the plan memo (``run/warm.py``) where every key it stands for can be checked without plugins."""
+        if not getattr(self.registry, "from_environment", False) or self.remeasure:
+            return
+        hooks = {h for p in self.registry.plugins if p.status == "loaded" for h in p.hooks}
+        if hooks & set(warm.RUN_HOOKS):
+            return
+        try:
+            if any(self.keys.info(di).extra.get("fingerprint") for di in range(len(self.suite.datasets))):
+                return  # file-backed data: its files may change between runs, describe() must see them
+        except Exception:  # noqa: BLE001 -- a dataset that cannot describe itself: its unit records why
+            return
+        for hw in self.targets.instances.values():
+            if self.targets.describe(hw).mode == "measured" and not hw.measures_host:
+                return  # a remote device: describe() probes it
+        warm.write(self.cache, self.suite, shash, env, jobs, self._job_keys)

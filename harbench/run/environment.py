@@ -7,15 +7,22 @@ import platform
 import socket
 import subprocess
 import sys
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..plugins import Registry
+
+if TYPE_CHECKING:
+    from ..plugins import Registry
 
 
 def environment(registry: Registry) -> dict[str, Any]:
+    import torch
+
+    return describe_environment(registry.versions(), torch.__version__, torch.get_num_threads())
+
+
+def describe_environment(plugins: dict[str, str], torch_version: str | None, threads: int | None) -> dict[str, Any]:
+    """The environment from its parts; a warm run (``run/warm.py``) fills them without importing torch."""
     commit = None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -24,6 +31,6 @@ def environment(registry: Registry) -> dict[str, Any]:
         pass
     return {
         "host": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
-        "torch": torch.__version__, "harbench": __version__, "plugins": registry.versions(),
-        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "git_commit": commit,
+        "torch": torch_version, "harbench": __version__, "plugins": plugins,
+        "torch_threads": threads, "cpu_count": os.cpu_count(), "git_commit": commit,
     }
