@@ -69,27 +69,28 @@ def _t_quantile(level: float, dof: int) -> float:
 
 
 def estimate_array(vals: np.ndarray, level: float = 0.95) -> Estimate:
-    """:func:`estimate` of finite values already in an array (the same mean, ``fsum / n``; the standard deviation
-    from numpy, equal to ``statistics.stdev`` to rounding)."""
+    """:func:`estimate` of finite values already in an array: the same figures, bit for bit."""
     n = len(vals)
     if n == 0:
         return Estimate(0, math.nan, math.nan, math.nan, math.nan)
-    mean = math.fsum(vals.tolist()) / n
+    values = vals.tolist()
+    mean = statistics.fmean(values)
     if n == 1:
         return Estimate(1, mean, 0.0, math.nan, math.nan)
-    std = float(np.std(vals, ddof=1))
+    std = statistics.stdev(values)
     half = _t_quantile(level, n - 1) * std / math.sqrt(n)
     return Estimate(n, mean, std, mean - half, mean + half)
 
 
 def user_estimate_array(user_means: np.ndarray, level: float = 0.95) -> Estimate:
-    """:func:`user_estimate` from the users' means already in an array."""
+    """:func:`user_estimate` from the users' means already in an array (the same figures, bit for bit)."""
     n = len(user_means)
     if n == 0:
         return Estimate(0, math.nan, math.nan, math.nan, math.nan)
-    lo, hi = bootstrap_interval(user_means.tolist(), level)
-    std = float(np.std(user_means, ddof=1)) if n > 1 else 0.0
-    return Estimate(n, math.fsum(user_means.tolist()) / n, std, lo, hi)
+    values = user_means.tolist()
+    lo, hi = bootstrap_interval(values, level)
+    std = statistics.stdev(values) if n > 1 else 0.0
+    return Estimate(n, statistics.fmean(values), std, lo, hi)
 
 
 def user_key(row: dict[str, Any], keys: Keys | None = None) -> tuple:

@@ -37,8 +37,8 @@ class Grouping:
         self.keys = keys
         self.codes = codes
         order = np.argsort(codes, kind="stable")
-        bounds: list[int] = np.searchsorted(codes[order], np.arange(len(keys) + 1)).tolist()
-        self.members = [order[bounds[g]:bounds[g + 1]] for g in range(len(keys))]
+        bounds = np.asarray(np.searchsorted(codes[order], np.arange(len(keys) + 1)))
+        self.members = [order[int(bounds[g]):int(bounds[g + 1])] for g in range(len(keys))]
 
 
 class Frame:
@@ -97,8 +97,12 @@ class Frame:
 
 
 def means_by(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The mean of ``values`` per distinct code (``analysis._means_by`` over rows already selected)."""
+    """The mean of ``values`` per distinct code, each exactly ``statistics.fmean`` of its values (``fsum / n``), as
+    ``analysis._means_by`` gives it: a BCa interval over a handful of users moves with the last bit of their means
+    (resample means that tie with the sample mean), so these are not computed any other way."""
     if len(values) == 0:
         return values
-    _, inverse = np.unique(codes, return_inverse=True)
-    return np.bincount(inverse, weights=values) / np.bincount(inverse)
+    order = np.argsort(codes, kind="stable")
+    ordered = values[order].tolist()
+    starts = [0, *(np.flatnonzero(np.diff(codes[order])) + 1).tolist(), len(ordered)]
+    return np.array([math.fsum(ordered[a:b]) / (b - a) for a, b in zip(starts, starts[1:])])

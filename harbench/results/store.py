@@ -85,6 +85,7 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
+CHUNK = 5000  # jobs read per step by the row readers (their metrics in one range query)
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction (one job's commit: milliseconds)
 _SETUP_TRIES = 20
 
@@ -292,11 +293,11 @@ class Store:
             raise self._mismatch(run_id, damaged)
         return rows
 
-    def iter_job_rows(self, run_id: int, chunk: int = 5000) -> Iterator[dict[str, Any]]:
+    def iter_job_rows(self, run_id: int, chunk: int | None = None) -> Iterator[dict[str, Any]]:
         """The rows of :meth:`job_rows`, streamed from the cursor ``chunk`` jobs at a time, in one read transaction
         (memory does not grow with the run). A damaged record raises :class:`StoreError` when its chunk is reached,
         before any row of that chunk is yielded, so a writer of the stream must not keep what it wrote."""
-        for rows, bad in self._row_chunks(run_id, chunk):
+        for rows, bad in self._row_chunks(run_id, chunk or CHUNK):
             if bad:
                 raise self._mismatch(run_id, bad)
             yield from rows
@@ -317,7 +318,7 @@ class Store:
                           f"(job id {', '.join(map(str, damaged[:5]))}) no longer match their digest; their values "
                           "cannot be trusted (restore the store from a backup, or run the suite again)")
 
-    def _row_chunks(self, run_id: int, chunk: int = 5000) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
+    def _row_chunks(self, run_id: int, chunk: int | None = None) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
         """(rows, ids of damaged records) per ``chunk`` jobs: the jobs from one cursor, each chunk's metrics from one
         range query on the metrics' primary key, all in one read transaction (one snapshot of the store)."""
         shared: dict[str, Any] = {}  # equal JSON texts parse to one shared object
@@ -340,7 +341,7 @@ class Store:
             jobs.row_factory = None
             jobs.execute(f"SELECT {columns} FROM jobs WHERE run_id=? ORDER BY id", (run_id,))
             while True:
-                batch = jobs.fetchmany(chunk)
+                batch = jobs.fetchmany(chunk or CHUNK)
                 if not batch:
                     break
                 metrics: dict[int, list[tuple[str, Any, Any]]] = {b[0]: [] for b in batch}
