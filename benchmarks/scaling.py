@@ -27,6 +27,7 @@ import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 import yaml
@@ -293,18 +294,28 @@ def store_scale(n: int) -> None:
         rows.append([f"commit, batched ({batched:,} jobs, 10,000 per transaction)", f"{t_batch:.2f}",
                      f"{batched / t_batch:,.0f} jobs/s", ""])
         size = os.path.getsize(os.path.join(results, "harbench.sqlite")) / 2**20
-        out = os.path.join(results, "out.csv")
+        _child([harbench, "list", "metrics"])  # a valid registry snapshot first: the views then load no plugin
+        load = os.getloadavg()[0]
+        base = [str(run_id), "--results", results]
+        streamed = ("import sys; from harbench.results.export import export_run; from harbench.results.store import "
+                    "Store; export_run(Store(sys.argv[1]), int(sys.argv[2]), 'csv', sys.argv[3])")
         for label, cmd in [
-            ("harbench report", [harbench, "report", str(run_id), "--results", results]),
-            ("harbench report --format json", [harbench, "report", str(run_id), "--results", results, "--format", "json"]),
-            ("harbench export --format csv", [harbench, "export", str(run_id), "--results", results, "--format", "csv",
-                                              "-o", out]),
-            ("harbench compare (the run against itself)", [harbench, "compare", str(run_id), str(run_id), "--results",
-                                                           results, "--fail-on", "acc_seen:-0.01,latency_ms_p50:+10%"]),
+            ("harbench report", [harbench, "report", *base]),
+            ("harbench report --format json", [harbench, "report", *base, "--format", "json"]),
+            ("harbench report --format csv", [harbench, "report", *base, "--format", "csv"]),
+            ("harbench report --full", [harbench, "report", *base, "--full"]),
+            *[(f"harbench export --format {fmt}", [harbench, "export", *base, "--format", fmt, "-o",
+                                                   os.path.join(results, f"out.{fmt}")])
+              for fmt in ("csv", "json", "parquet")],
+            ("export_run(..., 'csv') (streamed from the store)", [sys.executable, "-c", streamed, results, str(run_id),
+                                                                 os.path.join(results, "streamed.csv")]),
+            ("harbench compare (the run against itself)", [harbench, "compare", *base[:1], *base, "--fail-on",
+                                                           "acc_seen:-0.01,latency_ms_p50:+10%"]),
         ]:
             wall, rss, rc = _child(cmd)
             rows.append([label, f"{wall:.1f}", f"peak RSS {rss:,.0f} MB", f"exit {rc}"])
-    print(f"store at scale ({n:,} fabricated job records, {size:,.0f} MB store)")
+    print(f"store at scale ({n:,} fabricated job records, {size:,.0f} MB store; load average {load:.1f} -> "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     print(tabulate(rows, headers=["what", "s", "rate / memory", ""], tablefmt="github"))
     print()
 
@@ -342,30 +353,50 @@ def warm_run(doc: dict, path: str, repeat: int, results: str | None = None) -> N
 
 def ray_two_nodes(doc: dict, path: str) -> None:
     """Ray on a two-node cluster on this machine (two raylets, one CPU each) vs the local executor, 2 workers,
-    estimated targets: same results, each shared node once. The nodes share this machine's disk; workers that
-    would not see the results folder are named by the run's start-up check (tests/test_ray_loopback.py)."""
+    estimated targets. The second node has its own cache folder (HARBENCH_WORKER_CACHE in its environment), as a
+    host without the results folder's disk: node results travel through Ray's object store. Same results, each
+    shared node once (tests/test_ray_two_nodes.py checks it on a tiny suite)."""
     try:
         from ray.cluster_utils import Cluster
     except ImportError:
         print("ray2: ray is not installed\n")
         return
-    from harbench.run.ray import _loopback
+    import contextlib
+    import io
+    import sys
+
+    from harbench.run.ray import WORKER_CACHE_ENV, _loopback
 
     est = estimated_only(doc)
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
+            tempfile.TemporaryDirectory() as node_b:
         t_local, local = timed_run(est, a, workers=2)
+        err = io.StringIO()
         with _loopback():
             cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-            cluster.add_node(num_cpus=1)
+            os.environ[WORKER_CACHE_ENV] = node_b  # the second node's processes inherit it
             try:
-                t_ray, on_ray = timed_run(est, b, workers=2, executor="ray", ray_address=cluster.address)
+                cluster.add_node(num_cpus=1)
             finally:
+                os.environ.pop(WORKER_CACHE_ENV)
+            cluster.wait_for_nodes()
+            try:
+                with contextlib.redirect_stderr(err):
+                    t_ray, on_ray = timed_run(est, b, workers=2, executor="ray", ray_address=cluster.address)
+            finally:
+                import ray
+
+                ray.shutdown()
                 cluster.shutdown()
         acc = lambda folder: sorted((r["method"], r["variant"], r["hardware"], r["user"], r["seed"], r["acc_seen"],
                                      r["acc_unseen"]) for r in Store(folder).job_rows(1))
         same = acc(a) == acc(b)
+        on_b = len(list(Path(node_b).glob("*.safetensors")))
+    sys.stderr.write(err.getvalue())
+    blind = "named" if "do not see the results folder's cache" in err.getvalue() else "NOT named"
     lc, rc = local.counters, on_ray.counters
-    print("ray, two nodes on this machine vs local (2 workers, estimated targets)")
+    print("ray, two nodes on this machine, the second with its own cache folder, vs local (2 workers, estimated "
+          f"targets; the start-up check {blind} the second node; {on_b} entries in its cache)")
     print(tabulate([["local", f"{t_local:.1f}", lc.generic_trained, lc.prepared, lc.adapted, ""],
                     ["ray, 2 nodes", f"{t_ray:.1f}", rc.generic_trained, rc.prepared, rc.adapted,
                      f"identical results: {same}"]],

@@ -15,7 +15,17 @@ from pathlib import Path
 import pytest
 
 from harbench.results.store import Store
-from harbench.run.ray import PIDS_FILE, _descendants, _started, clean_leftovers, shared_cache_check
+from harbench.run.ray import (
+    PIDS_FILE,
+    WORKER_CACHE_ENV,
+    _descendants,
+    _mark,
+    _reads,
+    _started,
+    blind_line,
+    clean_leftovers,
+    worker_cache,
+)
 from harbench.suite import parse_suite
 
 from .conftest import tiny_suite
@@ -124,29 +134,41 @@ def test_the_next_start_stops_what_a_dead_driver_left_and_nothing_else(tmp_path)
             p.wait()
 
 
-class _FakeRay:
-    """ray.get over already computed values: the check's logic without a cluster."""
+def test_workers_whose_cache_is_not_the_drivers_are_named_in_one_line(tmp_path, monkeypatch):
+    """The start-up check: an actor's cache (HARBENCH_WORKER_CACHE on its host, else the driver's path) holds
+    the driver's token file only where it is the driver's folder; those that do not are named, in one line."""
+    from harbench.run.nodes import WorkerSpec
 
-    @staticmethod
-    def get(values):
-        return list(values)
-
-
-class _Actor:
-    def __init__(self, host: str, root: Path | None):
-        self.host, self.root = host, root  # root: where this host's copy of the path lives (None: the same disk)
-        self.sees = self
-
-    def remote(self, path: str, token: str):
-        from harbench.run.ray import _reads
-
-        return self.host, _reads(Path(path) if self.root is None else self.root, token)
-
-
-def test_workers_that_do_not_see_the_drivers_cache_are_named_in_one_line(tmp_path):
     cache = tmp_path / "results" / "cache"
-    assert shared_cache_check(_FakeRay, [_Actor("head", None), _Actor("head", None)], cache) is None
-    (tmp_path / "other").mkdir()
-    line = shared_cache_check(_FakeRay, [_Actor("head", None), _Actor("node-b", tmp_path / "other")], cache)
-    assert line is not None and "node-b" in line and "head" not in line.split("do not see")[0] and "\n" not in line
-    assert not list(cache.glob(".ray-share-*"))  # the token file does not stay behind
+    marker = _mark(cache, "t0k3n")
+    spec = WorkerSpec("", "", str(tmp_path / "results"), 2, 1, "harbench")
+    monkeypatch.delenv(WORKER_CACHE_ENV, raising=False)
+    assert _reads(worker_cache(spec), "t0k3n")  # the same disk: the driver's own folder
+    monkeypatch.setenv(WORKER_CACHE_ENV, str(tmp_path / "elsewhere"))
+    assert not _reads(worker_cache(spec), "t0k3n")  # another host's cache folder
+    assert blind_line([("head (Ray node a)", True), ("head (Ray node a)", True)], cache) is None
+    line = blind_line([("head (Ray node a)", True), ("node-b (Ray node b)", False), ("node-b (Ray node b)", False)],
+                      cache)
+    assert line is not None and "\n" not in line and line.count("node-b") == 1
+    assert "head" not in line.split("do not see")[0]
+    marker.unlink()
+    assert not list(cache.glob(".ray-share-*"))
+
+
+def test_cache_entries_travel_as_files_under_checked_names(tmp_path):
+    """What an actor returns and the driver writes: whole entries by name; a name that is not a weights
+    entry's (a path, another kind) is refused, so nothing from a worker lands outside the cache's files."""
+    from harbench.run.cache import WeightCache
+
+    a, b = WeightCache(tmp_path / "a"), WeightCache(tmp_path / "b")
+    torch = pytest.importorskip("torch")
+    a.written = []
+    a.put("prepare", "0123abcd", {"w": torch.arange(6.0).reshape(2, 3)}, {"note": "x"})
+    assert a.written == ["prepare-0123abcd.safetensors"]
+    b.write_entry(a.written[0], a.read_entry(a.written[0]))
+    got = b.get("prepare", "0123abcd")
+    assert got is not None and torch.equal(got[0]["w"], torch.arange(6.0).reshape(2, 3)) and got[1] == {"note": "x"}
+    assert b.read_entry("generic-ffff.safetensors") is None
+    for bad in ("../x-00.safetensors", "job-00.json", "prepare-00.safetensors/../../x", "generic-zz.safetensors"):
+        with pytest.raises(ValueError):
+            b.write_entry(bad, b"")

@@ -53,6 +53,16 @@ def _json_digest(payload: Any) -> str:
     return hashlib.sha256(canonical(payload).encode()).hexdigest()
 
 
+def _entry(name: str) -> str:
+    """A weights entry's file name, checked: it came from another process (kind, a hex key, .safetensors)."""
+    kind, _, rest = name.partition("-")
+    key, dot, ext = rest.partition(".")
+    if kind not in ("generic", "prepare", "adapt") or not key or ext != "safetensors" or not dot \
+            or any(c not in "0123456789abcdef" for c in key):
+        raise ValueError(f"not a cache entry name: {name!r}")
+    return name
+
+
 def _report(message: str) -> None:
     print(f"harbench: {message}", file=sys.stderr)
 
@@ -64,6 +74,7 @@ class WeightCache:
         self.misses = 0
         self.damaged = 0
         self.on_damage = on_damage
+        self.written: list[str] | None = None  # when a list: the names of the weights entries put since
 
     @contextmanager
     def computing(self, kind: str, key: str) -> Iterator[None]:
@@ -162,6 +173,20 @@ class WeightCache:
         clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
         header = {"harbench": json.dumps(meta, default=str), _DIGEST: tensors_digest(clean)}
         self._write(self._path(kind, key), lambda tmp: save_file(clean, tmp, metadata=header))
+        if self.written is not None:
+            self.written.append(self.entry_name(kind, key))
+
+    # ------------------------------------------- whole entries, as bytes (Ray workers without the shared disk)
+    def read_entry(self, name: str) -> bytes | None:
+        """A weights entry's file as it is on disk (its digest inside), or None when this cache lacks it."""
+        try:
+            return (self.folder / _entry(name)).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_entry(self, name: str, data: bytes) -> None:
+        """Store an entry another cache wrote (atomically, like every write); its digest is checked when read."""
+        self._write(self.folder / _entry(name), lambda tmp: Path(tmp).write_bytes(data))
 
     def _write(self, path: Path, write) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -31,11 +31,16 @@ Result = tuple[list[JobRecord], Counters]
 _worker: Worker | None = None  # this worker process's nodes
 
 
-def init_worker(spec: WorkerSpec) -> None:
+def init_worker(spec: WorkerSpec, cache_folder: str | None = None) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when to stop
     die_with_parent()  # a killed driver leaves no worker behind to finish its task and write the cache
-    _worker = Worker.from_spec(spec)
+    _worker = Worker.from_spec(spec, cache_folder)
+
+
+def current_worker() -> Worker:
+    assert _worker is not None, "init_worker() runs first"
+    return _worker
 
 
 def run_task(kind: str, args: tuple) -> tuple[str, tuple, list[JobRecord], Counters]:

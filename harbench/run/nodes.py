@@ -83,7 +83,7 @@ class WorkerSpec:
 class Worker:
     def __init__(self, suite: Suite, registry: Registry, results: str | Path, *, workers: int = 1,
                  targets: Targets | None = None, cache: WeightCache | None = None,
-                 note: Callable[[str], None] | None = None):
+                 note: Callable[[str], None] | None = None, locks: str | Path | None = None):
         self.suite = suite
         self.registry = registry
         self.cache = cache or WeightCache(Path(results) / "cache")
@@ -94,7 +94,7 @@ class Worker:
         names_ = list(suite.metrics) + [m for m in PROVENANCE_METRICS
                                         if m not in suite.metrics and m in registry.names("metric")]
         self.metrics = {m: registry.get("metric", m).cls() for m in names_}
-        self.lock = HostLock(Path(results) / ".locks").hold if workers > 1 else no_lock
+        self.lock = HostLock(Path(locks or Path(results) / ".locks")).hold if workers > 1 else no_lock
         self.threads = suite.model.threads
         self.sandbox = Sandbox(registry, suite.model.isolation)
         self._splits: dict[tuple, Splits] = {}
@@ -103,12 +103,19 @@ class Worker:
         self.jobs = JobNode(suite, registry, self.cache, self.targets, self.metrics, self.sandbox)
 
     @classmethod
-    def from_spec(cls, spec: WorkerSpec) -> "Worker":
-        """In a fresh worker process: load exactly the driver's plugins and parse the suite again."""
+    def from_spec(cls, spec: WorkerSpec, cache_folder: str | None = None) -> "Worker":
+        """In a fresh worker process: load exactly the driver's plugins and parse the suite again.
+
+        ``cache_folder``: this host's own node cache when it is not the results folder's (a Ray worker on a host
+        without the driver's disk); its host lock then lives in that folder's ``.locks`` too."""
         os.environ["HARBENCH_LOAD_PLUGINS"] = spec.plugins
         torch.set_num_threads(spec.threads)
         registry = get_registry()
-        return cls(parse_suite(spec.suite_text, spec.source, registry), registry, spec.results, workers=spec.workers)
+        suite = parse_suite(spec.suite_text, spec.source, registry)
+        if cache_folder is None:
+            return cls(suite, registry, spec.results, workers=spec.workers)
+        return cls(suite, registry, spec.results, workers=spec.workers, cache=WeightCache(cache_folder),
+                   locks=Path(cache_folder) / ".locks")
 
     def take_counters(self) -> Counters:
         """What this worker did since the last call (the driver merges them)."""
