@@ -29,9 +29,14 @@ REFERENCES = ("generic", "finetune-full")
 
 def finite(values: Iterable[Any]) -> list[float]:
     out = []
+    isfinite = math.isfinite
     for v in values:
+        if type(v) is float:  # the common case, without number()'s checks
+            if isfinite(v):
+                out.append(v)
+            continue
         n = number(v)
-        if n is not None and math.isfinite(n):
+        if n is not None and isfinite(n):
             out.append(n)
     return out
 

@@ -184,7 +184,7 @@ def _samples_by_cell(samples: Iterable[tuple[dict[str, Any], list[float]]] | Non
     out: dict[tuple, list[float]] = {}
     for ident, data in samples or ():
         out.setdefault((ident.get("method") or "", ident.get("variant") or "", ident.get("hardware") or ""), []).extend(
-            scale * x for x in data)
+            [scale * x for x in data])
     return out
 
 

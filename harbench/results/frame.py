@@ -17,10 +17,11 @@ from .query import GroupKey, Keys
 
 
 def _number(value: Any) -> float:
-    """``analysis.finite`` of one value as a float, NaN where it gives nothing (None, bool, text, inf)."""
+    """``analysis.finite`` of one value as a float, NaN where it gives nothing (None, bool, inf) and for text: a
+    group with a text value shows its labels, not a statistic, so a text that reads as a number counts for none."""
     if type(value) is float:
         return value if math.isfinite(value) else math.nan
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, (bool, str)):
         return math.nan
     try:
         f = float(value)
@@ -74,8 +75,9 @@ class Frame:
         """The metric's finite numbers, NaN elsewhere (missing, a label, inf)."""
         if metric not in self._values:
             column = [r.get(metric) for r in self.rows]
-            self._values[metric] = np.fromiter(map(_number, column), dtype=float, count=len(column))
-            self._texts[metric] = {i: v for i, v in enumerate(column) if isinstance(v, str)}
+            values = self._values[metric] = np.fromiter(map(_number, column), dtype=float, count=len(column))
+            self._texts[metric] = {i: column[i] for i in np.flatnonzero(np.isnan(values)).tolist()
+                                   if isinstance(column[i], str)}  # a label is never a number
         return self._values[metric]
 
     def texts(self, metric: str) -> dict[int, str]:

@@ -125,15 +125,18 @@ def lifetime_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
         fit: dict[str, str] = {}
         slow: set[str] = set()
         for r in items:
-            label = _label(str(r.get("method")), str(r.get("variant") or ""))
             facts = r.get("facts") if isinstance(r.get("facts"), dict) else {}
             reason = facts.get("memory_check") if facts else None
             if r.get("status") == "skipped" and "does not fit" in str(r.get("error") or ""):
                 reason = str(r.get("error"))
+            rtf = r.get("real_time_factor")
+            too_slow = r.get("status") == "ok" and isinstance(rtf, (int, float)) and rtf > 1
+            if not (reason or too_slow):
+                continue
+            label = _label(str(r.get("method")), str(r.get("variant") or ""))
             if reason:
                 fit.setdefault(label, reason.split(": ", 1)[-1])
-            rtf = r.get("real_time_factor")
-            if r.get("status") == "ok" and isinstance(rtf, (int, float)) and rtf > 1:
+            if too_slow:
                 slow.add(label)
         if fit:
             notes.append(f"{hardware}: does not fit in memory: "

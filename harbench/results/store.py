@@ -76,6 +76,9 @@ def _digest(values: list[Any], metrics: Iterable[tuple[str, Any, Any]], ordered:
     return h.hexdigest()
 
 
+_first, _rest = itemgetter(0), itemgetter(slice(1, None))
+
+
 def _same(value: Any) -> Any:
     """One string object for equal short strings (user ids, names, labels repeat in every row)."""
     return sys.intern(value) if isinstance(value, str) and len(value) < 200 else value
@@ -349,9 +352,9 @@ class Store:
                 cur.row_factory = None
                 cur.execute("SELECT job_id, name, value, text FROM metrics WHERE job_id BETWEEN ? AND ? "
                             "ORDER BY job_id, name", (batch[0][0], batch[-1][0]))
-                for job_id, group in groupby(cur, key=itemgetter(0)):
+                for job_id, group in groupby(cur, key=_first):
                     if job_id in metrics:  # (another run's job between two of this run's)
-                        metrics[job_id] = [m[1:] for m in group]
+                        metrics[job_id] = list(map(_rest, group))
                 rows, damaged = [], []
                 for b in batch:
                     job_id, digest, values = b[0], b[1], list(b[2:])
@@ -364,7 +367,8 @@ class Store:
                         "run_id": run_id, "suite": suite, "dataset": _same(dataset),
                         "dataset_params": parsed(dataset_params), "user": _same(user), "method": _same(method),
                         "method_params": parsed(method_params), "variant": _same(variant),
-                        "hardware": _same(hardware), "seed": seed, "status": _same(status), "mode": _same(mode),
+                        "hardware": _same(hardware), "seed": seed, "status": _same(status),
+                        "mode": mode if mode is None else _same(mode),
                         "error": error, "facts": parsed(facts, "{}"), "provenance": parsed(provenance, "{}"),
                     }
                     for name, value, text in stored:
@@ -374,12 +378,14 @@ class Store:
             con.rollback()
 
     def samples(self, run_id: int, kind: str) -> Iterable[tuple[dict[str, Any], list[float]]]:
-        with self._reading() as con:
-            rows = con.execute(
-                "SELECT j.method, j.variant, j.hardware, j.user, j.seed, s.data FROM samples s JOIN jobs j ON j.id=s.job_id "
-                "WHERE j.run_id=? AND s.kind=?", (run_id, kind)).fetchall()
-        for r in rows:
-            yield {k: r[k] for k in ("method", "variant", "hardware", "user", "seed")}, json.loads(r["data"])
+        names = ("method", "variant", "hardware", "user", "seed")
+        with self._reading() as con:  # streamed from the cursor
+            cur = con.cursor()
+            cur.row_factory = None
+            cur.execute("SELECT j.method, j.variant, j.hardware, j.user, j.seed, s.data FROM samples s "
+                        "JOIN jobs j ON j.id=s.job_id WHERE j.run_id=? AND s.kind=?", (run_id, kind))
+            for r in cur:
+                yield dict(zip(names, r[:5])), json.loads(r[5])
 
 
 def finite_or_none(value: Any) -> Any:
