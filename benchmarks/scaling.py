@@ -195,6 +195,9 @@ def plan_growth(repeat: int) -> None:
 
     registry = get_registry()
     rows, times = [], {}
+    with tempfile.TemporaryDirectory() as results:  # once untimed: hashing the plugins' sources, describe()
+        plan_counts(parse_suite(yaml.safe_dump(grid_doc(4)), "grid.yaml", registry), registry,
+                    WeightCache(os.path.join(results, "cache")))
     for factor in (1, 4, 16):
         doc = grid_doc(125 * factor)
         suite = parse_suite(yaml.safe_dump(doc), "grid.yaml", registry)
@@ -321,33 +324,37 @@ def store_scale(n: int) -> None:
 
 
 def warm_run(doc: dict, path: str, repeat: int, results: str | None = None) -> None:
-    """A run whose every job is cached: in process (Runner.run) and end to end (the harbench command)."""
+    """A run whose every job is cached, end to end: the ``harbench run`` command (interpreter start, the plan memo,
+    one transaction, the cached closing answer), and ``harbench report`` after it; whether either imported torch."""
     import subprocess
     import sys
+
+    harbench = os.path.join(os.path.dirname(sys.executable), "harbench")
+    probe = ("import sys; from harbench.cli import main\ntry: main(sys.argv[1:], prog_name='harbench')\n"
+             "except SystemExit: pass\nprint('TORCH', 'torch' in sys.modules)")
+
+    def torch_loaded(args: list[str]) -> bool:
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True).stdout
+        return "TORCH True" in out
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = results or scratch
         if results is None:
             print(f"warm run: a cold run of {path} first (minutes) ...", flush=True)
-            timed_run(doc, folder)
-        times, runner = [], None
-        for _ in range(max(repeat, 3)):
-            t, runner = timed_run(doc, folder)
-            times.append(t)
-        c = runner.counters
-        loaded = {m: m in sys.modules for m in ("codecarbon", "scipy")}
-        harbench = os.path.join(os.path.dirname(sys.executable), "harbench")
-        t0 = time.perf_counter()
-        subprocess.run([harbench, "run", path, "--results", folder], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-        t_cli = time.perf_counter() - t0
-    print("warm run (every job cached; target <= 1 s)")
-    print(tabulate([
-        ["Runner.run(), median of {}".format(len(times)), f"{statistics.median(times):.2f}",
-         f"{c.jobs_cached} jobs from the cache; trained {c.generic_trained}, prepared {c.prepared}, adapted "
-         f"{c.adapted}; codecarbon imported: {loaded['codecarbon']}, scipy imported: {loaded['scipy']}"],
-        ["harbench run (interpreter start, plugins, closing report)", f"{t_cli:.2f}", ""]],
-        headers=["what", "s", ""], tablefmt="github"))
+        subprocess.run([harbench, "run", path, "--results", folder, "-q"], check=True, stdout=subprocess.DEVNULL)
+        rows = []
+        for args in (["run", path, "--results", folder, "-q"], ["report", "latest", "--results", folder]):
+            times = []
+            for _ in range(max(repeat, 5)):
+                t, _, status = _child([harbench, *args])
+                if status:
+                    raise SystemExit(f"harbench {' '.join(args)} exited {status}")
+                times.append(t)
+            rows.append([f"harbench {args[0]}", f"{statistics.median(times):.2f}", f"{min(times):.2f}",
+                         f"{max(times):.2f}", len(times), torch_loaded(args)])
+    print(f"warm run of {path}, every job cached (target <= 1 s); load average {os.getloadavg()[0]:.1f}")
+    print(tabulate(rows, headers=["command (end to end)", "median s", "min s", "max s", "runs", "torch imported"],
+                   tablefmt="github"))
     print()
 
 

@@ -117,6 +117,13 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
             _print_plan(s, registry, store, remeasure)
             return
         summary = _run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address)
+        if registry.from_environment:  # while the plugins are loaded: `report` will find their summaries cached
+            from .results.report import paper_summaries
+
+            try:
+                paper_summaries(store.job_rows(summary.run_id), registry)
+            except Exception:  # noqa: BLE001 -- a failing summary hook is reported by `report`, not here
+                pass
     rows = store.job_rows(summary.run_id)
     if full:
         click.echo(render(*summary_table(rows, ci=True), "github"))

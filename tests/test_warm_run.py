@@ -26,6 +26,14 @@ from .conftest import plugin_module, tiny_suite
 
 ESTIMATED = tiny_suite(methods="[generic]").replace("hardware: [", "hardware: [rpi5]\n#")  # nothing measured
 
+WATCHER = textwrap.dedent("""
+    from harbench import hookimpl
+
+    @hookimpl
+    def harbench_report_summary(rows):
+        return {"title": f"WATCHER saw {len(rows)} jobs", "headers": ["jobs"], "rows": [[len(rows)]], "note": ""}
+""")
+
 PROBE = textwrap.dedent("""
     import json, sys
     from harbench.cli import main
@@ -60,12 +68,23 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("warm")
     suite = root / "suite.yaml"
     suite.write_text(tiny_suite().replace("hardware: [", "hardware: [rpi5, "))
-    env = {**os.environ, "HARBENCH_CACHE_DIR": str(root / "snapshots"), "OMP_NUM_THREADS": "1"}
+    (root / "watcher_summary.py").write_text(WATCHER)
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "HARBENCH_CACHE_DIR": str(root / "snapshots"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": path, "HARBENCH_PLUGINS": "watcher_summary"}
     env.pop("HARBENCH_NO_PLAN_MEMO", None)
     args = ["run", str(suite), "--results", str(root / "results"), "-q"]
     cold, out = harbench(args, env)
     assert cold == {"torch": True, "code": 0}
     return suite, root / "results", env, args, out
+
+
+def as_the_command_line(world, monkeypatch) -> None:
+    """This process sees the plugins and settings the command line saw (the memo's key depends on them)."""
+    env = world[2]
+    for name in ("HARBENCH_CACHE_DIR", "HARBENCH_PLUGINS"):
+        monkeypatch.setenv(name, env[name])
+    monkeypatch.syspath_prepend(str(world[0].parent))
 
 
 def test_a_warm_run_imports_no_torch_and_stores_what_the_full_run_stored(world):
@@ -84,6 +103,10 @@ def test_a_warm_run_imports_no_torch_and_stores_what_the_full_run_stored(world):
         assert env1[field] == env2[field], field
     decision = lambda out: out[:out.index("\nrun ")]  # noqa: E731 -- the closing answer, without the run line
     assert decision(cold_out) == decision(warm_out)
+    # the report shows a plugin's summary (its hook, asked for every run) from the cache the run filled: no
+    # plugin loaded, no torch; the answer is the hook's, computed over this run's rows
+    report, out = harbench(["report", "latest", "--results", str(results)], env)
+    assert report == {"torch": False, "code": 0} and "WATCHER saw 8 jobs" in out, out
     # the full path (the memo disabled) stores the same rows as the warm one
     full, _ = harbench(args, {**env, "HARBENCH_NO_PLAN_MEMO": "1"})
     assert full == {"torch": True, "code": 0}
@@ -96,7 +119,7 @@ def test_anything_a_key_depends_on_sends_the_run_down_the_full_path(world, tmp_p
     from harbench.run import warm
 
     suite, results, env, _, _ = world
-    monkeypatch.setenv("HARBENCH_CACHE_DIR", env["HARBENCH_CACHE_DIR"])
+    as_the_command_line(world, monkeypatch)
     copy = tmp_path / "results"
     shutil.copytree(results, copy)
     text = suite.read_text()
@@ -129,22 +152,23 @@ def test_the_memo_rebuilds_the_plan(world, monkeypatch):
     from harbench.run.cache import WeightCache
 
     suite_path, results, env, _, _ = world
-    monkeypatch.setenv("HARBENCH_CACHE_DIR", env["HARBENCH_CACHE_DIR"])
-    reg = environment_registry()
+    as_the_command_line(world, monkeypatch)
+    reg = environment_registry(monkeypatch)
     suite = load_suite(suite_path, reg)
     memo = WeightCache(results / "cache").get_json("plan", warm.memo_key(suite.source, suite.text))
     jobs = warm._jobs(memo)
     assert [j.key for j, _ in jobs] == [j.key for j in plan_jobs(suite)]
     assert all(isinstance(j, JobSpec) for j, _ in jobs) and len({k for _, k in jobs}) == len(jobs) == 8
-    plugins.get_registry(refresh=True)
 
 
 def memos(results: Path) -> list[Path]:
     return sorted((results / "cache").glob("plan-*.json"))
 
 
-def environment_registry():
-    reg = plugins.get_registry(refresh=True)
+def environment_registry(monkeypatch):
+    """The registry this environment loads, installed for the test only (the previous one comes back after)."""
+    monkeypatch.setattr(plugins, "_registry", None)
+    reg = plugins.get_registry()
     assert reg.from_environment
     return reg
 
@@ -153,8 +177,7 @@ def test_no_memo_for_a_registry_a_caller_changed_or_a_plugin_with_run_hooks(worl
                                                                            monkeypatch):
     assert len(memos(world[1])) == 1  # the environment's registry, through the command line: a memo
     path = write_suite(ESTIMATED)
-    reg = environment_registry()
-    monkeypatch.setattr(plugins, "_registry", reg)
+    reg = environment_registry(monkeypatch)
     finished = []
     reg.add_plugin(plugin_module("watcher", harbench_job_finished=lambda record: finished.append(record)),
                    "watcher", "1.0")
@@ -162,13 +185,11 @@ def test_no_memo_for_a_registry_a_caller_changed_or_a_plugin_with_run_hooks(worl
     reg.from_environment = True  # even so: a job_finished hook would not be called by a warm run
     Runner(load_suite(path, reg), reg, Store(tmp_path / "b")).run()
     assert finished and memos(tmp_path / "b") == []
-    plugins.get_registry(refresh=True)
 
 
 def test_no_memo_for_file_backed_data(tmp_path, write_suite, monkeypatch):
     """A dataset whose describe() carries a fingerprint reads files that may change: describe() must run."""
-    reg = environment_registry()
-    monkeypatch.setattr(plugins, "_registry", reg)
+    reg = environment_registry(monkeypatch)
     base = reg.get("dataset", "synthetic-drift").cls
 
     class Files(base):  # type: ignore[misc, valid-type]
@@ -185,4 +206,3 @@ def test_no_memo_for_file_backed_data(tmp_path, write_suite, monkeypatch):
     text = ESTIMATED.replace("name: synthetic-drift", "name: files-backed")
     Runner(load_suite(write_suite(text), reg), reg, Store(tmp_path / "r")).run()
     assert Store(tmp_path / "r").job_rows(1) and memos(tmp_path / "r") == []
-    plugins.get_registry(refresh=True)

@@ -224,7 +224,18 @@ def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[di
     """The plugins' paper-style summaries (``harbench_report_summary``) of these rows, in hook order.
 
     A summary built from rows that include ``estimated`` jobs gets a note saying so, whatever the plugin wrote.
+    Answers are cached by their rows (and the plugins' code) in the user cache's ``views`` folder, and a full run
+    computes its own rows' answers while its plugins are loaded: ``report`` after a run loads no plugin (no torch).
     """
+    from ..registry_snapshot import SnapshotRegistry, folder
+    from .viewcache import cached
+
+    if not (registry is None or isinstance(registry, SnapshotRegistry) or getattr(registry, "from_environment", False)):
+        return _paper_summaries(rows, registry)  # a registry its caller built: the cache's key does not describe it
+    return cached(folder() / "views", "summaries", rows, None, lambda: _paper_summaries(rows, registry), keep=256)
+
+
+def _paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[dict[str, Any]]:
     if registry is None:
         from ..registry_snapshot import reading_registry  # a valid snapshot: no plugin, no torch
 

@@ -1,7 +1,7 @@
 """Rendered views cached by what they are computed from: the same rows, settings, code and plugins give the same
 text, so a warm run prints its answer without recomputing it (nor importing scipy for its bootstrap intervals).
 
-The key is a digest of the rows without what differs between two runs of the same results (run and row ids,
+The key is a digest of the rows (as a set) without what differs between two runs of the same results (run and row ids,
 finish times, the cache block of a row's provenance), the view's settings, the core's source and the registry
 snapshot key (plugins' versions and source); the entry lives in the results folder's cache, digest-checked.
 """
@@ -25,24 +25,38 @@ def rows_digest(rows: Sequence[dict[str, Any]]) -> str:
             out["provenance"] = {k: v for k, v in out["provenance"].items() if k != "cache"}
         return out
 
-    text = json.dumps([clean(r) for r in rows], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    # as a set: a cold run commits jobs in the order they finish, a warm run in the plan's order
+    digest = hashlib.sha256()
+    for text in sorted(json.dumps(clean(r), sort_keys=True, default=str) for r in rows):
+        digest.update(text.encode() + b"\n")
+    return digest.hexdigest()[:24]
+
+
+def cached(folder: Path | str, view: str, rows: Sequence[dict[str, Any]], settings: Any,
+           compute: Callable[[], Any], keep: int | None = None) -> Any:
+    """``compute()``'s value (JSON-serialisable), from ``folder``'s cache when these rows and settings were seen
+    before; ``keep``: at most that many entries stay in ``folder`` (the newest)."""
+    from ..registry_snapshot import key as registry_key
+    from ..run.cache import WeightCache
+
+    cache = WeightCache(Path(folder))
+    key = content_hash([view, rows_digest(rows), repr(settings), code_version(__name__), registry_key()])
+    hit = cache.get_json(KIND, key)
+    if isinstance(hit, dict) and hit.get("view") == view and "value" in hit:
+        return hit["value"]
+    value = compute()
+    try:
+        cache.put_json(KIND, key, {"view": view, "value": value})
+        if keep is not None:
+            entries = sorted(Path(folder).glob(f"{KIND}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in entries[keep:]:
+                old.unlink(missing_ok=True)
+    except OSError:  # a read-only folder still gets its view
+        pass
+    return value
 
 
 def cached_text(folder: Path | str, view: str, rows: Sequence[dict[str, Any]], settings: Any,
                 compute: Callable[[], str]) -> str:
-    """``compute()``'s text, from ``folder``'s cache when these rows and settings were rendered before."""
-    from ..registry_snapshot import key as registry_key
-    from ..run.cache import WeightCache
-
-    cache = WeightCache(Path(folder) / "cache")
-    key = content_hash([view, rows_digest(rows), repr(settings), code_version(__name__), registry_key()])
-    hit = cache.get_json(KIND, key)
-    if isinstance(hit, dict) and isinstance(hit.get("text"), str):
-        return hit["text"]
-    text = compute()
-    try:
-        cache.put_json(KIND, key, {"view": view, "text": text})
-    except OSError:  # a read-only results folder still gets its view
-        pass
-    return text
+    """A rendered view cached in the results folder's cache (``RESULTS/cache``)."""
+    return str(cached(Path(folder) / "cache", view, rows, settings, compute))
