@@ -232,14 +232,21 @@ def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[di
 
     if not (registry is None or isinstance(registry, SnapshotRegistry) or getattr(registry, "from_environment", False)):
         return _paper_summaries(rows, registry)  # a registry its caller built: the cache's key does not describe it
+    snapshot = registry if registry is not None else _reading_registry()
+    if isinstance(snapshot, SnapshotRegistry) and not snapshot.summary_needed(rows):
+        return []  # no plugin with a summary hook is concerned: no digest of 10^5 rows for the cache's key
     return cached(folder() / "views", "summaries", rows, None, lambda: _paper_summaries(rows, registry), keep=256)
+
+
+def _reading_registry() -> Any:
+    from ..registry_snapshot import reading_registry  # a valid snapshot: no plugin, no torch
+
+    return reading_registry()
 
 
 def _paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[dict[str, Any]]:
     if registry is None:
-        from ..registry_snapshot import reading_registry  # a valid snapshot: no plugin, no torch
-
-        registry = reading_registry()
+        registry = _reading_registry()
     needed = getattr(registry, "summary_needed", None)  # a snapshot knows without the plugins (or the export)
     if needed is not None and not needed(rows):
         return []
