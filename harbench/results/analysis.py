@@ -112,6 +112,8 @@ def _means_by(rows: Iterable[dict[str, Any]], metric: str, key) -> dict[tuple, f
     """The mean of ``metric``'s finite values over the successful jobs sharing ``key(row)``."""
     values: dict[tuple, list[float]] = {}
     keys = Keys()  # a dict column's key text once per (shared) object, not once per row
+    by_user = key is user_key
+    isfinite = math.isfinite
     for r in rows:
         if r.get("status", "ok") != "ok":
             continue
@@ -121,9 +123,13 @@ def _means_by(rows: Iterable[dict[str, Any]], metric: str, key) -> dict[tuple, f
             if not vals:
                 continue
             v = vals[0]
-        elif not math.isfinite(v):
+        elif not isfinite(v):
             continue
-        values.setdefault(key(r, keys), []).append(v)
+        k = (r.get("dataset"), keys(r.get("dataset_params")), r.get("user")) if by_user else key(r, keys)
+        if k in values:
+            values[k].append(v)
+        else:
+            values[k] = [v]
     return {k: statistics.fmean(v) for k, v in values.items()}
 
 

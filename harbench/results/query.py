@@ -99,7 +99,11 @@ def group_rows(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> dict[G
     groups: dict[GroupKey, list[dict[str, Any]]] = {}
     keys = Keys()
     for r in rows:
-        groups.setdefault(tuple(keys(r.get(c)) for c in columns), []).append(r)
+        key = tuple([v if v.__class__ is str else keys(v) for v in map(r.get, columns)])
+        if key in groups:
+            groups[key].append(r)
+        else:
+            groups[key] = [r]
     return groups
 
 
