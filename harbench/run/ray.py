@@ -55,7 +55,8 @@ def run_ray(spec: WorkerSpec, suite: Suite, registry: Registry, units: list[Unit
         def __init__(self, spec, token):
             self.cache = worker_cache(spec)
             self.shared = _reads(self.cache, token)  # this host sees the driver's cache folder
-            init_worker(spec, str(self.cache))
+            # the driver's path: as a local pool's worker (its host lock in the results folder); else this host's
+            init_worker(spec, None if self.cache == Path(spec.results) / "cache" else str(self.cache))
 
         def task(self, kind, args, needs):
             return remote_task(kind, args, needs, self.shared, ray.get)
