@@ -77,7 +77,9 @@ def run_ray(spec: WorkerSpec, suite: Suite, registry: Registry, units: list[Unit
                 record_processes(results)
         cache = WeightCache(results / "cache")
         token = uuid.uuid4().hex
-        marker = _mark(cache.folder, token)  # stays while the run does: a restarted actor checks it again
+        # the token stays while the run does: a restarted actor checks it again and, on a host without the disk,
+        # returns its entries (it receives references only where some actor was without it at start-up)
+        marker = _mark(cache.folder, token)
         try:
             # spread over the cluster's nodes (one per node first), so that every host's cores take part; each
             # actor reserves a CPU while it lives where the cluster has one for each (a node never runs more
