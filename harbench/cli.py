@@ -9,9 +9,15 @@ import sqlite3
 import sys
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .cli_run import (
+    print_decision,
+    print_plan,
+    print_summaries,
+    run_with_progress,
+    target_order,
+    warm_run,
+)
 from .commands import (
     PLUGIN_HEADERS,
     RUN_HEADERS,
@@ -27,7 +33,6 @@ from .results.store import Store, StoreError
 from .results.tables import render, summary_table
 
 DEFAULT_RESULTS = "results"
-err = Console(stderr=True)
 
 budget_option = click.option("--budget", "budgets", multiple=True, metavar="METRIC<=VALUE",
                              help="a cost or accuracy budget for the decision view, e.g. latency_ms_p50<=5 "
@@ -106,7 +111,7 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
 
     summary = None
     if not (dry_run or resume or remeasure):  # every job cached: served from the plan memo, no plugin loaded
-        summary, limits, store, name = _warm_run(suite, results, sets, budgets)
+        summary, limits, store, name = warm_run(suite, results, sets, budgets)
     if summary is None:
         registry = full_registry()
         s = load_with_overrides(suite, registry, sets)  # bad input stops here, before the store is touched
@@ -114,9 +119,9 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
         limits = parse_budgets(budgets or s.model.budgets, metric_columns((), registry))  # bad budgets too
         store = Store(results)
         if dry_run:
-            _print_plan(s, registry, store, remeasure)
+            print_plan(s, registry, store, remeasure)
             return
-        summary = _run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address)
+        summary = run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address)
         if registry.from_environment:  # while the plugins are loaded: `report` will find their summaries cached
             from .results.report import paper_summaries
 
@@ -127,9 +132,9 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
     rows = store.job_rows(summary.run_id)
     if full:
         click.echo(render(*summary_table(rows, ci=True), "github"))
-        _print_summaries(rows)
+        print_summaries(rows)
         click.echo("")
-    _print_decision(rows, limits, store.folder, _target_order(store, summary.run_id))
+    print_decision(rows, limits, store.folder, target_order(store, summary.run_id))
     click.echo(f"\nrun {summary.run_id} ({name}): {summary.ok} ok, {summary.failed} failed, {summary.skipped} skipped "
                f"in {summary.wall_s:.1f} s; results in {store.path}")
     if summary.cached:
@@ -149,62 +154,8 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
         sys.exit(1)
 
 
-def _warm_run(suite: str, results: str, sets: tuple[str, ...], budgets: tuple[str, ...]):
-    """A run whose every job is cached, from its plan memo (``harbench/run/warm.py``): no plugin, no torch.
-    Returns (summary, budgets, store, suite name), summary None where the full run must run."""
-    from pathlib import Path
-
-    import yaml
-
-    from .commands import apply_overrides
-    from .results.report import parse_budgets
-    from .results.tables import metric_columns
-    from .run.warm import disabled, serve
-    from .suite import MAX_SUITE_BYTES
-
-    try:
-        if disabled() or not Path(results).is_dir() or Path(suite).stat().st_size > MAX_SUITE_BYTES:
-            return None, None, None, None
-        text = Path(suite).read_text()
-        text = apply_overrides(text, sets, suite) if sets else text
-        doc = yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError):
-        return None, None, None, None  # the full run says what is wrong with the file
-    declared = doc.get("budgets") if isinstance(doc, dict) else None
-    try:
-        limits = parse_budgets(budgets or [str(b) for b in declared or []], metric_columns((), reading_registry()))
-    except ValueError:
-        return None, None, None, None  # the full run reports the bad budget against the suite
-    store = Store(results)
-    summary = serve(store, suite, text)
-    return summary, limits, store, (doc.get("name") if summary else None)
 
 
-def _run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address):
-    """The full run, with the progress bar (a terminal) or a line per finished job (a log)."""
-    from .run import Runner
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=quiet, transient=True) as bar:
-        task = bar.add_task(s.name, total=None)
-
-        plain = not quiet and not err.is_terminal  # a log file or CI: a line per finished job, as benchopt does
-        last = [-1]
-
-        def progress(label: str, done: int, total: int) -> None:
-            bar.update(task, description=f"[bold]{s.name}[/bold] {label}", completed=done, total=total)
-            if plain and (done != last[0] or label.startswith(("training", "prepare", "a worker"))):
-                width = len(str(total))
-                click.echo(f"[{done:>{width}}/{total}] {label}", err=True)
-                last[0] = done
-
-        if workers == 0:
-            workers = os.cpu_count() or 1
-        executor = "ray" if ray_address else None
-        address = None if ray_address in (None, "local") else ray_address
-        summary = Runner(s, registry, store, resume=resume, progress=progress, workers=workers, executor=executor,
-                         ray_address=address, remeasure=remeasure).run()
-    return summary
 
 
 @main.command()
@@ -312,15 +263,6 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
         click.echo(f"warning: {note}", err=True)
 
 
-def _print_plan(s, registry, store: Store, remeasure: bool) -> None:
-    from tabulate import tabulate
-
-    from .run import plan_counts
-    from .run.cache import WeightCache
-
-    counts = plan_counts(s, registry, WeightCache(store.folder / "cache"), remeasure)
-    rows = [[kind, n, counts.cached.get(kind, 0), n - counts.cached.get(kind, 0)] for kind, n in counts.nodes.items()]
-    click.echo(tabulate(rows, headers=["node", "total", "from cache", "to run"], tablefmt="github"))
 
 
 @main.command()
@@ -397,31 +339,8 @@ def new(kind: str, name: str, output: str) -> None:
                f"harbench run {created.root}/{created.suite_name}")
 
 
-def _target_order(store: Store, run_id: int) -> list[str]:
-    """The run's targets in the suite's order (rows arrive in the order jobs finish, which workers change)."""
-    import json
-
-    try:
-        return list((json.loads(dict(store.resolve_run(run_id))["env"] or "{}").get("hardware") or {}))
-    except (ValueError, StoreError):
-        return []
 
 
-def _print_decision(rows, limits, folder, order=()) -> None:
-    """The answer at a glance: accuracy once per method, then per target its Pareto fronts and a verdict (cached
-    by its rows: a warm run prints it without recomputing its intervals). Targets come in the suite's order."""
-    from .results.viewcache import cached_text
-
-    place = {name: i for i, name in enumerate(order)}
-    ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: place.get(r.get("hardware"), len(place)))
-    if ok:
-        def compute() -> str:
-            from .results.decision import decide, render_text
-
-            return render_text(decide(ok, limits))
-
-        click.echo(cached_text(folder, "decision", ok, limits, compute))
-        click.echo("every metric, per-user tests and the plugins' summaries: harbench report latest --full")
 
 
 def _suite_budgets(run) -> list[str]:
@@ -434,19 +353,6 @@ def _suite_budgets(run) -> list[str]:
         return []
     found = doc.get("budgets") if isinstance(doc, dict) else None
     return [str(b) for b in found] if isinstance(found, list) else []
-
-
-def _print_summaries(rows) -> None:
-    from tabulate import tabulate
-
-    from .results.report import paper_summaries
-
-    for answer in paper_summaries(rows):
-        click.echo(f"\n{answer['title']}")
-        click.echo(tabulate(answer["rows"], headers=answer["headers"], tablefmt="github"))
-        if answer.get("note"):
-            click.echo(answer["note"])
-
 
 
 if __name__ == "__main__":
