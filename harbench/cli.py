@@ -28,9 +28,7 @@ from .commands import (
 )
 from .plugins import KIND_NAMES, PluginError
 from .registry_snapshot import SnapshotRegistry, full_registry, listing, listing_lines, reading_registry
-from .results.export import export_rows, write_export
 from .results.store import Store, StoreError
-from .results.tables import render, summary_table
 
 DEFAULT_RESULTS = "results"
 
@@ -106,13 +104,13 @@ def main() -> None:
 def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None,
         remeasure: bool, ray_address: str | None, budgets: tuple[str, ...], full: bool, sets: tuple[str, ...]) -> None:
     """Run every job of SUITE and print the results table."""
-    from .results.report import parse_budgets
-    from .results.tables import metric_columns
-
     summary = None
     if not (dry_run or resume or remeasure):  # every job cached: served from the plan memo, no plugin loaded
         summary, limits, store, name = warm_run(suite, results, sets, budgets)
     if summary is None:
+        from .results.report import parse_budgets
+        from .results.tables import metric_columns
+
         registry = full_registry()
         s = load_with_overrides(suite, registry, sets)  # bad input stops here, before the store is touched
         name = s.name
@@ -131,6 +129,8 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
                 pass
     rows = store.job_rows(summary.run_id)
     if full:
+        from .results.tables import render, summary_table
+
         click.echo(render(*summary_table(rows, ci=True), "github"))
         print_summaries(rows)
         click.echo("")
@@ -176,6 +176,8 @@ def validate(suite: str, sets: tuple[str, ...]) -> None:
 def plugins(fmt: str) -> None:
     """List installed plugins with their distribution, version and status."""
     rows = plugin_rows(reading_registry(), KIND_NAMES)
+    from .results.tables import render
+
     click.echo(render(PLUGIN_HEADERS, rows, "json" if fmt == "json" else "github"))
 
 
@@ -185,6 +187,8 @@ def plugins(fmt: str) -> None:
 @bad_input
 def runs(results: str, fmt: str) -> None:
     """List the runs of the results store: id, suite, started, status, jobs ok / failed, wall time."""
+    from .results.tables import render
+
     click.echo(render(RUN_HEADERS, runs_table(Store(results)), "json" if fmt == "json" else "github"))
 
 
@@ -255,6 +259,8 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
     from .results.report import incomplete_note
 
     job_rows = store.job_rows(int(r["id"]))
+    from .results.export import export_rows, write_export
+
     rows = export_rows(job_rows)
     write_export(rows, fmt, output)
     click.echo(f"wrote {len(rows)} rows to {output}")
@@ -315,6 +321,8 @@ def compare(base: str, new: str, results: str, base_results: str | None, fail_on
         base_samples=base_store.samples(b_id, "latency_s"), new_samples=new_store.samples(n_id, "latency_s"),
         base_repeats={t.metric: list(base_store.samples(b_id, t.metric)) for t in thresholds},
         new_repeats={t.metric: list(new_store.samples(n_id, t.metric)) for t in thresholds}, alpha=alpha)
+    from .results.tables import render
+
     click.echo(render(*comparison_table(result), fmt, numparse=False))
     if result.regressions:
         click.echo(f"{len(result.regressions)} regression(s) beyond --fail-on", err=True)

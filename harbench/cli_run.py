@@ -6,13 +6,9 @@ from __future__ import annotations
 import os
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .registry_snapshot import reading_registry
 from .results.store import Store, StoreError
-
-err = Console(stderr=True)
 
 
 def warm_run(suite: str, results: str, sets: tuple[str, ...], budgets: tuple[str, ...]):
@@ -23,13 +19,10 @@ def warm_run(suite: str, results: str, sets: tuple[str, ...], budgets: tuple[str
     import yaml
 
     from .commands import apply_overrides
-    from .results.report import parse_budgets
-    from .results.tables import metric_columns
     from .run.warm import disabled, serve
-    from .suite import MAX_SUITE_BYTES
 
     try:
-        if disabled() or not Path(results).is_dir() or Path(suite).stat().st_size > MAX_SUITE_BYTES:
+        if disabled() or not Path(results).is_dir() or Path(suite).stat().st_size > 1 << 20:  # suite.MAX_SUITE_BYTES
             return None, None, None, None
         text = Path(suite).read_text()
         text = apply_overrides(text, sets, suite) if sets else text
@@ -37,8 +30,14 @@ def warm_run(suite: str, results: str, sets: tuple[str, ...], budgets: tuple[str
     except (OSError, ValueError, yaml.YAMLError):
         return None, None, None, None  # the full run says what is wrong with the file
     declared = doc.get("budgets") if isinstance(doc, dict) else None
+    texts = list(budgets) or [str(b) for b in declared or []]
+    limits: list = []
     try:
-        limits = parse_budgets(budgets or [str(b) for b in declared or []], metric_columns((), reading_registry()))
+        if texts:  # the parser and the metric declarations (numpy) are imported only for budgets to parse
+            from .results.report import parse_budgets
+            from .results.tables import metric_columns
+
+            limits = parse_budgets(texts, metric_columns((), reading_registry()))
     except ValueError:
         return None, None, None, None  # the full run reports the bad budget against the suite
     store = Store(results)
@@ -48,6 +47,17 @@ def warm_run(suite: str, results: str, sets: tuple[str, ...], budgets: tuple[str
 
 def run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address):
     """The full run, with the progress bar (a terminal) or a line per finished job (a log)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    err = Console(stderr=True)
     from .run import Runner
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
