@@ -256,15 +256,12 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
         raise ValueError(f"-o {output}: the folder {os.path.dirname(output) or '.'} does not exist (create it first)")
     store = Store(results)
     r = store.resolve_run(run)
+    from .results.export import export_run
     from .results.report import incomplete_note
 
-    job_rows = store.job_rows(int(r["id"]))
-    from .results.export import export_rows, write_export
-
-    rows = export_rows(job_rows)
-    write_export(rows, fmt, output)
-    click.echo(f"wrote {len(rows)} rows to {output}")
-    note = incomplete_note(r, job_rows)
+    n = export_run(store, int(r["id"]), fmt, output)  # streamed from the store: memory does not grow with rows
+    click.echo(f"wrote {n} rows to {output}")
+    note = incomplete_note(r, n)
     if note:
         click.echo(f"warning: {note}", err=True)
 
