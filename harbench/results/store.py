@@ -339,7 +339,8 @@ class Store:
             con.execute("BEGIN")
             digest_column = "digest" if "digest" in _columns(con, "jobs") else "NULL"  # a store from before digests
             columns = ", ".join(["id", digest_column, *_DIGESTED])
-            suite = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()["suite"]
+            run = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()
+            suite = run["suite"] if run is not None else None  # (no run: no jobs either)
             jobs = con.cursor()
             jobs.row_factory = None
             jobs.execute(f"SELECT {columns} FROM jobs WHERE run_id=? ORDER BY id", (run_id,))
