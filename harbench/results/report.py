@@ -232,9 +232,12 @@ def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[di
 
     if not (registry is None or isinstance(registry, SnapshotRegistry) or getattr(registry, "from_environment", False)):
         return _paper_summaries(rows, registry)  # a registry its caller built: the cache's key does not describe it
-    snapshot = registry if registry is not None else _reading_registry()
-    if isinstance(snapshot, SnapshotRegistry) and not snapshot.summary_needed(rows):
+    known = registry if registry is not None else _reading_registry()
+    if isinstance(known, SnapshotRegistry) and not known.summary_needed(rows):
         return []  # no plugin with a summary hook is concerned: no digest of 10^5 rows for the cache's key
+    hookimpls = getattr(getattr(getattr(known, "hook", None), "harbench_report_summary", None), "get_hookimpls", None)
+    if hookimpls is not None and not hookimpls():
+        return []  # a loaded registry in which no plugin implements the hook: nothing to compute or cache
     return cached(folder() / "views", "summaries", rows, None, lambda: _paper_summaries(rows, registry), keep=256)
 
 
