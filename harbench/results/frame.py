@@ -76,7 +76,7 @@ class Frame:
         if metric not in self._values:
             column = [r.get(metric) for r in self.rows]
             values = self._values[metric] = np.fromiter(map(_number, column), dtype=float, count=len(column))
-            self._texts[metric] = {i: column[i] for i in np.flatnonzero(np.isnan(values)).tolist()
+            self._texts[metric] = {i: str(column[i]) for i in np.flatnonzero(np.isnan(values)).tolist()
                                    if isinstance(column[i], str)}  # a label is never a number
         return self._values[metric]
 
