@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from ..hashing import code_version, content_hash
 
 KIND = "view"
+MAX_ROWS = 20_000  # above it, views are computed each time: the digest of the rows costs seconds
 
 
 def rows_digest(rows: Sequence[dict[str, Any]]) -> str:
@@ -39,7 +40,9 @@ def cached(folder: Path | str, view: str, rows: Sequence[dict[str, Any]], settin
     from ..registry_snapshot import key as registry_key
     from ..run.cache import WeightCache
 
-    cache = WeightCache(Path(folder))
+    if len(rows) > MAX_ROWS:
+        return compute()  # digesting every row would cost as much as the view
+    cache = WeightCache(Path(folder), on_damage=lambda message: None)  # unreadable or damaged: a miss, recomputed
     key = content_hash([view, rows_digest(rows), repr(settings), code_version(__name__), registry_key()])
     hit = cache.get_json(KIND, key)
     if isinstance(hit, dict) and hit.get("view") == view and "value" in hit:
