@@ -10,8 +10,8 @@
                  (targets: 100,000 jobs in < 5 s, time(4x) / time(1x) <= 5);
 * store        — committing 10^5 fabricated job records (one transaction per job vs batched), then ``harbench
                  report``, ``export`` and ``compare`` on that run as subprocesses (wall time and peak memory);
-* warm         — the default suite's warm run (everything cached): in-process wall time (target <= 1 s) and
-                 ``harbench run`` end to end;
+* warm         — the default suite's warm run (everything cached): ``harbench run`` and ``harbench report``
+                 end to end (target <= 1 s), and whether each imported torch;
 * ray2         — Ray on a two-node cluster started on this machine vs the local executor (needs ray).
 
 Measured host targets hold the machine exclusively, so the scaling figures use the suite with its measured

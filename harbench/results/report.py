@@ -126,7 +126,13 @@ class Report:
 
     @cached_property
     def decision(self) -> DecisionView | None:
-        return decide(self.rows, self.options.budgets)
+        """Targets in the suite's order (the run's environment lists them so), as ``harbench run`` prints them:
+        rows arrive in the order jobs finished, which the number of workers changes."""
+        env = self.run.get("env")
+        env = json.loads(env or "{}") if isinstance(env, str) else (env or {})
+        place = {name: i for i, name in enumerate(env.get("hardware") or {})}
+        rows = sorted(self.rows, key=lambda r: place.get(r.get("hardware"), len(place)))
+        return decide(rows, self.options.budgets)
 
     @cached_property
     def summaries(self) -> list[dict[str, Any]]:
