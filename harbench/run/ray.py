@@ -72,7 +72,9 @@ def run_ray(spec: WorkerSpec, suite: Suite, registry: Registry, units: list[Unit
                 ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
             else:
                 clean_leftovers(results)
-                ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+                # address="local": a new instance of our own, never the latest `ray start` cluster on this machine
+                # (ray.init's default), which another run or a test may have started
+                ray.init(address="local", _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
                          num_cpus=os.cpu_count(), configure_logging=False)
                 record_processes(results)
         cache = WeightCache(results / "cache")
