@@ -54,7 +54,10 @@ class Estimate:
 
 def estimate(values: Iterable[Any], level: float = 0.95) -> Estimate:
     """With one value the interval is that value's (unknowable) width: NaN, shown as '—' rather than a fake ±0."""
-    vals = finite(values)
+    return _estimate(finite(values), level)
+
+
+def _estimate(vals: list[float], level: float) -> Estimate:
     n = len(vals)
     if n == 0:
         return Estimate(0, math.nan, math.nan, math.nan, math.nan)
@@ -75,16 +78,7 @@ def _t_quantile(level: float, dof: int) -> float:
 
 def estimate_array(vals: np.ndarray, level: float = 0.95) -> Estimate:
     """:func:`estimate` of finite values already in an array: the same figures, bit for bit."""
-    n = len(vals)
-    if n == 0:
-        return Estimate(0, math.nan, math.nan, math.nan, math.nan)
-    values = vals.tolist()
-    mean = statistics.fmean(values)
-    if n == 1:
-        return Estimate(1, mean, 0.0, math.nan, math.nan)
-    std = statistics.stdev(values)
-    half = _t_quantile(level, n - 1) * std / math.sqrt(n)
-    return Estimate(n, mean, std, mean - half, mean + half)
+    return _estimate(vals.tolist(), level)
 
 
 def user_estimate_array(user_means: np.ndarray, level: float = 0.95) -> Estimate:

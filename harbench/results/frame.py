@@ -9,7 +9,7 @@ deviations, Student-t and bootstrap intervals), computed from the same values.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -58,6 +58,14 @@ class Frame:
             k = self.keys
             self._groupings[name] = self._group(lambda r: tuple(k(r.get(c)) for c in name))
         return self._groupings[name]
+
+    def groups(self, columns: Sequence[str]) -> Iterator[tuple[GroupKey, list[dict[str, Any]], list[dict[str, Any]],
+                                                                np.ndarray]]:
+        """Per group of ``columns``: its key, its rows, its successful rows and their positions (for the arrays)."""
+        g = self.grouping(columns)
+        for key, members in zip(g.keys, g.members):
+            items = [self.rows[i] for i in members]
+            yield key, items, [r for r in items if r["status"] == "ok"], members[self.ok[members]]
 
     def by_key(self, name: str, key: Callable[[dict[str, Any]], Any]) -> Grouping:
         """Groups by ``key(row)`` (a user, a method configuration), cached under ``name``."""

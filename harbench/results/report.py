@@ -175,12 +175,8 @@ def numeric_table(rows: list[dict[str, Any]], columns: Sequence[MetricColumn], b
     stats = ["mean", "std", *(["ci_low", "ci_high"] if ci else []), "n"]
     headers = [*keys, "mode", "jobs", "failed", *[f"{m.name}_{s}" for m in columns for s in stats], "energy_method"]
     frame = frame if frame is not None and frame.rows is rows else Frame(rows)
-    groups = frame.grouping(keys)
     table = []
-    for key, members in zip(groups.keys, groups.members):
-        items = [rows[i] for i in members]
-        ok = [r for r in items if r["status"] == "ok"]
-        ok_index = members[frame.ok[members]]
+    for key, items, ok, ok_index in frame.groups(keys):
         line: list[Any] = [*key, "/".join(sorted({r["mode"] for r in ok if r["mode"]})) or None, len(ok),
                            sum(r["status"] == "failed" for r in items)]
         for m in columns:

@@ -170,12 +170,8 @@ def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColu
     key_columns = group_key_columns(by)
     headers = [*key_columns, "mode", "n", "failed", *[m.name for m in metrics], "energy_method"]
     frame = frame if frame is not None and frame.rows is rows else Frame(rows)
-    groups = frame.grouping(key_columns)
     table = []
-    for key, members in zip(groups.keys, groups.members):
-        items = [rows[i] for i in members]
-        ok = [r for r in items if r["status"] == "ok"]
-        ok_index = members[frame.ok[members]]
+    for key, items, ok, ok_index in frame.groups(key_columns):
         modes = sorted({r["mode"] for r in ok if r["mode"]})
         line: list[Any] = [*key, "/".join(modes) or "—", len(ok), sum(r["status"] == "failed" for r in items)]
         for m in metrics:
