@@ -77,9 +77,15 @@ def test_a_node_without_the_shared_cache_gets_node_results_through_the_object_st
             on_ray = Runner(suite, registry, Store(tmp_path / "ray"), workers=2, executor="ray",
                             ray_address=cluster.address)
             summary = on_ray.run()
+            # a local --ray run while that cluster is up starts an instance of its own (ray.init's default would
+            # attach to the latest `ray start` cluster on the machine, and refuse the run's CPU count)
+            ray.shutdown()
+            alone = Runner(suite, registry, Store(tmp_path / "alone"), workers=2, executor="ray").run()
         finally:
             ray.shutdown()
             cluster.shutdown()
+    assert (alone.ok, alone.failed) == (4, 0)
+    assert _rows(tmp_path / "alone", alone.run_id) == _rows(tmp_path / "local", expected.run_id)
     err = capfd.readouterr().err
     assert (summary.ok, summary.failed) == (4, 0)
 
