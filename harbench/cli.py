@@ -104,7 +104,7 @@ def main() -> None:
 def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, workers: int | None,
         remeasure: bool, ray_address: str | None, budgets: tuple[str, ...], full: bool, sets: tuple[str, ...]) -> None:
     """Run every job of SUITE and print the results table."""
-    summary = None
+    summary, loaded = None, None
     if not (dry_run or resume or remeasure):  # every job cached: served from the plan memo, no plugin loaded
         summary, limits, store, name = warm_run(suite, results, sets, budgets)
     if summary is None:
@@ -120,14 +120,15 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
             print_plan(s, registry, store, remeasure)
             return
         summary = run_with_progress(s, registry, store, resume, quiet, workers, remeasure, ray_address)
-        if registry.from_environment:  # while the plugins are loaded: `report` will find their summaries cached
-            from .results.report import paper_summaries
-
-            try:
-                paper_summaries(store.job_rows(summary.run_id), registry)
-            except Exception:  # noqa: BLE001 -- a failing summary hook is reported by `report`, not here
-                pass
+        loaded = registry if registry.from_environment else None
     rows = store.job_rows(summary.run_id)
+    if loaded is not None:  # while the plugins are loaded: `report` will find their summaries cached
+        from .results.report import paper_summaries
+
+        try:
+            paper_summaries(rows, loaded)
+        except Exception:  # noqa: BLE001 -- a failing summary hook is reported by `report`, not here
+            pass
     if full:
         from .results.tables import render, summary_table
 

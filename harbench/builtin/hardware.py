@@ -11,24 +11,7 @@ import torch
 from .. import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, PhaseCost, hookimpl
 from ..measure import EnergyMeter, latency_loop
 from ..measure.memory import LiveBytes
-
-
-def _processor() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _memory_gb() -> float:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        return float("nan")
+from ..run.environment import memory_gb, processor
 
 
 def _energy_method() -> str:
@@ -73,7 +56,7 @@ class Cpu(Hardware):
         meter = EnergyMeter._instance if self.params.energy else None
         method = meter.method if meter is not None else _energy_method() if self.params.energy else "none"
         return HardwareInfo(
-            name=self.name, processor=_processor(), memory_gb=round(_memory_gb(), 1), mode="measured",
+            name=self.name, processor=processor(), memory_gb=round(memory_gb(), 1), mode="measured",
             power={"idle_w": meter.idle_w} if meter is not None and meter.idle_w is not None else {},
             extra={"cores": os.cpu_count(), "energy_method": method, "torch_threads": torch.get_num_threads()},
         )

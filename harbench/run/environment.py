@@ -34,3 +34,22 @@ def describe_environment(plugins: dict[str, str], torch_version: str | None, thr
         "torch": torch_version, "harbench": __version__, "plugins": plugins,
         "torch_threads": threads, "cpu_count": os.cpu_count(), "git_commit": commit,
     }
+
+
+def processor() -> str:
+    """This host's processor, as the ``cpu`` target describes it (and the plan memo's key checks it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return float("nan")

@@ -36,6 +36,7 @@ from typing import Any
 from ..hashing import canonical, content_hash
 from ..records import JobRecord, JobSpec, RunSummary
 from .cache import WeightCache
+from .environment import memory_gb, processor
 
 FORMAT = 1
 KIND = "plan"
@@ -45,16 +46,6 @@ RUN_HOOKS = ("harbench_job_finished", "harbench_run_finished")
 # ----------------------------------------------------------------------------------------- the memo's key
 def _host() -> list[Any]:
     """What the ``cpu`` target's description (and so its jobs' keys) depends on, read without starting anything."""
-    model = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    try:
-        pages = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        pages = None
     rapl: list[list[str] | None] = []
     for base in ("/sys/class/powercap", "/sys/devices/virtual/powercap"):
         try:
@@ -65,7 +56,7 @@ def _host() -> list[Any]:
         codecarbon = md.version("codecarbon")
     except md.PackageNotFoundError:
         codecarbon = None
-    return [socket.gethostname(), platform.platform(), os.cpu_count(), model, pages, rapl, codecarbon]
+    return [socket.gethostname(), platform.platform(), os.cpu_count(), processor(), memory_gb(), rapl, codecarbon]
 
 
 def _user_config() -> list[Any]:
