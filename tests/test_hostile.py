@@ -119,16 +119,21 @@ def test_absurd_sizes_are_refused_by_validate_in_one_line_each(registry, write_s
 
 
 def test_a_flipped_stored_value_and_a_damaged_store_file_are_said_in_one_line(registry, write_suite, tmp_path):
+    import json
     import os
     import sqlite3
+    import struct
 
     path = write_suite(tiny_suite(methods="[generic, {name: finetune-last, params: {epochs: 2}}]"))
     assert CliRunner().invoke(main, ["run", str(path), "--results", str(tmp_path), "-q"]).exit_code == 0
     assert CliRunner().invoke(main, ["report", "--results", str(tmp_path)]).exit_code == 0
     con = sqlite3.connect(tmp_path / "harbench.sqlite")  # a flipped bit that SQLite's own check cannot see
     with con:
-        con.execute("UPDATE metrics SET value = value + 0.125 WHERE name='acc_seen' AND job_id=(SELECT MIN(job_id) "
-                    "FROM metrics)")
+        (text,) = con.execute("SELECT metrics FROM jobs ORDER BY id LIMIT 1").fetchone()
+        value = json.loads(text)["acc_seen"]
+        flipped = struct.unpack("<d", (struct.unpack("<Q", struct.pack("<d", value))[0] ^ 1).to_bytes(8, "little"))[0]
+        con.execute("UPDATE jobs SET metrics=? WHERE id=(SELECT MIN(id) FROM jobs)",  # the last bit of acc_seen
+                    (text.replace(f'"acc_seen": {value!r}', f'"acc_seen": {flipped!r}'),))
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
     res = CliRunner().invoke(main, ["report", "--results", str(tmp_path)])

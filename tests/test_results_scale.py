@@ -20,6 +20,7 @@ from harbench import bootstrap_interval
 from harbench.records import JobRecord, JobSpec
 from harbench.results import export
 from harbench.results import store as store_module
+from harbench.results.digest import record_digest
 from harbench.results.export import export_rows, export_run, write_export
 from harbench.results.report import ReportOptions, build_report, numeric_table
 from harbench.results.store import Store, StoreError
@@ -125,7 +126,8 @@ def test_numeric_table_matches_a_direct_computation(tmp_path):
         for metric in ("acc_seen", "adapt_j"):  # the numeric table: Student-t over jobs, in the stored unit
             mean, std, low, high = t_interval([r[metric] for r in rows])
             got = [cell[f"{metric}_{s}"] for s in ("mean", "std", "ci_low", "ci_high")]
-            assert got == [mean, std, low, high]  # bit for bit
+            assert got[0] == mean  # the exactly rounded mean, bit for bit
+            assert all(math.isclose(g, w, rel_tol=1e-12) for g, w in zip(got[1:], [std, low, high]))  # fsum, not exact
             assert cell[f"{metric}_n"] == len(rows)
         assert cell["energy_method_mean"] in ("rapl", "roofline") and cell["energy_method_std"] is None
         assert cell["jobs"] == expected[key]["jobs"][0]
@@ -171,7 +173,7 @@ def test_rows_read_in_chunks_are_the_rows_of_their_run(tmp_path, monkeypatch):
 
 def damage(store: Store, user: str) -> None:
     with sqlite3.connect(store.path) as con:
-        con.execute("UPDATE metrics SET value = value + 1 WHERE name='adapt_j' AND job_id = "
+        con.execute("""UPDATE jobs SET metrics = replace(metrics, '"adapt_j": 2', '"adapt_j": 3') WHERE id = """
                     "(SELECT id FROM jobs WHERE user=? ORDER BY id DESC LIMIT 1)", (user,))
 
 
@@ -235,3 +237,64 @@ def test_an_export_that_meets_a_damaged_record_leaves_no_file(tmp_path, monkeypa
     with pytest.raises(StoreError):
         export_run(store, b, "csv", tmp_path / "runs.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def as_written_before_the_metrics_column(store: Store, run_id: int) -> None:
+    """Rewrite a run's records as a store from before 2026-12 held them: metrics in the ``metrics`` table, the
+    jobs' ``metrics`` column empty, v1 digests."""
+    with sqlite3.connect(store.path) as con:
+        con.row_factory = sqlite3.Row
+        for row in con.execute("SELECT * FROM jobs WHERE run_id=?", (run_id,)).fetchall():
+            stored = [(n, None, v) if isinstance(v, str) else (n, v, None) for n, v in json.loads(row["metrics"]).items()]
+            con.executemany("INSERT INTO metrics VALUES (?,?,?,?)", [(row["id"], *m) for m in stored])
+            con.execute("UPDATE jobs SET metrics=NULL WHERE id=?", (row["id"],))
+            legacy = con.execute("SELECT * FROM jobs WHERE id=?", (row["id"],)).fetchone()
+            con.execute("UPDATE jobs SET digest=? WHERE id=?", (record_digest(legacy, stored), row["id"]))
+
+
+def test_records_written_before_the_metrics_column_read_the_same_and_are_still_checked(tmp_path, monkeypatch):
+    store, a, b = interleaved(tmp_path)
+    monkeypatch.setattr(store_module, "CHUNK", 4)
+    before, names = store.job_rows(b), store.metric_names(b)
+    as_written_before_the_metrics_column(store, b)
+    with sqlite3.connect(store.path) as con:
+        assert con.execute("SELECT count(*) FROM jobs WHERE run_id=? AND metrics IS NULL", (b,)).fetchone()[0] == 23
+        assert con.execute("SELECT digest FROM jobs WHERE run_id=?", (b,)).fetchone()[0][:2] != "2:"  # v1
+    assert store.job_rows(b) == before and store.metric_names(b) == names == ["acc_seen", "adapt_j", "energy_method"]
+    assert [r["acc_seen"] for r in store.job_rows(a)] == [i / 100 for i in range(23)]  # the other run: JSON
+    with sqlite3.connect(store.path) as con:  # a legacy value changed: its v1 digest no longer matches
+        con.execute("UPDATE metrics SET value = value + 1 WHERE name='adapt_j' AND job_id = "
+                    "(SELECT id FROM jobs WHERE run_id=? AND user='u005')", (b,))
+    with pytest.raises(StoreError, match=r"1 job record\(s\) of run 2"):
+        store.job_rows(b)
+
+
+@pytest.mark.parametrize("change", ["substr(metrics, 1, 12)", "'{}],[{}'", "'[1, 2]'"])
+def test_a_metrics_text_that_no_longer_parses_is_a_damaged_record_not_a_crash(tmp_path, monkeypatch, change):
+    store, _, b = interleaved(tmp_path)
+    monkeypatch.setattr(store_module, "CHUNK", 4)
+    with sqlite3.connect(store.path) as con:
+        con.execute(f"UPDATE jobs SET metrics = {change} WHERE run_id=? AND user='u006'", (b,))
+    with pytest.raises(StoreError, match=r"1 job record\(s\) of run 2 \(job id 14\)"):
+        store.job_rows(b)
+    assert store.metric_names(b) == ["acc_seen", "adapt_j", "energy_method"]  # a damaged text is skipped here
+
+
+def test_the_json_export_is_the_json_modules_text_for_any_value(tmp_path):
+    import enum
+    from pathlib import Path
+
+    import numpy as np
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    shared = {"b": [1, 2.5, None], "a": {"ü": "é\n\"x\""}}
+    rows = [{"user": "u\u00e9", "acc_seen": 0.1 + 0.2, "n": 7, "ok": True, "no": False, "none": None, "nan": math.nan,
+             "inf": math.inf, "-inf": -math.inf, "np": np.float64(0.5), "i64": np.int64(3), "level": Level.HIGH,
+             "path": Path("/x"), "tuple": (1, "2"), "empty": {}, "list": [], "facts": shared, "provenance": shared},
+            {}, {"facts": {"deep": {"deeper": [{"k": 1}]}}}]
+    write_export(rows, "json", tmp_path / "x.json")
+    assert (tmp_path / "x.json").read_text() == json.dumps(rows, indent=2, default=str)
+    write_export([], "json", tmp_path / "none.json")
+    assert (tmp_path / "none.json").read_text() == "[]"

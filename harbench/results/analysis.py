@@ -64,16 +64,30 @@ def _estimate(vals: list[float], level: float) -> Estimate:
     mean = statistics.fmean(vals)
     if n == 1:
         return Estimate(1, mean, 0.0, math.nan, math.nan)
-    std = statistics.stdev(vals)
+    std = stdev(vals, mean)
     half = _t_quantile(level, n - 1) * std / math.sqrt(n)
     return Estimate(n, mean, std, mean - half, mean + half)
 
 
+def stdev(vals: Sequence[float], mean: float | None = None) -> float:
+    """The sample standard deviation, from the exactly rounded mean (``statistics.fmean``) and an exactly rounded
+    sum (``math.fsum``) of the squared deviations: within a few ulps of ``statistics.stdev``, whose exact rational
+    arithmetic cost 1.5 s of a 10^5-row report, and the same on every CPU (no SIMD-ordered reduction)."""
+    n = len(vals)
+    if n < 2:
+        return 0.0
+    m = statistics.fmean(vals) if mean is None else mean
+    d = np.asarray(vals, dtype=float) - m  # elementwise: each difference and square rounded once, as in Python
+    return math.sqrt(math.fsum((d * d).tolist()) / (n - 1))
+
+
 @lru_cache(maxsize=4096)
 def _t_quantile(level: float, dof: int) -> float:
-    from scipy import stats
+    """Student-t quantile: ``scipy.stats.t.ppf`` is ``scipy.special.stdtrit``, without importing scipy.stats
+    (~1 s: a ``--format json`` report needs no other part of it)."""
+    from scipy import special
 
-    return float(stats.t.ppf(0.5 + level / 2, dof))
+    return float(special.stdtrit(dof, 0.5 + level / 2))
 
 
 def estimate_array(vals: np.ndarray, level: float = 0.95) -> Estimate:
@@ -88,8 +102,8 @@ def user_estimate_array(user_means: np.ndarray, level: float = 0.95) -> Estimate
         return Estimate(0, math.nan, math.nan, math.nan, math.nan)
     values = user_means.tolist()
     lo, hi = bootstrap_interval(values, level)
-    std = statistics.stdev(values) if n > 1 else 0.0
-    return Estimate(n, statistics.fmean(values), std, lo, hi)
+    mean = statistics.fmean(values)
+    return Estimate(n, mean, stdev(values, mean), lo, hi)
 
 
 def user_key(row: dict[str, Any], keys: Keys | None = None) -> tuple:
@@ -149,8 +163,8 @@ def user_estimate(rows: Iterable[dict[str, Any]], metric: str, level: float = 0.
     if not vals:
         return Estimate(0, math.nan, math.nan, math.nan, math.nan)
     lo, hi = bootstrap_interval(vals, level)
-    std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-    return Estimate(len(vals), statistics.fmean(vals), std, lo, hi)
+    mean = statistics.fmean(vals)
+    return Estimate(len(vals), mean, stdev(vals, mean), lo, hi)
 
 
 def worst_decile(values: Iterable[float], higher_is_better: bool | None = True) -> float:

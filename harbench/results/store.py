@@ -11,7 +11,6 @@ cannot even hold SQLite's ``-shm`` file), so ``report`` and ``export`` work on a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..records import JobRecord
+from .digest import DIGESTED, digest_v1, digest_v2, loads_or_none, metrics_json, record_digest
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,8 +39,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     dataset TEXT, dataset_params TEXT, user TEXT, method TEXT, method_params TEXT, variant TEXT,
     hardware TEXT, hardware_params TEXT, seed INTEGER, status TEXT, mode TEXT,
     error TEXT, traceback TEXT, facts TEXT, provenance TEXT, seconds REAL, finished REAL,
+    digest TEXT, metrics TEXT,
     UNIQUE (run_id, key)
 );
+-- A job's metrics are jobs.metrics, one JSON object (added by connect() to older stores); this table holds
+-- the metrics of records written before it, and is still read for them.
 CREATE TABLE IF NOT EXISTS metrics (
     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     name TEXT NOT NULL, value REAL, text TEXT,
@@ -56,32 +59,6 @@ CREATE TABLE IF NOT EXISTS samples (
 
 class StoreError(RuntimeError):
     pass
-
-
-_DIGESTED = ("run_id", "key", "dataset", "dataset_params", "user", "method", "method_params", "variant", "hardware",
-             "hardware_params", "seed", "status", "mode", "error", "facts", "provenance")
-
-
-def record_digest(job: Any, metrics: Iterable[tuple[str, Any, Any]]) -> str:
-    """SHA-256 of a job row's stored values and its metrics: a flipped bit in either no longer matches.
-
-    SQLite's integrity check sees pages, not values; this sees values."""
-    return _digest([job[c] for c in _DIGESTED], metrics)
-
-
-def _digest(values: list[Any], metrics: Iterable[tuple[str, Any, Any]], ordered: bool = False) -> str:
-    """``ordered``: the metrics are (name, value, text) tuples already in name order (a job's names are unique)."""
-    h = hashlib.sha256(repr(values).encode())
-    h.update(repr(metrics if ordered else sorted((n, v, t) for n, v, t in metrics)).encode())
-    return h.hexdigest()
-
-
-_first, _rest = itemgetter(0), itemgetter(slice(1, None))
-
-
-def _same(value: Any) -> Any:
-    """One string object for equal short strings (user ids, names, labels repeat in every row)."""
-    return sys.intern(value) if isinstance(value, str) and len(value) < 200 else value
 
 
 def _json(obj: Any) -> str:
@@ -114,8 +91,9 @@ class Store:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute("PRAGMA foreign_keys=ON")
                 con.executescript(SCHEMA)
-                if "digest" not in _columns(con, "jobs"):  # a store from before digests
-                    con.execute("ALTER TABLE jobs ADD COLUMN digest TEXT")
+                for column in ("digest", "metrics"):  # a store from before digests, from before the JSON metrics
+                    if column not in _columns(con, "jobs"):
+                        con.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
                 return con
             except sqlite3.OperationalError as exc:
                 if "duplicate column" in str(exc):  # another process added it first
@@ -232,22 +210,15 @@ class Store:
         con.execute("DELETE FROM jobs WHERE run_id=? AND key=?", (run_id, s.key))
         cur = con.execute(
             "INSERT INTO jobs (run_id, key, dataset, dataset_params, user, method, method_params, variant, "
-            "hardware, hardware_params, seed, status, mode, error, traceback, facts, provenance, seconds, finished) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "hardware, hardware_params, seed, status, mode, error, traceback, facts, provenance, seconds, finished, "
+            "metrics) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, s.key, s.dataset, _json(s.dataset_params), s.user, s.method, _json(s.method_params),
              s.variant, s.hardware, _json(s.hardware_params), s.seed, rec.status, rec.mode, rec.error,
-             rec.traceback, _json(rec.facts), _json(provenance), rec.seconds, time.time()),
+             rec.traceback, _json(rec.facts), _json(provenance), rec.seconds, time.time(), metrics_json(rec.metrics)),
         )
         job_id = cur.lastrowid
-        stored = []
-        for name, value in rec.metrics.items():
-            if isinstance(value, str):
-                stored.append((name, None, value))
-            elif value is not None:
-                stored.append((name, float(value), None))
-        con.executemany("INSERT INTO metrics VALUES (?,?,?,?)", [(job_id, *m) for m in stored])
-        row = con.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-        con.execute("UPDATE jobs SET digest=? WHERE id=?", (record_digest(row, stored), job_id))
+        row = con.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()  # the values as SQLite keeps them
+        con.execute("UPDATE jobs SET digest=? WHERE id=?", (record_digest(row), job_id))
         for kind, data in samples.items():
             con.execute("INSERT INTO samples VALUES (?,?,?)", (job_id, kind, json.dumps(data)))
 
@@ -309,12 +280,20 @@ class Store:
         with self._reading() as con:
             return int(con.execute("SELECT count(*) FROM jobs WHERE run_id=?", (run_id,)).fetchone()[0])
 
-    def metric_names(self, run_id: int) -> list[str]:
-        """The metrics the run's jobs hold, in the order a pass over :meth:`job_rows` first meets them."""
+    def metric_names(self, run_id: int, exclude: Iterable[str] = ()) -> list[str]:
+        """The metrics the run's jobs hold, but those in ``exclude``, in the order a pass over :meth:`job_rows` first
+        meets them. ``exclude`` the names already known (an export's registered metrics): SQLite then returns only
+        the rest, not 1.5 M (name, job) pairs to group for a 10^5-job run."""
+        skip = sorted(set(exclude))
+        marks = ",".join("?" * len(skip))
         with self._reading() as con:
-            return [r[0] for r in con.execute(
-                "SELECT m.name, min(m.job_id) AS first FROM metrics m JOIN jobs j ON j.id=m.job_id WHERE j.run_id=? "
-                "GROUP BY m.name ORDER BY first, m.name", (run_id,))]
+            parts = [("SELECT m.name AS name, m.job_id AS job FROM metrics m JOIN jobs j ON j.id=m.job_id "
+                      f"WHERE j.run_id=? AND m.name NOT IN ({marks})")]
+            if "metrics" in _columns(con, "jobs"):  # a damaged text (no JSON object) is the row reader's to report
+                parts.append("SELECT e.key, j.id FROM jobs j, json_each(j.metrics) e WHERE j.run_id=? AND CASE WHEN "
+                             f"json_valid(j.metrics) THEN json_type(j.metrics) END = 'object' AND e.key NOT IN ({marks})")
+            query = f"SELECT name, min(job) AS first FROM ({' UNION ALL '.join(parts)}) GROUP BY name ORDER BY first, name"
+            return [r[0] for r in con.execute(query, [v for _ in parts for v in (run_id, *skip)])]
 
     def _mismatch(self, run_id: int, damaged: list[int]) -> StoreError:
         return StoreError(f"the results store {self.path} is damaged: {len(damaged)} job record(s) of run {run_id} "
@@ -322,8 +301,10 @@ class Store:
                           "cannot be trusted (restore the store from a backup, or run the suite again)")
 
     def _row_chunks(self, run_id: int, chunk: int | None = None) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
-        """(rows, ids of damaged records) per ``chunk`` jobs: the jobs from one cursor, each chunk's metrics from one
-        range query on the metrics' primary key, all in one read transaction (one snapshot of the store)."""
+        """(rows, ids of damaged records) per ``chunk`` jobs, from one cursor over the jobs in one read transaction
+        (one snapshot of the store). Each chunk's metrics JSON is parsed in one ``json.loads`` (the parser shares
+        one string per metric name across the chunk); the metrics of records written before that column come
+        from one range query on the ``metrics`` table's primary key."""
         shared: dict[str, Any] = {}  # equal JSON texts parse to one shared object
 
         def parsed(text: str | None, default: str = "null") -> Any:
@@ -335,10 +316,11 @@ class Store:
             hit = shared[text] = json.loads(text)
             return hit
 
+        same = {}.setdefault  # same(s, s): one object for equal values (user ids, names repeat in every row)
         with self._reading() as con:
             con.execute("BEGIN")
-            digest_column = "digest" if "digest" in _columns(con, "jobs") else "NULL"  # a store from before digests
-            columns = ", ".join(["id", digest_column, *_DIGESTED])
+            present = _columns(con, "jobs")
+            columns = ", ".join(["id", *(c if c in present else "NULL" for c in ("digest", "metrics")), *DIGESTED])
             run = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()
             suite = run["suite"] if run is not None else None  # (no run: no jobs either)
             jobs = con.cursor()
@@ -348,35 +330,57 @@ class Store:
                 batch = jobs.fetchmany(chunk or CHUNK)
                 if not batch:
                     break
-                metrics: dict[int, list[tuple[str, Any, Any]]] = {b[0]: [] for b in batch}
-                cur = con.cursor()
-                cur.row_factory = None
-                cur.execute("SELECT job_id, name, value, text FROM metrics WHERE job_id BETWEEN ? AND ? "
-                            "ORDER BY job_id, name", (batch[0][0], batch[-1][0]))
-                for job_id, group in groupby(cur, key=_first):
-                    if job_id in metrics:  # (another run's job between two of this run's)
-                        metrics[job_id] = list(map(_rest, group))
+                texts = [b[2] for b in batch if b[2] is not None]
+                try:
+                    parsed_all = json.loads("[" + ",".join(texts) + "]") if texts else []
+                except ValueError:
+                    parsed_all = []
+                if len(parsed_all) != len(texts):  # a damaged text: read them one by one
+                    parsed_all = [loads_or_none(t) for t in texts]
+                decoded = iter(parsed_all)
+                legacy = self._legacy_metrics(con, batch) if len(texts) < len(batch) else {}
                 rows, damaged = [], []
                 for b in batch:
-                    job_id, digest, values = b[0], b[1], list(b[2:])
-                    stored = metrics[job_id]
-                    if digest is not None and digest != _digest(values, stored, ordered=True):
+                    job_id, digest, text, values = b[0], b[1], b[2], b[3:]
+                    if text is not None:
+                        metrics = next(decoded)
+                        ok = digest is None or (digest == digest_v2(values, text) and isinstance(metrics, dict))
+                    else:
+                        stored = legacy[job_id]
+                        metrics = {n: v if t is None else t for n, v, t in stored}
+                        ok = digest is None or digest == digest_v1(values, stored)
+                    if not ok:
                         damaged.append(job_id)
+                        continue
                     (_, _, dataset, dataset_params, user, method, method_params, variant, hardware, _, seed, status,
                      mode, error, facts, provenance) = values
                     row = {
-                        "run_id": run_id, "suite": suite, "dataset": _same(dataset),
-                        "dataset_params": parsed(dataset_params), "user": _same(user), "method": _same(method),
-                        "method_params": parsed(method_params), "variant": _same(variant),
-                        "hardware": _same(hardware), "seed": seed, "status": _same(status),
-                        "mode": mode if mode is None else _same(mode),
-                        "error": error, "facts": parsed(facts, "{}"), "provenance": parsed(provenance, "{}"),
+                        "run_id": run_id, "suite": suite, "dataset": same(dataset, dataset),
+                        "dataset_params": parsed(dataset_params), "user": same(user, user),
+                        "method": same(method, method), "method_params": parsed(method_params),
+                        "variant": same(variant, variant), "hardware": same(hardware, hardware), "seed": seed,
+                        "status": same(status, status), "mode": same(mode, mode), "error": error,
+                        "facts": parsed(facts, "{}"), "provenance": parsed(provenance, "{}"),
                     }
-                    for name, value, text in stored:
-                        row[sys.intern(name)] = value if text is None else _same(text)
+                    row.update(metrics)
                     rows.append(row)
                 yield rows, damaged
             con.rollback()
+
+    @staticmethod
+    def _legacy_metrics(con: sqlite3.Connection, batch: list[tuple]) -> dict[int, list[tuple[str, Any, Any]]]:
+        """(name, value, text) per job of ``batch``, in name order, from the ``metrics`` table (records written
+        before the ``metrics`` column; an interned name per metric, as the JSON parser shares them)."""
+        metrics: dict[int, list[tuple[str, Any, Any]]] = {b[0]: [] for b in batch}
+        cur = con.cursor()
+        cur.row_factory = None
+        cur.execute("SELECT job_id, name, value, text FROM metrics WHERE job_id BETWEEN ? AND ? ORDER BY job_id, name",
+                    (batch[0][0], batch[-1][0]))
+        intern = sys.intern
+        for job_id, group in groupby(cur, key=itemgetter(0)):
+            if job_id in metrics:  # (another run's job between two of this run's)
+                metrics[job_id] = [(intern(n), v, t) for _, n, v, t in group]
+        return metrics
 
     def samples(self, run_id: int, kind: str) -> Iterable[tuple[dict[str, Any], list[float]]]:
         names = ("method", "variant", "hardware", "user", "seed")
