@@ -29,12 +29,11 @@ def export_columns(rows: Sequence[dict[str, Any]] = (), registry: Any = None) ->
 
 def export_row(r: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
     """One job row in the export's columns (``names``: the metric columns)."""
-    row = {k: r.get(k) for k in IDENTITY}
-    for c in names:
-        row[c] = r.get(c)
-    row["facts"] = r.get("facts", {})
-    row["error"] = r.get("error")
-    row["provenance"] = r.get("provenance", {})
+    columns = [*IDENTITY, *names, *TRAILER]
+    row = dict(zip(columns, map(r.get, columns)))
+    for k in ("facts", "provenance"):
+        if k not in r:
+            row[k] = {}
     return row
 
 
