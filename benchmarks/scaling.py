@@ -102,10 +102,10 @@ def main() -> None:
 def machine() -> str:
     import platform
 
-    from harbench.builtin.hardware import _processor
+    from harbench.run.environment import processor
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{_processor()}, {os.cpu_count()} cores, {platform.platform()}, load average {load:.1f} at start"
+    return f"{processor()}, {os.cpu_count()} cores, {platform.platform()}, load average {load:.1f} at start"
 
 
 def dedup(doc: dict, path: str) -> None:
