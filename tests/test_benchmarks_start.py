@@ -1,0 +1,22 @@
+"""The benchmarks still run: a refactor that moves a name they import fails here, not months later when someone
+wants the figures. Tiny sizes only; the figures themselves are never asserted (the machines are shared)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_store_benchmark_runs_every_reading_command_on_a_small_fabricated_run(tmp_path):
+    env = {**os.environ, "HARBENCH_CACHE_DIR": str(tmp_path / "user-cache"), "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--parts", "store",
+                          "--store-jobs", "200"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.startswith("machine: ")
+    commands = [line for line in res.stdout.splitlines() if line.startswith("| harbench") or "export_run" in line]
+    assert len(commands) == 9, res.stdout
+    assert all("exit 0" in line for line in commands), res.stdout
