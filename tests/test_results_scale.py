@@ -298,3 +298,22 @@ def test_the_json_export_is_the_json_modules_text_for_any_value(tmp_path):
     assert (tmp_path / "x.json").read_text() == json.dumps(rows, indent=2, default=str)
     write_export([], "json", tmp_path / "none.json")
     assert (tmp_path / "none.json").read_text() == "[]"
+
+
+def test_raw_samples_are_checked_against_their_digest_and_read_in_chunks(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    run = store.start_run("s", "s.yaml", "", "s", {})
+    for i in range(11):
+        spec = JobSpec("synthetic-drift", {}, "generic", {}, "", "cpu", {}, 0, f"u{i:02d}")
+        store.add_job(run, JobRecord(spec, "ok", mode="measured", metrics={"acc_seen": 0.5}), {},
+                      {"latency_s": [i / 1000, 2 * i / 1000]})
+    monkeypatch.setattr(store_module, "CHUNK", 4)
+    assert [(ident["user"], data) for ident, data in store.samples(run, "latency_s")] == [
+        (f"u{i:02d}", [i / 1000, 2 * i / 1000]) for i in range(11)]
+    with sqlite3.connect(store.path) as con:  # a store from before the samples' digests: read, unchecked
+        con.execute("UPDATE samples SET digest=NULL WHERE job_id=1")
+    assert len(list(store.samples(run, "latency_s"))) == 11
+    with sqlite3.connect(store.path) as con:  # one digit of one checked list
+        con.execute("UPDATE samples SET data=replace(data, '0.007', '0.008') WHERE job_id=8")
+    with pytest.raises(StoreError, match=r"latency_s samples of 1 job record\(s\) of run 1 \(job id 8\)"):
+        list(store.samples(run, "latency_s"))

@@ -76,3 +76,9 @@ def metrics_json(metrics: dict[str, Any]) -> str:
             v = float(value)
             out[name] = v if math.isfinite(v) else None
     return json.dumps(out, sort_keys=True, allow_nan=False)
+
+
+def samples_digest(job_id: int, kind: str, data: str) -> str:
+    """The digest of one job's raw samples as stored (the latency samples ``compare`` tests): its job, kind and
+    JSON text, so a flipped bit, or a list moved to another job, no longer matches."""
+    return hashlib.sha256(f"{job_id}\x00{kind}\x00{data}".encode()).hexdigest()

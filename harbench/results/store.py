@@ -15,16 +15,14 @@ import json
 import math
 import os
 import sqlite3
-import sys
 import time
 from contextlib import closing, contextmanager
-from itertools import groupby
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..records import JobRecord
-from .digest import DIGESTED, digest_v1, digest_v2, loads_or_none, metrics_json, record_digest
+from .digest import loads_or_none, metrics_json, record_digest, samples_digest
+from .rows import row_chunks, table_columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -51,7 +49,7 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 CREATE TABLE IF NOT EXISTS samples (
     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL, data TEXT NOT NULL,
+    kind TEXT NOT NULL, data TEXT NOT NULL, digest TEXT,
     PRIMARY KEY (job_id, kind)
 );
 """
@@ -68,10 +66,6 @@ def _json(obj: Any) -> str:
 CHUNK = 5000  # jobs read per step by the row readers (their metrics in one range query)
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction (one job's commit: milliseconds)
 _SETUP_TRIES = 20
-
-
-def _columns(con: sqlite3.Connection, table: str) -> set[str]:
-    return {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
 
 
 class Store:
@@ -91,9 +85,9 @@ class Store:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.execute("PRAGMA foreign_keys=ON")
                 con.executescript(SCHEMA)
-                for column in ("digest", "metrics"):  # a store from before digests, from before the JSON metrics
-                    if column not in _columns(con, "jobs"):
-                        con.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
+                for table, column in (("jobs", "digest"), ("jobs", "metrics"), ("samples", "digest")):
+                    if column not in table_columns(con, table):  # a store from before digests / the JSON metrics
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
                 return con
             except sqlite3.OperationalError as exc:
                 if "duplicate column" in str(exc):  # another process added it first
@@ -220,7 +214,9 @@ class Store:
         row = con.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()  # the values as SQLite keeps them
         con.execute("UPDATE jobs SET digest=? WHERE id=?", (record_digest(row), job_id))
         for kind, data in samples.items():
-            con.execute("INSERT INTO samples VALUES (?,?,?)", (job_id, kind, json.dumps(data)))
+            text = json.dumps(data)
+            con.execute("INSERT INTO samples (job_id, kind, data, digest) VALUES (?,?,?,?)",
+                        (job_id, kind, text, samples_digest(job_id, kind, text)))
 
     # ------------------------------------------------------------------------------------------ reading
     def runs(self) -> list[sqlite3.Row]:
@@ -289,7 +285,7 @@ class Store:
         with self._reading() as con:
             parts = [("SELECT m.name AS name, m.job_id AS job FROM metrics m JOIN jobs j ON j.id=m.job_id "
                       f"WHERE j.run_id=? AND m.name NOT IN ({marks})")]
-            if "metrics" in _columns(con, "jobs"):  # a damaged text (no JSON object) is the row reader's to report
+            if "metrics" in table_columns(con, "jobs"):  # a damaged text (no JSON object) is the row reader's to report
                 parts.append("SELECT e.key, j.id FROM jobs j, json_each(j.metrics) e WHERE j.run_id=? AND CASE WHEN "
                              f"json_valid(j.metrics) THEN json_type(j.metrics) END = 'object' AND e.key NOT IN ({marks})")
             query = f"SELECT name, min(job) AS first FROM ({' UNION ALL '.join(parts)}) GROUP BY name ORDER BY first, name"
@@ -301,96 +297,35 @@ class Store:
                           "cannot be trusted (restore the store from a backup, or run the suite again)")
 
     def _row_chunks(self, run_id: int, chunk: int | None = None) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
-        """(rows, ids of damaged records) per ``chunk`` jobs, from one cursor over the jobs in one read transaction
-        (one snapshot of the store). Each chunk's metrics JSON is parsed in one ``json.loads`` (the parser shares
-        one string per metric name across the chunk); the metrics of records written before that column come
-        from one range query on the ``metrics`` table's primary key."""
-        shared: dict[str, Any] = {}  # equal JSON texts parse to one shared object
-
-        def parsed(text: str | None, default: str = "null") -> Any:
-            text = text or default
-            if text in shared:
-                return shared[text]
-            if len(shared) > 100_000:
-                shared.clear()
-            hit = shared[text] = json.loads(text)
-            return hit
-
-        same = {}.setdefault  # same(s, s): one object for equal values (user ids, names repeat in every row)
+        """(rows, ids of damaged records) per ``chunk`` jobs, all in one read transaction (one snapshot)."""
         with self._reading() as con:
-            con.execute("BEGIN")
-            present = _columns(con, "jobs")
-            columns = ", ".join(["id", *(c if c in present else "NULL" for c in ("digest", "metrics")), *DIGESTED])
-            run = con.execute("SELECT suite FROM runs WHERE id=?", (run_id,)).fetchone()
-            suite = run["suite"] if run is not None else None  # (no run: no jobs either)
-            jobs = con.cursor()
-            jobs.row_factory = None
-            jobs.execute(f"SELECT {columns} FROM jobs WHERE run_id=? ORDER BY id", (run_id,))
-            while True:
-                batch = jobs.fetchmany(chunk or CHUNK)
-                if not batch:
-                    break
-                texts = [b[2] for b in batch if b[2] is not None]
-                try:
-                    parsed_all = json.loads("[" + ",".join(texts) + "]") if texts else []
-                except ValueError:
-                    parsed_all = []
-                if len(parsed_all) != len(texts):  # a damaged text: read them one by one
-                    parsed_all = [loads_or_none(t) for t in texts]
-                decoded = iter(parsed_all)
-                legacy = self._legacy_metrics(con, batch) if len(texts) < len(batch) else {}
-                rows, damaged = [], []
-                for b in batch:
-                    job_id, digest, text, values = b[0], b[1], b[2], b[3:]
-                    if text is not None:
-                        metrics = next(decoded)
-                        ok = digest is None or (digest == digest_v2(values, text) and isinstance(metrics, dict))
-                    else:
-                        stored = legacy[job_id]
-                        metrics = {n: v if t is None else t for n, v, t in stored}
-                        ok = digest is None or digest == digest_v1(values, stored)
-                    if not ok:
-                        damaged.append(job_id)
-                        continue
-                    (_, _, dataset, dataset_params, user, method, method_params, variant, hardware, _, seed, status,
-                     mode, error, facts, provenance) = values
-                    row = {
-                        "run_id": run_id, "suite": suite, "dataset": same(dataset, dataset),
-                        "dataset_params": parsed(dataset_params), "user": same(user, user),
-                        "method": same(method, method), "method_params": parsed(method_params),
-                        "variant": same(variant, variant), "hardware": same(hardware, hardware), "seed": seed,
-                        "status": same(status, status), "mode": same(mode, mode), "error": error,
-                        "facts": parsed(facts, "{}"), "provenance": parsed(provenance, "{}"),
-                    }
-                    row.update(metrics)
-                    rows.append(row)
-                yield rows, damaged
-            con.rollback()
+            yield from row_chunks(con, run_id, chunk or CHUNK)
 
-    @staticmethod
-    def _legacy_metrics(con: sqlite3.Connection, batch: list[tuple]) -> dict[int, list[tuple[str, Any, Any]]]:
-        """(name, value, text) per job of ``batch``, in name order, from the ``metrics`` table (records written
-        before the ``metrics`` column; an interned name per metric, as the JSON parser shares them)."""
-        metrics: dict[int, list[tuple[str, Any, Any]]] = {b[0]: [] for b in batch}
-        cur = con.cursor()
-        cur.row_factory = None
-        cur.execute("SELECT job_id, name, value, text FROM metrics WHERE job_id BETWEEN ? AND ? ORDER BY job_id, name",
-                    (batch[0][0], batch[-1][0]))
-        intern = sys.intern
-        for job_id, group in groupby(cur, key=itemgetter(0)):
-            if job_id in metrics:  # (another run's job between two of this run's)
-                metrics[job_id] = [(intern(n), v, t) for _, n, v, t in group]
-        return metrics
-
-    def samples(self, run_id: int, kind: str) -> Iterable[tuple[dict[str, Any], list[float]]]:
+    def samples(self, run_id: int, kind: str) -> Iterator[tuple[dict[str, Any], list[float]]]:
+        """The run's raw samples of ``kind`` (latency), streamed from the cursor, each list checked against its
+        digest (a flipped bit would move a comparison's verdict); ``CHUNK`` lists are parsed in one ``json.loads``."""
         names = ("method", "variant", "hardware", "user", "seed")
-        with self._reading() as con:  # streamed from the cursor
+        with self._reading() as con:
+            checked = "s.digest" if "digest" in table_columns(con, "samples") else "NULL"  # (a store from before)
             cur = con.cursor()
             cur.row_factory = None
-            cur.execute("SELECT j.method, j.variant, j.hardware, j.user, j.seed, s.data FROM samples s "
-                        "JOIN jobs j ON j.id=s.job_id WHERE j.run_id=? AND s.kind=?", (run_id, kind))
-            for r in cur:
-                yield dict(zip(names, r[:5])), json.loads(r[5])
+            cur.execute(f"SELECT j.method, j.variant, j.hardware, j.user, j.seed, s.data, s.job_id, {checked} "
+                        "FROM samples s JOIN jobs j ON j.id=s.job_id WHERE j.run_id=? AND s.kind=? ORDER BY s.job_id",
+                        (run_id, kind))
+            while batch := cur.fetchmany(CHUNK):
+                damaged = [r[6] for r in batch if r[7] is not None and r[7] != samples_digest(r[6], kind, r[5])]
+                if damaged:
+                    raise StoreError(f"the results store {self.path} is damaged: the {kind} samples of "
+                                     f"{len(damaged)} job record(s) of run {run_id} (job id "
+                                     f"{', '.join(map(str, damaged[:5]))}) no longer match their digest")
+                try:
+                    data = json.loads("[" + ",".join(r[5] for r in batch) + "]")
+                except ValueError:
+                    data = []
+                if len(data) != len(batch):  # (a store from before the digests, damaged)
+                    data = [loads_or_none(r[5]) for r in batch]
+                for r, values in zip(batch, data):
+                    yield dict(zip(names, r[:5])), values
 
 
 def finite_or_none(value: Any) -> Any:
