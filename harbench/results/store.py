@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS samples (
     kind TEXT NOT NULL, data TEXT NOT NULL, digest TEXT,
     PRIMARY KEY (job_id, kind)
 );
+-- a run's jobs in id order without sorting them (the readers' one cursor; 1 s of 2 at 10^5 jobs)
+CREATE INDEX IF NOT EXISTS jobs_by_run ON jobs(run_id, id);
 """
 
 
