@@ -317,3 +317,12 @@ def test_raw_samples_are_checked_against_their_digest_and_read_in_chunks(tmp_pat
         con.execute("UPDATE samples SET data=replace(data, '0.007', '0.008') WHERE job_id=8")
     with pytest.raises(StoreError, match=r"latency_s samples of 1 job record\(s\) of run 1 \(job id 8\)"):
         list(store.samples(run, "latency_s"))
+
+
+def test_the_csv_export_writes_any_dict_or_list_cell_as_json_like_the_dict_writer_did(tmp_path):
+    rows = [{"user": "u1", "acc_seen": 0.5, "odd": {"b": 1, "a": [1, 2]}, "facts": {"x": 1}, "provenance": None},
+            {"user": "u2", "acc_seen": None, "odd": [3], "facts": {}, "provenance": {"hardware": {"name": "cpu"}}}]
+    write_export(rows, "csv", tmp_path / "x.csv")
+    assert (tmp_path / "x.csv").read_text() == old_csv(rows)
+    with pytest.raises(ValueError, match="fields not in fieldnames"):
+        write_export([rows[0], {**rows[1], "extra": 1}], "csv", tmp_path / "y.csv")
