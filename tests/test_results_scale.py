@@ -323,6 +323,6 @@ def test_the_csv_export_writes_any_dict_or_list_cell_as_json_like_the_dict_write
     rows = [{"user": "u1", "acc_seen": 0.5, "odd": {"b": 1, "a": [1, 2]}, "facts": {"x": 1}, "provenance": None},
             {"user": "u2", "acc_seen": None, "odd": [3], "facts": {}, "provenance": {"hardware": {"name": "cpu"}}}]
     write_export(rows, "csv", tmp_path / "x.csv")
-    assert (tmp_path / "x.csv").read_text() == old_csv(rows)
+    assert (tmp_path / "x.csv").read_bytes().decode() == old_csv(rows)
     with pytest.raises(ValueError, match="fields not in fieldnames"):
         write_export([rows[0], {**rows[1], "extra": 1}], "csv", tmp_path / "y.csv")
