@@ -16,9 +16,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .analysis import energy_methods, finite, pareto_front, per_user
+import numpy as np
+
+from .analysis import energy_methods, pareto_front, user_key
 from .claims import ClaimResult, bootstrap_interval, judge, paired
-from .query import group_rows
+from .frame import Frame, means_by
 
 ACCURACY = "acc_seen"
 TOLERANCE = 0.01  # "as accurate as the best": within 1 point
@@ -134,27 +136,60 @@ def honesty(rows: Sequence[dict[str, Any]]) -> str:
     return "uncalibrated" if "uncalibrated" in statuses else "estimated"
 
 
-def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY) -> dict[tuple, Accuracy]:
+def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY, frame: Frame | None = None
+               ) -> dict[tuple, Accuracy]:
+    """Per method configuration of the successful ``rows``, in the order they first appear: the mean over users
+    of ``metric`` (each user the mean over its jobs), its bootstrap interval, and the same mean of ``acc_unseen``.
+    The per-user means are ``analysis.per_user``'s, from the frame's columns (one pass per metric, not per group)."""
+    f = frame if frame is not None else Frame(list(rows))
+    g = f.grouping(["dataset", "dataset_params", "user"])
+    users = (g.codes, [user_key(f.rows[int(m[0])], f.keys) for m in g.members])  # analysis.user_key's keys
+    seen, unseen = f.values(metric), f.values("acc_unseen")
     out = {}
-    for (method, variant), items in group_rows(rows, ["method", "variant"]).items():
-        users = per_user(items, metric)
-        if not users:
+    for (method, variant), members in zip(*_groups(f, ["method", "variant"])):
+        per = _per_user(seen, users, members)
+        if not per:
             continue
-        low, high = bootstrap_interval(users.values())
-        unseen = per_user(items, "acc_unseen")
-        out[(method, variant)] = Accuracy(label(method, variant), statistics.fmean(users.values()), low, high,
-                                          len(users), statistics.fmean(unseen.values()) if unseen else math.nan, users)
+        low, high = bootstrap_interval(per.values())
+        other = _per_user(unseen, users, members)
+        out[(method, variant)] = Accuracy(label(method, variant), statistics.fmean(per.values()), low, high,
+                                          len(per), statistics.fmean(other.values()) if other else math.nan, per)
     return out
+
+
+def _groups(f: Frame, columns: list[str]) -> tuple[list[tuple], list[np.ndarray]]:
+    """The groups of the frame's successful rows by ``columns``, in first-appearance order, with their positions."""
+    g = f.grouping(columns)
+    kept = [(k, m[f.ok[m]]) for k, m in zip(g.keys, g.members)]
+    kept = [(k, m) for k, m in kept if len(m)]
+    return [k for k, _ in kept], [m for _, m in kept]
+
+
+def _per_user(values: np.ndarray, users: tuple[np.ndarray, list[Any]], members: np.ndarray) -> dict[Any, float]:
+    """``analysis.per_user`` of the rows at ``members``: each user's ``math.fsum`` mean of its finite values, the
+    users in the order their first row appears (the bootstrap sorts the values; the paired tests key by user).
+    ``users``: each row's user code and each code's key."""
+    m = members[~np.isnan(values[members])]
+    if not len(m):
+        return {}
+    codes = users[0][m]
+    means = means_by(values[m], codes)  # in code order
+    distinct, first = np.unique(codes, return_index=True)
+    order = np.argsort(first, kind="stable")
+    return {users[1][int(distinct[i])]: float(means[i]) for i in order.tolist()}
 
 
 def decide(rows: Sequence[dict[str, Any]], budgets: Sequence[Budget] = (), metric: str = ACCURACY,
            tolerance: float = TOLERANCE) -> DecisionView:
     """The decision view of these rows (only successful jobs count)."""
     ok = [r for r in rows if r.get("status") == "ok"]
-    acc = accuracies(ok, metric)
+    f = Frame(ok)
+    acc = accuracies(ok, metric, f)
     targets = []
-    for (hardware,), items in group_rows(ok, ["hardware"]).items():
-        targets.append(_target(str(hardware), items, acc, budgets, tolerance))
+    configs = dict(zip(*_groups(f, ["hardware", "method", "variant"])))
+    for (hardware,), members in zip(*_groups(f, ["hardware"])):
+        mine = {(m, v): at for (h, m, v), at in configs.items() if h == hardware}
+        targets.append(_target(str(hardware), [ok[i] for i in members.tolist()], acc, budgets, tolerance, f, mine))
     found = sorted({e for t in targets for e in t.energy})
     legend = [f"accuracy: {metric}, mean over users (seeds averaged) with a per-user 95 % bootstrap interval; it is "
               "the same on every target (the adapted model is evaluated on the host)",
@@ -173,15 +208,16 @@ def _energy_text(method: str) -> str:
 
 
 def _target(hardware: str, rows: list[dict[str, Any]], acc: dict[tuple, Accuracy], budgets: Sequence[Budget],
-            tolerance: float) -> TargetView:
-    configs = group_rows(rows, ["method", "variant"])
+            tolerance: float, f: Frame, configs: dict[tuple, np.ndarray]) -> TargetView:
+    """``configs``: the positions in ``f`` of each method configuration's jobs on this target."""
     options = []
-    for key, items in configs.items():
+    for key, members in configs.items():
         if key not in acc:
             continue
         costs = {}
         for name in {a for a, _ in AXES} | {FALLBACK_AXIS[0]} | {b.metric for b in budgets}:
-            values = finite(r.get(name) for r in items)
+            values = f.values(name)[members]
+            values = values[~np.isnan(values)].tolist()
             if values:
                 costs[name] = statistics.fmean(values)
         options.append(Option(acc[key].label, acc[key], costs))
