@@ -326,3 +326,11 @@ def test_the_csv_export_writes_any_dict_or_list_cell_as_json_like_the_dict_write
     assert (tmp_path / "x.csv").read_bytes().decode() == old_csv(rows)
     with pytest.raises(ValueError, match="fields not in fieldnames"):
         write_export([rows[0], {**rows[1], "extra": 1}], "csv", tmp_path / "y.csv")
+
+
+def test_a_metrics_text_that_is_no_object_is_damaged_even_without_a_digest(tmp_path):
+    store, _, b = interleaved(tmp_path)
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE jobs SET metrics='[1, 2]', digest=NULL WHERE run_id=? AND user='u003'", (b,))
+    with pytest.raises(StoreError, match=r"1 job record\(s\) of run 2"):
+        store.job_rows(b)

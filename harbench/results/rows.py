@@ -61,7 +61,7 @@ def row_chunks(con: sqlite3.Connection, run_id: int, chunk: int) -> Iterator[tup
             job_id, digest, text, values = b[0], b[1], b[2], b[3:]
             if text is not None:
                 metrics = next(decoded)
-                ok = digest is None or (digest == digest_v2(values, text) and isinstance(metrics, dict))
+                ok = isinstance(metrics, dict) and (digest is None or digest == digest_v2(values, text))
             else:
                 stored = legacy[job_id]
                 metrics = {n: v if t is None else t for n, v, t in stored}
