@@ -76,20 +76,23 @@ _OBJECT_COLUMNS = frozenset({"dataset_params", "method_params", "facts", "proven
 class _Texts:
     """JSON text of the dict and list cells (parameters, facts, provenance), once per object: the store's reader
     shares one parsed object among the rows holding equal texts, so 10^5 rows hold a few hundred distinct ones.
-    Each entry keeps its object, so an id is never reused while cached; the cache is emptied as it grows."""
+    Each entry keeps its object, so an id is never reused while cached; the cache is emptied as it grows.
+    ``encode``: the text of one object (default: the CSV/Parquet cells' ``json.dumps(..., sort_keys=True)``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, encode: Callable[[Any], str] | None = None) -> None:
+        self.encode = encode or (lambda v: json.dumps(v, sort_keys=True, default=str))
         self.cache: dict[int, tuple[Any, str]] = {}
 
     def __call__(self, v: Any) -> Any:
-        if not isinstance(v, _OBJECTS):
-            return v
+        return self.text(v) if isinstance(v, _OBJECTS) else v
+
+    def text(self, v: Any) -> str:
         hit = self.cache.get(id(v))
         if hit is not None and hit[0] is v:
             return hit[1]
         if len(self.cache) > 10_000:
             self.cache.clear()
-        text = json.dumps(v, sort_keys=True, default=str)
+        text = self.encode(v)
         self.cache[id(v)] = (v, text)
         return text
 
@@ -119,17 +122,7 @@ def _json(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, columns: lis
     with ``indent``: a row is assembled here from each value's C-encoded text instead (17 s -> a few seconds for
     10^5 rows), the same bytes; ``tests/test_results_scale.py`` compares them."""
     n = 0
-    nested: dict[int, tuple[Any, str]] = {}  # dict and list cells: one text per (shared) object, as _Texts
-
-    def obj(v: Any) -> str:
-        hit = nested.get(id(v))
-        if hit is not None and hit[0] is v:
-            return hit[1]
-        if len(nested) > 10_000:
-            nested.clear()
-        text = json.dumps(v, indent=2, default=str).replace("\n", "\n    ")
-        nested[id(v)] = (v, text)
-        return text
+    obj = _Texts(lambda v: json.dumps(v, indent=2, default=str).replace("\n", "\n    ")).text  # nested 2 deep
 
     encode = {float: _float, str: encode_basestring_ascii, int: int.__repr__, type(None): lambda v: "null",
               bool: lambda v: "true" if v else "false", dict: obj, list: obj}
