@@ -42,8 +42,8 @@ def planted(registry, monkeypatch):
     return registry
 
 
-def suite(methods: list[str], *, workers: int = 1, adapt_context: str = "home", extra: str = "") -> str:
-    data = DATA[:-1] + f", adapt_context: {adapt_context}}}"
+def suite(methods: list[str], *, workers: int = 1, adapt_context: str = "home", extra: str = "", data: str = DATA) -> str:
+    data = data[:-1] + f", adapt_context: {adapt_context}}}"
     return f"""
 name: integrity
 datasets: [{{name: synthetic-drift, params: {data}}}]
@@ -103,9 +103,15 @@ def test_numbers_do_not_depend_on_the_worker_count_or_the_callers_threads(plante
 
 
 def test_label_free_cheats_gain_nothing(planted, tmp_path):
-    """On the output-drift context labelled fine-tuning gains a lot; reading labels from order or ids must not."""
+    """On the output-drift context labelled fine-tuning gains a lot; reading labels from order or ids must not.
+
+    30 windows a user, not the file's 10: with ~6 test windows a user, one window is 17 points and the honest gain
+    (0.17-0.22 over 3 users) moved across the 0.2 bar with torch's SIMD kernel. Measured here under
+    ATEN_CPU_CAPABILITY=default/avx2: honest 0.52/0.55, the cheats 0.02-0.08, so both bars sit >= 10x that spread away.
+    """
     rows = run(planted, suite(["generic", "planted-order-as-labels", "planted-recording-as-labels",
-                               "{name: finetune-last, params: {epochs: 20}}"], adapt_context="labels"), tmp_path)
+                               "{name: finetune-last, params: {epochs: 20}}"], adapt_context="labels",
+                              data=DATA.replace("windows: 10", "windows: 30")), tmp_path)
 
     def mean(method):
         vals = [r["acc_seen"] for k, r in rows.items() if k[0] == method and k[3] == "cpu"]
@@ -113,7 +119,7 @@ def test_label_free_cheats_gain_nothing(planted, tmp_path):
         return sum(vals) / len(vals)
 
     honest = mean("finetune-last") - mean("generic")
-    assert honest > 0.2  # the labels are worth a lot here: the cheats had something to steal
+    assert honest > 0.3  # the labels are worth a lot here: the cheats had something to steal
     for cheat in ("planted-order-as-labels", "planted-recording-as-labels"):
         assert mean(cheat) - mean("generic") < 0.5 * honest, cheat
 

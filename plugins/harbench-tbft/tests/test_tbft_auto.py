@@ -36,24 +36,25 @@ def test_rgn_leaves_the_model_untouched(world):
         assert (g is None and p.grad is None) or (g == p.grad).all()
 
 
-@pytest.mark.parametrize(("context", "expected"), [("sensor", "front"), ("labels", "fc")])
-def test_rgn_finds_the_block_of_a_planted_drift(world, context, expected):
-    """The generator plants a placement change (rotation, gain, bias) in ``sensor`` and swapped labels with new
-    class priors in ``labels``; the population model never saw either.
+def test_rgn_finds_the_block_of_a_planted_output_drift(crowd):
+    """The generator plants swapped labels with new class priors in ``labels``, which the population model never
+    saw: the head is what is wrong, and Auto-RGN must point at ``fc``.
 
-    Auto-RGN is a per-user argmax of gradient ratios, and one user's decision can sit near a tie: the generic
-    model differs in its last bits between CPUs' kernels, and on an AMD EPYC (AVX2) user u01's ``sensor`` scores
-    were fc 1.54 vs front 1.34. So the test asserts on margins, not on every user's argmax: the expected block
-    wins for a majority of the users, and across users its score beats the best other block's by a factor of
-    at least 1.5 (geometric mean; about 2.2 for ``sensor`` and 2.5 for ``labels`` here). Swapping the expected
-    blocks fails both conditions."""
-    drifted = world.drifted(context)
-    assert (drifted.population.x == world.splits.population.x).all()  # the generic model fits this population
+    Asserted on eight users and on margins: under ATEN_CPU_CAPABILITY=default and =avx2 ``fc`` wins for 8 of 8
+    users, its score beats the best other block's by a geometric mean of 2.83-2.90 (every user >= 2.17), against
+    the bars of a majority and 1.5. Swapping the expected block fails both.
+
+    The input-level ``sensor`` drift is not tested as an Auto-RGN success, because on this generator it is not one:
+    ``front`` wins for 4 of 8 users at strength 1 (geometric-mean ratio 1.10-1.24 by kernel) and 1-2 of 8 at
+    strength 2, the rest going to ``fc`` (``scripts/rgn_by_drift.py``). A test that asserted it flipped with torch's SIMD kernel.
+    That is a finding about the heuristic on this data (the TBFT README reports it), not something to tune away."""
+    drifted = crowd.drifted("labels")
+    assert (drifted.population.x == crowd.splits.population.x).all()  # the generic model fits this population
     ratios = []
-    for u in world.targets:
+    for u in crowd.targets:
         adapt = drifted.targets[u].adapt
-        scores = relative_gradient_norms(world.generic, adapt)
-        assert choose_by_rgn(world.generic, adapt).block == max(scores, key=scores.__getitem__)
-        ratios.append(scores[expected] / max(v for b, v in scores.items() if b != expected))
+        scores = relative_gradient_norms(crowd.generic, adapt)
+        assert choose_by_rgn(crowd.generic, adapt).block == max(scores, key=scores.__getitem__)
+        ratios.append(scores["fc"] / max(v for b, v in scores.items() if b != "fc"))
     assert sum(r > 1.0 for r in ratios) > len(ratios) / 2, ratios
     assert math.exp(sum(math.log(r) for r in ratios) / len(ratios)) >= 1.5, ratios
