@@ -299,14 +299,20 @@ def plot(run: str, results: str, output: str, formats: str, where: tuple[str, ..
 @click.option("--base-results", default=None, type=click.Path(file_okay=False),
               help="results folder of BASE when it differs from --results (e.g. a run from the main branch)")
 @click.option("--fail-on", default="", metavar="SPEC",
-              help='regression thresholds, e.g. "acc_seen:-0.01,adapt_j:+10%,latency_ms_p50:+10%"')
+              help='regression thresholds, e.g. "acc_seen:-1pt,adapt_j:+10%,latency_ms_p50:+10%" (an accuracy-like '
+                   "metric's drop in pt or frac; % on a cost is relative to the base)")
+@click.option("--allow-missing", is_flag=True,
+              help="under --fail-on, do not fail when a cell is in only one of the runs (by default it fails: "
+                   "nothing was compared for it)")
+@click.option("--match", "match", type=click.Choice(["variant", "method"]), default="variant", show_default=True,
+              help="pair cells by method variant, or by method alone so a changed configuration is compared")
 @click.option("--metrics", default=None, metavar="COLS", help="metrics to tabulate (default: a core set + --fail-on's)")
 @click.option("--alpha", default=0.01, show_default=True, type=float,
               help="significance level for cost regressions (Mann–Whitney U; else 99 % CIs)")
 @click.option("--format", "fmt", type=click.Choice(["github", "csv", "json"]), default="github", show_default=True)
 @bad_input
-def compare(base: str, new: str, results: str, base_results: str | None, fail_on: str, metrics: str | None,
-            alpha: float, fmt: str) -> None:
+def compare(base: str, new: str, results: str, base_results: str | None, fail_on: str, allow_missing: bool,
+            match: str, metrics: str | None, alpha: float, fmt: str) -> None:
     """Compare run NEW against run BASE per method × hardware; exit 1 on a regression beyond --fail-on."""
     from .results.compare import compare_runs, comparison_table, parse_fail_on
 
@@ -318,12 +324,19 @@ def compare(base: str, new: str, results: str, base_results: str | None, fail_on
         metrics=[m.strip() for m in metrics.split(",")] if metrics else None,
         base_samples=base_store.samples(b_id, "latency_s"), new_samples=new_store.samples(n_id, "latency_s"),
         base_repeats={t.metric: list(base_store.samples(b_id, t.metric)) for t in thresholds},
-        new_repeats={t.metric: list(new_store.samples(n_id, t.metric)) for t in thresholds}, alpha=alpha)
+        new_repeats={t.metric: list(new_store.samples(n_id, t.metric)) for t in thresholds}, alpha=alpha,
+        match=match)
     from .results.tables import render
 
     click.echo(render(*comparison_table(result), fmt, numparse=False))
+    click.echo(result.summary(), err=fmt != "github")
     if result.regressions:
         click.echo(f"{len(result.regressions)} regression(s) beyond --fail-on", err=True)
+        sys.exit(1)
+    if thresholds and result.unmatched and not allow_missing:
+        click.echo(f"{result.cells('missing') + result.cells('new')} cell(s) are in only one run, so --fail-on "
+                   "cannot pass them: --match method pairs a changed configuration, --allow-missing accepts it",
+                   err=True)
         sys.exit(1)
     if fmt == "github":
         click.echo(f"no regression beyond {fail_on!r}" if thresholds else "no --fail-on thresholds given")

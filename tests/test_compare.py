@@ -44,7 +44,7 @@ def verdicts(result) -> dict[str, str]:
 
 
 def test_parse_fail_on():
-    acc, energy = parse_fail_on("acc_seen:-0.01, adapt_j:+10%")
+    acc, energy = parse_fail_on("acc_seen:-1pt, adapt_j:+10%")
     assert acc == Threshold("acc_seen", -1, 0.01, False) and energy == Threshold("adapt_j", 1, 0.10, True)
     assert acc.exceeded(0.80, 0.785) and not acc.exceeded(0.80, 0.795) and not acc.exceeded(0.8, 0.9)
     assert energy.exceeded(10.0, 11.5) and not energy.exceeded(10.0, 10.5) and not energy.exceeded(10.0, 5.0)
@@ -65,9 +65,9 @@ def test_significance_follows_asv():
 
 
 def test_accuracy_drop_beyond_threshold_is_a_regression(tmp_path):
-    result = compare(tmp_path, run_jobs(acc=0.80), run_jobs(acc=0.78), "acc_seen:-0.01")
+    result = compare(tmp_path, run_jobs(acc=0.80), run_jobs(acc=0.78), "acc_seen:-1pt")
     assert verdicts(result)["acc_seen"] == "regression" and len(result.regressions) == 1
-    result = compare(tmp_path / "b", run_jobs(acc=0.80), run_jobs(acc=0.795), "acc_seen:-0.01")
+    result = compare(tmp_path / "b", run_jobs(acc=0.80), run_jobs(acc=0.795), "acc_seen:-1pt")
     assert not result.regressions
 
 
@@ -122,14 +122,14 @@ def test_accuracy_is_paired_by_user_across_runs(tmp_path):
     base = [0.80] * 8
     one_user = [0.50] + [0.80] * 7  # the mean drops by 3.75 points, carried by one user: not significant
     everyone = [0.77] * 8
-    d = next(d for d in compare(tmp_path / "a", jobs(base), jobs(one_user), "acc_seen:-0.01").deltas
+    d = next(d for d in compare(tmp_path / "a", jobs(base), jobs(one_user), "acc_seen:-1pt").deltas
              if d.metric == "acc_seen")
     assert d.verdict == "noise" and "paired Wilcoxon" in d.detail and "8 users" in d.detail
-    d = next(d for d in compare(tmp_path / "b", jobs(base), jobs(everyone), "acc_seen:-0.01").deltas
+    d = next(d for d in compare(tmp_path / "b", jobs(base), jobs(everyone), "acc_seen:-1pt").deltas
              if d.metric == "acc_seen")
     assert d.verdict == "regression" and "paired Wilcoxon" in d.detail
     # one user per side: no significance is ever claimed; the deterministic change is shown, said to be untested
-    d = next(d for d in compare(tmp_path / "c", jobs(base)[:1], jobs(one_user)[:1], "acc_seen:-0.01").deltas
+    d = next(d for d in compare(tmp_path / "c", jobs(base)[:1], jobs(one_user)[:1], "acc_seen:-1pt").deltas
              if d.metric == "acc_seen")
     assert "no significance claimed" in d.detail
 
@@ -145,7 +145,7 @@ def test_compare_two_identical_tiny_runs_finds_no_regression(registry, write_sui
         assert res.exit_code == 0, res.output
     res = CliRunner().invoke(main, ["compare", "latest", "latest", "--base-results", str(tmp_path / "base"),
                                     "--results", str(tmp_path / "new"),
-                                    "--fail-on", "acc_seen:-0.01,acc_unseen:-0.01,f1_seen:-0.01,adapt_s:+10%"])
+                                    "--fail-on", "acc_seen:-1pt,acc_unseen:-1pt,f1_seen:-1pt,adapt_s:+10%"])
     assert res.exit_code == 0, res.output
     assert "REGRESSION" not in res.output and "no regression" in res.output
 
@@ -166,9 +166,9 @@ def test_cli_exit_status_and_table(tmp_path):
     make_run(tmp_path / "base", run_jobs(acc=0.80))
     make_run(tmp_path / "new", run_jobs(acc=0.70))
     args = ["compare", "latest", "latest", "--base-results", str(tmp_path / "base"), "--results", str(tmp_path / "new")]
-    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-0.01,adapt_j:+10%,latency_ms_p50:+10%"])
+    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-1pt,adapt_j:+10%,latency_ms_p50:+10%"])
     assert res.exit_code == 1 and "REGRESSION" in res.output and "-0.1000" in res.output
-    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-0.2"])
+    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-20pt"])
     assert res.exit_code == 0 and "no regression" in res.output
     res = CliRunner().invoke(main, [*args, "--fail-on", "acc_sen:-0.01"])
     assert res.exit_code == 2 and "unknown metric" in res.output
@@ -210,3 +210,45 @@ def test_a_plugin_energy_metric_gets_the_energy_rules_from_its_declared_unit(reg
     few = compare(tmp_path / "few", with_radio(run_jobs()[:1], 1.0), with_radio(run_jobs()[:1], 3.0), "radio_j:+10%")
     assert verdicts(few)["radio_j"] == "unverified"  # a cost: one job per side is never significant
     assert not few.regressions
+
+
+def _variant_jobs(variant: str, acc: float):
+    return [job("mine", u, variant=variant, acc_seen=acc + 0.001 * i, acc_unseen=acc, adapt_s=1.0)
+            for i, u in enumerate(USERS)]
+
+
+def test_a_changed_configuration_is_not_passed_as_no_regression(tmp_path):
+    """The method's variant changed between runs and its accuracy fell 70 points: before, its rows were "missing"
+    and "new" and the gate said "no regression"."""
+    make_run(tmp_path / "base", _variant_jobs("epochs=3", 0.80))
+    make_run(tmp_path / "new", _variant_jobs("epochs=5", 0.10))
+    args = ["compare", "latest", "latest", "--base-results", str(tmp_path / "base"), "--results", str(tmp_path / "new"),
+            "--fail-on", "acc_seen:-1pt"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1 and "in only one run" in res.output, res.output
+    assert "0 cell(s) compared, 1 missing from the new run, 1 new, 0 regressed" in res.output
+    res = CliRunner().invoke(main, [*args, "--allow-missing"])
+    assert res.exit_code == 0 and "no regression" in res.output
+    res = CliRunner().invoke(main, [*args, "--match", "method"])
+    assert res.exit_code == 1 and "REGRESSION" in res.output and "epochs=3→epochs=5" in res.output, res.output
+    assert "1 cell(s) compared, 0 missing from the new run, 0 new, 1 regressed" in res.output
+    same = CliRunner().invoke(main, ["compare", "latest", "latest", "--base-results", str(tmp_path / "base"),
+                                     "--results", str(tmp_path / "base"), "--fail-on", "acc_seen:-1pt"])
+    assert same.exit_code == 0 and "1 cell(s) compared, 0 missing from the new run, 0 new, 0 regressed" in same.output
+
+
+def test_match_method_refuses_two_variants_in_one_run(tmp_path):
+    make_run(tmp_path / "base", [*_variant_jobs("a", 0.8), *_variant_jobs("b", 0.8)])
+    res = CliRunner().invoke(main, ["compare", "latest", "latest", "--results", str(tmp_path / "base"),
+                                    "--match", "method"])
+    assert res.exit_code == 2 and "two variants of mine" in res.output and "Traceback" not in res.output
+
+
+def test_a_points_threshold_is_read_as_points(tmp_path):
+    make_run(tmp_path / "base", run_jobs(acc=0.80))
+    make_run(tmp_path / "new", run_jobs(acc=0.10))
+    args = ["compare", "latest", "latest", "--base-results", str(tmp_path / "base"), "--results", str(tmp_path / "new")]
+    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-1"])  # a fraction before: a 70-point drop passed
+    assert res.exit_code == 2 and "two readings" in res.output
+    res = CliRunner().invoke(main, [*args, "--fail-on", "acc_seen:-1pt"])
+    assert res.exit_code == 1 and "REGRESSION" in res.output

@@ -113,7 +113,7 @@ def test_budgets_pick_the_best_method_that_fits(rows):
     assert best == {"cpu": "finetune-last", "rpi5": "tbft[block=fc]"}
     text = render_text(view)
     assert "best under adapt_j<=1.6: tbft[block=fc]" in text and "no method meets" not in text
-    assert parse_budget("acc_seen>=90", fractions=["acc_seen"]).value == pytest.approx(0.90)  # points, as shown
+    assert parse_budget("acc_seen>=90pt", fractions=["acc_seen"]).value == pytest.approx(0.90)  # points, as shown
     for bad in ("adapt_j", "adapt_j<=fast", "nothing<=1"):
         with pytest.raises(ValueError, match="budget"):
             parse_budget(bad, known=["adapt_j"])
@@ -162,12 +162,12 @@ def test_where_takes_the_unit_shown_or_refuses(tmp_path):
     points = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--format", "json",
                                        "--where", "acc_seen>88%"])
     fraction = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--format", "json",
-                                         "--where", "acc_seen>0.88"])
+                                         "--where", "acc_seen>0.88frac"])
     assert points.exit_code == 0 and json.loads(points.output) == json.loads(fraction.output)
     methods = {r["method"] for r in json.loads(points.output)}
     assert {"finetune-full", "tbft"} <= methods and "generic" not in methods and "crop" not in methods
     res = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--where", "acc_seen>88"])
-    assert res.exit_code == 2 and "acc_seen is a fraction in [0, 1]" in res.output and "acc_seen>88%" in res.output
+    assert res.exit_code == 2 and "two readings" in res.output and "88pt" in res.output and "outside [0, 1]" in res.output
 
 
 def test_latex_escapes_every_header_and_note(tmp_path):

@@ -1,6 +1,6 @@
 """Regression checks between two runs: deltas per method × hardware, thresholds, and noise-aware significance.
 
-Made for the CI of method plugins: ``harbench compare BASE NEW --fail-on "acc_seen:-0.01,adapt_j:+10%"`` exits
+Made for the CI of method plugins: ``harbench compare BASE NEW --fail-on "acc_seen:-1pt,adapt_j:+10%"`` exits
 non-zero when a metric moved the wrong way beyond its threshold *and* what was actually sampled shows it:
 
 * an accuracy-like metric (anything that is not a measured cost) is paired by user across the runs (each user the
@@ -23,6 +23,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from ..units import FRACTION, parse_amount
 from .analysis import estimate, finite, per_user
 
 ENERGY_UNITS = {"J", "mJ"}
@@ -58,25 +59,23 @@ class Threshold:
         return f"{sign}{100 * self.amount:g}%" if self.relative else f"{sign}{self.amount:g}"
 
 
-def parse_fail_on(spec: str | None) -> list[Threshold]:
-    """Parse ``"acc_seen:-0.01,adapt_j:+10%"``; each amount must carry its sign (the direction of a regression)."""
+def parse_fail_on(spec: str | None, units: dict[str, str] | None = None) -> list[Threshold]:
+    """Parse ``"acc_seen:-1pt,adapt_j:+10%"``; each amount carries its sign (the direction of a regression) and
+    follows :mod:`harbench.units` (an accuracy-like metric's drop in ``pt`` or ``frac``; ``%`` on a cost is relative).
+    ``units`` maps metric names to their declared unit (default: the registered metrics)."""
+    units = _units() if units is None else units
     out: list[Threshold] = []
     for part in (spec or "").split(","):
         part = part.strip()
         if not part:
             continue
-        metric, sep, amount = part.partition(":")
-        amount = amount.strip()
-        if not sep or not metric.strip() or not amount or amount[0] not in "+-":
+        metric, sep, raw = part.partition(":")
+        metric, raw = metric.strip(), raw.strip()
+        if not sep or not metric or not raw or raw[0] not in "+-":
             raise ValueError(f"--fail-on {part!r}: expected METRIC:+AMOUNT or METRIC:-AMOUNT (e.g. adapt_j:+10%)")
-        relative = amount.endswith("%")
-        try:
-            value = float(amount[1:-1] if relative else amount[1:])
-        except ValueError:
-            raise ValueError(f"--fail-on {part!r}: {amount!r} is not a number") from None
-        if value < 0 or math.isnan(value):
-            raise ValueError(f"--fail-on {part!r}: the amount must be a non-negative number after its sign")
-        out.append(Threshold(metric.strip(), 1 if amount[0] == "+" else -1, value / 100 if relative else value, relative))
+        amount = parse_amount(raw, metric, fraction=units.get(metric) == FRACTION, option="--fail-on", clause=part,
+                              delta=True)
+        out.append(Threshold(metric, 1 if amount.sign == "+" else -1, amount.value, amount.relative))
     return out
 
 
@@ -170,6 +169,22 @@ class Comparison:
     def regressions(self) -> list[Delta]:
         return [d for d in self.deltas if d.verdict in ("regression", "failed")]
 
+    def cells(self, verdict: str | None = None) -> int:
+        """How many cells (dataset × method × variant × hardware) carry ``verdict`` (any, when None)."""
+        return len({tuple(map(str, d.cell.values())) for d in self.deltas if verdict is None or d.verdict == verdict})
+
+    @property
+    def unmatched(self) -> list[Delta]:
+        """Cells only one run has: a gate cannot say "no regression" about them."""
+        return [d for d in self.deltas if d.verdict in ("missing", "new")]
+
+    def summary(self) -> str:
+        """The one line a CI log needs: what was compared, what could not be, what regressed."""
+        compared = self.cells() - self.cells("missing") - self.cells("new")
+        return (f"{compared} cell(s) compared, {self.cells('missing')} missing from the new run, "
+                f"{self.cells('new')} new, {len({tuple(map(str, d.cell.values())) for d in self.regressions})} "
+                f"regressed")
+
 
 def _cells(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
     out: dict[tuple, list[dict[str, Any]]] = {}
@@ -178,12 +193,28 @@ def _cells(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
     return out
 
 
+def _by_method(cells: dict[tuple, list[dict[str, Any]]], side: str) -> dict[tuple, list[dict[str, Any]]]:
+    """Cells keyed without their variant (the variant shown becomes "BASE→NEW" when the two differ)."""
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    variants: dict[tuple, str] = {}
+    for (dataset, method, variant, hardware), rows in cells.items():
+        key = (dataset, method, "", hardware)
+        if key in variants:
+            raise ValueError(f"--match method: run {side} has two variants of {method} on {hardware} "
+                             f"({variants[key] or '(default)'} and {variant or '(default)'}); compare them by variant")
+        variants[key] = variant
+        out[key] = rows
+    return out
+
+
 def _samples_by_cell(samples: Iterable[tuple[dict[str, Any], list[float]]] | None,
-                     scale: float = 1000.0) -> dict[tuple, list[float]]:
-    """Raw samples pooled per method × variant × hardware (latency: seconds, scaled to milliseconds)."""
+                     scale: float = 1000.0, variants: bool = True) -> dict[tuple, list[float]]:
+    """Raw samples pooled per method × variant × hardware (latency: seconds, scaled to milliseconds); with
+    ``variants=False`` per method × hardware (``--match method``)."""
     out: dict[tuple, list[float]] = {}
     for ident, data in samples or ():
-        out.setdefault((ident.get("method") or "", ident.get("variant") or "", ident.get("hardware") or ""), []).extend(
+        variant = (ident.get("variant") or "") if variants else ""
+        out.setdefault((ident.get("method") or "", variant, ident.get("hardware") or ""), []).extend(
             [scale * x for x in data])
     return out
 
@@ -199,7 +230,7 @@ def _units(registry: Any = None) -> dict[str, str]:
 def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]], thresholds: Sequence[Threshold],
                  *, metrics: Sequence[str] | None = None, base_samples=None, new_samples=None,
                  base_repeats: dict[str, Any] | None = None, new_repeats: dict[str, Any] | None = None,
-                 alpha: float = 0.01, registry: Any = None) -> Comparison:
+                 alpha: float = 0.01, registry: Any = None, match: str = "variant") -> Comparison:
     """Compare two runs cell by cell. ``*_samples`` are ``Store.samples(run, "latency_s")`` iterables;
     ``*_repeats`` map another cost metric to ``Store.samples(run, metric)``: its repeated raw samples, in the
     metric's unit, where a target stores them (without them a measured cost change is ``unverified``).
@@ -207,9 +238,14 @@ def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]]
     Whether a metric is a noisy cost (time: s, ms; energy: J, mJ) follows the unit its metric plugin declares,
     so a plugin's own time or energy metric gets the same significance rule and energy-method check.
 
-    A cell that ran in the base but whose jobs failed in the new run is a regression; a cell missing from either
-    run is listed (suites change) but does not fail.
+    A cell that ran in the base but whose jobs failed in the new run is a regression; a cell only one run has is
+    ``missing``/``new`` (the command fails on those under ``--fail-on`` unless ``--allow-missing``).
+
+    ``match="method"`` pairs a method's cells across runs whatever their variant (a changed configuration is
+    compared, not listed as missing and new), when each run has one variant of it per dataset × hardware.
     """
+    if match not in ("variant", "method"):
+        raise ValueError(f"--match {match!r}: expected 'variant' (the default) or 'method'")
     by_metric = {t.metric: t for t in thresholds}
     known = set().union(*(r.keys() for r in [*base_rows, *new_rows])) if (base_rows or new_rows) else set()
     asked = list(dict.fromkeys([*(metrics or []), *by_metric]))
@@ -219,15 +255,23 @@ def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]]
     if unknown:  # a typo in --fail-on must not pass silently as "no regression"
         raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     base_cells, new_cells = _cells(base_rows), _cells(new_rows)
-    latency = (_samples_by_cell(base_samples), _samples_by_cell(new_samples))
+    if match == "method":
+        base_cells, new_cells = _by_method(base_cells, "BASE"), _by_method(new_cells, "NEW")
+    exact = match == "variant"
+    latency = (_samples_by_cell(base_samples, variants=exact), _samples_by_cell(new_samples, variants=exact))
     samples = {m: latency for m in LATENCY_METRICS}
     for m in (set(base_repeats or {}) & set(new_repeats or {})) - LATENCY_METRICS:
-        samples[m] = (_samples_by_cell((base_repeats or {})[m], 1.0), _samples_by_cell((new_repeats or {})[m], 1.0))
+        samples[m] = (_samples_by_cell((base_repeats or {})[m], 1.0, exact),
+                      _samples_by_cell((new_repeats or {})[m], 1.0, exact))
     units = _units(registry)
     result = Comparison()
     for key in sorted(set(base_cells) | set(new_cells), key=lambda k: tuple(map(str, k))):
         cell = dict(zip(CELL, key))
         b_all, n_all = base_cells.get(key, []), new_cells.get(key, [])
+        if match == "method":
+            b_v = {str(r.get("variant") or "") for r in b_all}
+            n_v = {str(r.get("variant") or "") for r in n_all}
+            cell["variant"] = "→".join(sorted(b_v) + sorted(n_v)) if b_v != n_v else next(iter(b_v or n_v), "")
         b_ok = [r for r in b_all if r.get("status") == "ok"]
         n_ok = [r for r in n_all if r.get("status") == "ok"]
         if not b_all or not n_all:
@@ -241,11 +285,11 @@ def compare_runs(base_rows: list[dict[str, Any]], new_rows: list[dict[str, Any]]
                                        detail=f"{failed} job(s) failed: {errors[0]}"))
         for metric in names:
             result.deltas.append(_delta(cell, metric, b_ok, n_ok, by_metric.get(metric), samples.get(metric), alpha,
-                                        units.get(metric, "")))
+                                        units.get(metric, ""), sample_key=(key[1], key[2], key[3])))
     return result
 
 
-def _delta(cell, metric, b_ok, n_ok, threshold, samples, alpha, unit: str = "") -> Delta:
+def _delta(cell, metric, b_ok, n_ok, threshold, samples, alpha, unit: str = "", sample_key: tuple = ()) -> Delta:
     energy = unit in ENERGY_UNITS
     cost = energy or unit in TIME_UNITS
     b_vals, n_vals = finite(r.get(metric) for r in b_ok), finite(r.get(metric) for r in n_ok)
@@ -270,8 +314,8 @@ def _delta(cell, metric, b_ok, n_ok, threshold, samples, alpha, unit: str = "") 
         is_sig, how = paired_by_user(b_ok, n_ok, metric, threshold.worse, alpha)
         d.verdict = "regression" if is_sig else "noise"
     else:
-        short = (cell["method"], cell["variant"], cell["hardware"])
-        b_s, n_s = samples[0].get(short, []) if samples else [], samples[1].get(short, []) if samples else []
+        b_s = samples[0].get(sample_key, []) if samples else []
+        n_s = samples[1].get(sample_key, []) if samples else []
         if not b_s or not n_s:
             d.verdict = "unverified"
             how = "one figure per job and no repeated samples stored: no significance claim"

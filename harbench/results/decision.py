@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..units import parse_amount
 from .analysis import energy_methods, pareto_front, user_key
 from .claims import ClaimResult, bootstrap_interval, judge, paired
 from .frame import Frame, means_by
@@ -32,7 +33,7 @@ ENERGY_METHODS = {  # what each energy method is, for the legend
                            "(no energy counter on this machine)",
     "none": "no energy recorded",
 }
-_BUDGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*(%|pt|pts)?\s*$")
+_BUDGET = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*(.+?)\s*$")
 
 
 # ------------------------------------------------------------------------------------------------ budgets
@@ -55,23 +56,16 @@ class Budget:
 
 
 def parse_budget(text: str, fractions: Sequence[str] = (), known: Sequence[str] | None = None) -> Budget:
-    """``latency_ms_p50<=5``, ``adapt_j<1``, ``acc_seen>=90`` (a fraction metric's bound is in points, as the
-    report shows it; ``%`` or ``pt`` may follow). A bad budget is a ValueError naming it."""
+    """``latency_ms_p50<=5``, ``adapt_j<1``, ``acc_seen>=90pt`` (an accuracy-like bound takes ``pt``, ``%`` or
+    ``frac``: :mod:`harbench.units`). A bad budget is a ValueError naming it."""
     m = _BUDGET.match(text)
     if not m:
         raise ValueError(f"budget {text!r}: expected METRIC<=VALUE (or <, >=, >), e.g. latency_ms_p50<=5")
-    metric, op, raw, suffix = m.groups()
+    metric, op, raw = m.groups()
     if known is not None and metric not in known:
         raise ValueError(f"budget {text!r}: unknown metric {metric!r}; known: {', '.join(known)}")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"budget {text!r}: {raw!r} is not a number") from None
-    if metric in fractions:
-        value /= 100.0
-    elif suffix:
-        raise ValueError(f"budget {text!r}: {metric} is not a fraction metric; write its bound in its own unit")
-    return Budget(metric, op, value, text.strip())
+    amount = parse_amount(raw, metric, fraction=metric in fractions, option="budget", clause=text.strip())
+    return Budget(metric, op, -amount.value if amount.sign == "-" else amount.value, text.strip())
 
 
 # ---------------------------------------------------------------------------------------------- the view

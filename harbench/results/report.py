@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 from tabulate import tabulate
 
+from ..units import parse_amount
 from .analysis import energy_methods, energy_note, estimate_array
 from .decision import Budget, DecisionView, decide, parse_budget, render_text
 from .export import export_rows
@@ -60,13 +61,10 @@ def parse_budgets(texts: Sequence[str], declared: Sequence[MetricColumn]) -> lis
     return [parse_budget(t, fractions, [m.name for m in declared]) for t in texts]
 
 
-_POINTS = re.compile(r"^(.*?)\s*(%|pts?)$")
-
-
 def where_in_stored_units(clauses: Sequence[str], declared: Sequence[MetricColumn]) -> list[str]:
-    """``--where`` on a fraction metric (stored in [0, 1], shown in points) takes the unit shown when it says so
-    (``acc_seen>95%`` or ``acc_seen>95pt`` become ``acc_seen>0.95``); a bare bound outside [0, 1] is refused in
-    one line instead of silently matching nothing. Other metrics' bounds are in their own unit, as shown."""
+    """``--where`` bounds on an accuracy-like metric follow :mod:`harbench.units` (``acc_seen>95pt``,
+    ``acc_seen>95%`` or ``acc_seen>0.95frac``; a bare bound is refused with its two readings) and are rewritten to
+    the stored fraction; other columns' values pass through in their own unit."""
     fractions = {m.name for m in declared if m.percent}
     out = []
     for clause in clauses:
@@ -75,21 +73,10 @@ def where_in_stored_units(clauses: Sequence[str], declared: Sequence[MetricColum
             out.append(clause)
             continue
         column, op, value = hit.groups()
-        points = _POINTS.match(value)
         values = []
-        for v in (points.group(1) if points else value).split(","):
-            try:
-                number = float(v)
-            except ValueError:
-                values.append(v)
-                continue
-            if points:
-                values.append(repr(number / 100.0))
-            elif not 0.0 <= number <= 1.0:
-                raise ValueError(f"--where {clause!r}: {column} is a fraction in [0, 1] (the report shows it in "
-                                 f"points): write {column}{op}{number / 100:g} or {column}{op}{v}%")
-            else:
-                values.append(v)
+        for v in value.split(","):
+            amount = parse_amount(v, column, fraction=True, option="--where", clause=clause)
+            values.append(repr(-amount.value if amount.sign == "-" else amount.value))
         out.append(f"{column}{op}{','.join(values)}")
     return out
 

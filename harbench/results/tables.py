@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from tabulate import tabulate
 
+from ..units import FRACTION
 from .analysis import REFERENCES, energy_methods, estimate_array, user_estimate_array, user_level
 from .frame import Frame, means_by
 from .query import group_key_columns
@@ -21,7 +22,6 @@ from .query import group_key_columns
 IDENTITY = ["run_id", "suite", "dataset", "dataset_params", "user", "method", "method_params", "variant",
             "hardware", "seed", "status", "mode"]
 TRAILER = ["facts", "error", "provenance"]
-FRACTION = "fraction"  # a metric with this unit is stored in [0, 1] and shown in points (× 100)
 COST_UNITS = {"s", "ms", "J", "mJ", "MB", "mW", "ratio"}  # cost figures a target may model instead of measure
 ESTIMATED_MARK = " (est.)"
 
