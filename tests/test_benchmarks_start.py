@@ -20,3 +20,27 @@ def test_the_store_benchmark_runs_every_reading_command_on_a_small_fabricated_ru
     commands = [line for line in res.stdout.splitlines() if line.startswith("| harbench") or "export_run" in line]
     assert len(commands) == 9, res.stdout
     assert all("exit 0" in line for line in commands), res.stdout
+
+
+PINNED = '''
+import torch
+
+def test_pinned(harbench_method):
+    bench = harbench_method("finetune-last", epochs=1)
+    bench.inference()
+    assert torch.get_num_threads() == {threads}, torch.get_num_threads()
+'''
+
+
+def test_the_benchmark_fixtures_pin_torch_to_one_thread(tmp_path):
+    """With torch's default threads (one per core) an unchanged method's median moved +47-52 % while another
+    process ran, and ``--benchmark-compare-fail=median:10%`` failed it; the fixtures now time on one thread, as the
+    suites run jobs, whatever the environment says (OMP_NUM_THREADS unset here)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["HARBENCH_LOAD_PLUGINS"] = ""
+    for threads, extra in ((1, []), (2, ["--harbench-threads", "2"])):
+        (tmp_path / "test_pinned.py").write_text(PINNED.format(threads=threads))
+        res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                              str(tmp_path / "test_pinned.py"), "--harbench-generic-epochs", "1", *extra],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout[-3000:] + res.stderr[-2000:]

@@ -11,7 +11,8 @@ synthetic data, saves the timings and fails CI on a slowdown::
     pytest tests/benchmarks --benchmark-compare --benchmark-compare-fail=median:10%
 
 Fixtures: ``harbench_registry`` (the installed plugins), ``harbench_splits`` (tiny synthetic data, seed 0),
-``harbench_user`` (the first target user's labelled adapt data), ``harbench_generic`` (a factory for a trained
+``harbench_user`` (the first target user's labelled adapt data), ``harbench_threads`` (torch pinned to one
+thread for the session, as the suites run jobs; ``--harbench-threads N`` changes it), ``harbench_generic`` (a factory for a trained
 generic model per backbone, cached for the session) and ``harbench_method`` (a factory for a prepared
 :class:`MethodBench`). This module is imported by every pytest run in an environment with harbench installed, so it
 imports nothing heavy until a fixture is used.
@@ -32,6 +33,27 @@ def pytest_addoption(parser):
     group = parser.getgroup("harbench", "harbench benchmark fixtures")
     group.addoption("--harbench-generic-epochs", type=int, default=2,
                     help="epochs of the generic model the harbench_* fixtures train (default 2)")
+    group.addoption("--harbench-threads", type=int, default=1,
+                    help="torch intra-op threads while the harbench_* fixtures are in use (default 1, as the "
+                         "suites run jobs)")
+
+
+@pytest.fixture(scope="session")
+def harbench_threads(request):
+    """torch's intra-op threads pinned for the session (default 1) and restored after it.
+
+    With torch's default (one thread per core) a benchmark's median moved +47-52 % whenever another process used a
+    core, and ``--benchmark-compare-fail=median:10%`` failed an unchanged method; the suites run every job on one
+    thread (``threads:``), so the fixtures time what a run times. Every ``harbench_*`` fixture depends on this one."""
+    import torch
+
+    wanted = request.config.getoption("--harbench-threads")
+    if wanted < 1:
+        raise pytest.UsageError(f"--harbench-threads {wanted}: expected a positive number of threads")
+    before = torch.get_num_threads()
+    torch.set_num_threads(wanted)
+    yield wanted
+    torch.set_num_threads(before)
 
 
 @dataclass
@@ -72,7 +94,7 @@ class MethodBench:
 
 
 @pytest.fixture(scope="session")
-def harbench_registry():
+def harbench_registry(harbench_threads):
     """The installed plugins (``HARBENCH_LOAD_PLUGINS`` pins which third-party ones load)."""
     from harbench.plugins import get_registry
 
@@ -80,7 +102,7 @@ def harbench_registry():
 
 
 @pytest.fixture(scope="session")
-def harbench_splits():
+def harbench_splits(harbench_threads):
     """Small synthetic-drift data (6 users, 1 target), the same for every benchmark of the session."""
     from harbench.builtin.datasets import SyntheticDrift
 
