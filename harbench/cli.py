@@ -235,7 +235,7 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
     r = store.resolve_run(run)
     options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or _suite_budgets(r),
                                   full=full, summaries=fmt not in ("json", "csv") or bool(html_path))
-    built = build_report(r, store.job_rows(int(r["id"])), options)
+    built = build_report(r, store.job_rows(int(r["id"])), options, results=results)
     click.echo(built.text(fmt))
     if fmt in ("json", "csv"):  # the table alone goes to stdout; a partial run still says so
         for note in built.notes[:1] if built.notes and built.notes[0].startswith("INCOMPLETE") else []:
@@ -262,7 +262,7 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
 
     n = export_run(store, int(r["id"]), fmt, output)  # streamed from the store: memory does not grow with rows
     click.echo(f"wrote {n} rows to {output}")
-    note = incomplete_note(r, n)
+    note = incomplete_note(r, n, results)
     if note:
         click.echo(f"warning: {note}", err=True)
 

@@ -59,7 +59,7 @@ class SuiteModel(pydantic.BaseModel):
     hardware: list[Ref] = pydantic.Field(min_length=1)
     metrics: list[str] | None = None
     seeds: list[int] = pydantic.Field([0], min_length=1)
-    target_users: Union[pydantic.PositiveInt, list[str]] = 4
+    target_users: Union[int, list[str]] = 4
     workers: pydantic.PositiveInt = 1
     executor: Literal["local", "ray"] = "local"
     timeout_s: pydantic.PositiveFloat | None = None
@@ -80,6 +80,19 @@ class SuiteModel(pydantic.BaseModel):
     # the decision view's budgets (``latency_ms_p50<=5``; a fraction metric's bound in points): presentation only,
     # never part of a job's identity; ``--budget`` on run/report replaces them
     budgets: list[str] = []
+
+    @pydantic.field_validator("target_users", mode="before")
+    @classmethod
+    def _some_target_users(cls, value: Any) -> Any:
+        """One line for every wrong form (a union type gave one message per branch, contradicting each other), and
+        no empty list: a run with no target user stored an empty "complete" run."""
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if not (number and value >= 1 or isinstance(value, list) and value):
+            raise ValueError(f"expected a positive number of target users or a non-empty list of user ids, "
+                             f"got {value!r}")
+        if isinstance(value, list) and not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"expected user ids (strings), got {value!r}")
+        return [str(v) for v in value] if isinstance(value, list) else value
 
 
 # ------------------------------------------------------------------------------------------ resolved suite
@@ -156,7 +169,7 @@ def parse_suite(text: str, source: str, registry: Registry) -> Suite:
     try:
         model = SuiteModel.model_validate(doc)
     except pydantic.ValidationError as exc:
-        raise SuiteError(source, [(_loc(e["loc"]), e["msg"]) for e in exc.errors()]) from None
+        raise SuiteError(source, [(_loc(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()]) from None
 
     problems: list[tuple[str, str]] = []
     datasets = _resolve_all("dataset", "datasets", model.datasets, registry, problems)

@@ -250,11 +250,15 @@ def test_a_partial_run_is_marked_incomplete_in_every_view(tmp_path):
     store.finish_run(run_id, "interrupted")
     res = CliRunner().invoke(main, ["report", "latest", "--results", str(tmp_path)])
     assert res.exit_code == 0 and "INCOMPLETE RUN (interrupted): only 8 of 24 jobs are recorded" in res.output
+    assert f"harbench run fake.yaml --resume --results {tmp_path}" in res.output  # a hint that can be pasted
     res = CliRunner().invoke(main, ["export", "--results", str(tmp_path), "-o", str(tmp_path / "x.json")])
     assert res.exit_code == 0 and "INCOMPLETE RUN" in res.stderr
     complete = make_run(tmp_path / "c", standard_jobs())
     res = CliRunner().invoke(main, ["report", str(complete), "--results", str(tmp_path / "c")])
     assert "INCOMPLETE" not in res.output
+    res = CliRunner().invoke(main, ["report", str(complete), "--results", str(tmp_path / "c"), "--where",
+                                    "method=generic"])  # a filter selects some jobs of a complete run
+    assert res.exit_code == 0 and "INCOMPLETE" not in res.output, res.output
 
 
 # ------------------------------------------------------------------------- intervals (issue #22, item 4)

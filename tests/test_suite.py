@@ -48,6 +48,13 @@ def test_field_errors(registry, bad, where):
     assert any(loc.startswith(where) for loc, _ in errors_of(text, registry))
 
 
+@pytest.mark.parametrize("bad", ["target_users: []", "target_users: 0", "target_users: yes", "target_users: {a: 1}"])
+def test_target_users_get_one_line_and_never_an_empty_run(registry, bad):
+    """``[]`` validated and stored an empty "complete" run; ``0`` gave two contradicting lines (one per union branch)."""
+    (loc, msg), = errors_of(tiny_suite() + "\n" + bad, registry)
+    assert loc == "target_users" and msg.startswith("expected a positive number of target users"), msg
+
+
 def test_yaml_tags_cannot_construct_objects(registry):
     (loc, msg), = errors_of("name: !!python/object/apply:os.system ['echo pwned']\n", registry)
     assert "invalid YAML" in msg

@@ -191,10 +191,10 @@ def render_numeric(headers: list[str], table: list[list[Any]], fmt: str) -> str:
     return render(headers, [["" if v is None else v for v in row] for row in table], "csv")
 
 
-def incomplete_note(run: Any, rows: list[dict[str, Any]] | int) -> str | None:
+def incomplete_note(run: Any, rows: list[dict[str, Any]] | int, results: str | None = None) -> str | None:
     """A run that was killed, interrupted or is still running says so in every view: its means cover only the
-    jobs recorded so far, which may be a biased subset (the grid runs method by method). ``rows``: the run's rows,
-    or their number."""
+    jobs recorded so far, which may be a biased subset (the grid runs method by method). ``rows``: ALL the run's
+    rows (before any ``--where``), or their number; ``results``: the folder, so the resume hint can be pasted."""
     count = rows if isinstance(rows, int) else len(rows)
     run = dict(run)
     env = json.loads(run.get("env") or "{}") if isinstance(run.get("env"), str) else (run.get("env") or {})
@@ -206,7 +206,8 @@ def incomplete_note(run: Any, rows: list[dict[str, Any]] | int) -> str | None:
         return None  # complete, with failed jobs (listed as such)
     recorded = f"{count} of {planned}" if planned is not None else f"{count}"
     return (f"INCOMPLETE RUN ({status}): only {recorded} jobs are recorded, so these figures may not represent the "
-            f"suite; finish it with `harbench run {run.get('suite_path') or 'SUITE'} --resume`.")
+            f"suite; finish it with `harbench run {run.get('suite_path') or 'SUITE'} --resume"
+            + (f" --results {results}`." if results else "`."))
 
 
 def paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[dict[str, Any]]:
@@ -256,8 +257,12 @@ def _paper_summaries(rows: list[dict[str, Any]], registry: Any = None) -> list[d
     return answers
 
 
-def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, registry: Any = None) -> Report:
-    """Filter, then build every table from the same rows (so notes and tests always describe what is shown)."""
+def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, registry: Any = None,
+                 results: str | None = None) -> Report:
+    """Filter, then build every table from the same rows (so notes and tests always describe what is shown).
+    Whether the run is complete is judged on all its rows: a ``--where`` that selects some of them does not make
+    a complete run "INCOMPLETE"."""
+    incomplete = incomplete_note(run, len(rows), results)
     rows = filter_rows(rows, options.where)
     if not rows:
         raise ValueError("no jobs match the --where filter" if options.where else "the run has no jobs")
@@ -267,7 +272,7 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
         raise ValueError(f"--by: unknown column(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
     if options.metric not in known:
         raise ValueError(f"--metric: unknown column {options.metric!r}")
-    notes = [n for n in [incomplete_note(run, rows), energy_note(rows)] if n]
+    notes = [n for n in [incomplete, energy_note(rows)] if n]
     if any(r.get("mode") == "estimated" and r.get("status") == "ok" for r in rows):
         notes.append("(est.): modelled by an estimated target, not measured.")
     notes += lifetime_notes(rows)  # per target: methods that do not fit in memory or cannot keep up
