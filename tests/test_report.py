@@ -326,3 +326,15 @@ def test_robustness_plot_counts_each_user_once_with_bounded_intervals(tmp_path):
     labels, seen, unseen = robustness_estimates(two)
     for e in [*seen, *unseen]:
         assert e.n == len(GENERIC) and 0.0 <= e.lo <= e.mean <= e.hi <= 1.0
+
+
+def test_full_report_and_its_exports_carry_every_stored_metric(tmp_path):
+    """``report --full`` and its JSON/CSV left out calibration, latency p90/p99 and f1_unseen."""
+    extra = {"ece_seen": 0.05, "nll_seen": 0.4, "brier_seen": 0.2, "latency_ms_p90": 2.5, "latency_ms_p99": 3.0,
+             "f1_unseen": 0.6}
+    make_run(tmp_path, [job("generic", u, acc_seen=0.8, acc_unseen=0.7, **extra) for u in ("u0", "u1", "u2")])
+    table = json.loads(CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--format", "json"]).output)
+    assert all(table[0][f"{m}_mean"] == pytest.approx(v) for m, v in extra.items()), table[0]
+    full = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--full"]).output
+    header = full.split("Full table")[1].splitlines()[1]
+    assert all(m in header for m in extra), header

@@ -276,7 +276,7 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
     if any(r.get("mode") == "estimated" and r.get("status") == "ok" for r in rows):
         notes.append("(est.): modelled by an estimated target, not measured.")
     notes += lifetime_notes(rows)  # per target: methods that do not fit in memory or cannot keep up
-    columns = table_columns(rows, registry)
+    columns = table_columns(rows, registry, every=True)
     notes.append(units_note(columns))
     return Report(run=dict(run), rows=rows, options=options, notes=notes,
                   user_level_note=user_level_note(options.metric, registry), columns=columns, registry=registry)

@@ -90,8 +90,10 @@ CORE_TABLE_COLUMNS = ["acc_seen", "acc_unseen", "gain_seen", "f1_seen", "adapt_s
                       "adapt_share_24h"]
 
 
-def table_columns(rows: Sequence[dict[str, Any]], registry: Any = None) -> list[MetricColumn]:
-    """The main table's columns: the core selection, then every non-core metric that some row holds a value of."""
+def table_columns(rows: Sequence[dict[str, Any]], registry: Any = None, every: bool = False) -> list[MetricColumn]:
+    """The main table's columns: the core selection, then every non-core metric that some row holds a value of.
+    ``every`` (``report --full``, JSON/CSV/LaTeX): after the core selection, every other stored metric too
+    (calibration, latency p90/p99, f1_unseen, ...): a full table must not drop what the run measured."""
     by_name = {m.name: m for m in metric_columns(rows, registry)}
     keys = dict.fromkeys(chain.from_iterable(rows))
 
@@ -99,8 +101,9 @@ def table_columns(rows: Sequence[dict[str, Any]], registry: Any = None) -> list[
         return name in keys and any(r.get(name) is not None for r in rows)
 
     core = [by_name.get(c, MetricColumn(c)) for c in CORE_TABLE_COLUMNS]
-    plugin = [m for m in by_name.values() if not m.core and m.name != "energy_method" and present(m.name)]
-    return core + plugin
+    rest = [m for m in by_name.values() if m.name not in CORE_TABLE_COLUMNS and m.name != "energy_method"
+            and (every or not m.core) and present(m.name)]
+    return core + rest
 
 
 def units_note(columns: Sequence[MetricColumn]) -> str:
