@@ -102,6 +102,7 @@ def test_numbers_do_not_depend_on_the_worker_count_or_the_callers_threads(plante
     assert numbers(one) == numbers(two)
 
 
+@pytest.mark.kernel
 def test_label_free_cheats_gain_nothing(planted, tmp_path):
     """On the output-drift context labelled fine-tuning gains a lot; reading labels from order or ids must not.
 

@@ -12,6 +12,8 @@ from harbench_crop.pipeline import CropConfig
 
 from harbench import build_backbone, split_train_val
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 def test_gip_is_twice_the_inner_product_of_the_context_gradients():
     torch.manual_seed(0)

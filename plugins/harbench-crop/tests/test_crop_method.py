@@ -13,6 +13,8 @@ from harbench_crop.pipeline import CropConfig
 
 from harbench import ParamError, UserData, fit, make_optimizer, split_train_val
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 CHEAP = dict(epochs=3, final_epochs=3, batch_size=8)
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from harbench_crop import apply_masks, magnitude_masks, mix_with_generic, prunable_weights
 
 from harbench import build_backbone
+
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
 
 
 def _pair():

@@ -8,6 +8,8 @@ from harbench_crop import L1Objective, regularised_weights
 
 from harbench import MobileNet1d, build_backbone, cross_entropy
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 def test_penalty_covers_conv_and_linear_weights_including_the_classifier_only():
     model = MobileNet1d(6, 6)

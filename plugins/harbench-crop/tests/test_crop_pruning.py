@@ -23,6 +23,8 @@ from torch import nn
 
 from harbench import Windows, build_backbone
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 N_GATES = 100
 
 

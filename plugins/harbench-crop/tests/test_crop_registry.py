@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from harbench_crop import CRoP
 
 from harbench.testing import registry as get_registry
+
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
 
 
 def test_registered_through_its_entry_point():

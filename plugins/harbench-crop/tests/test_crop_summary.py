@@ -7,6 +7,8 @@ from harbench_crop import crop_claims, crop_detail, crop_summary
 
 from harbench import judge
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 DATASET = {"adapt_context": "sensor", "users": 14}
 
 

@@ -1,8 +1,11 @@
+import pytest
 import torch
 from harbench_duet.augment import add_virtual_devices, random_transform
 from harbench_duet.episodes import build_devices, device_buffer, split_by_user
 
 from harbench import Windows
+
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
 
 
 def population() -> Windows:

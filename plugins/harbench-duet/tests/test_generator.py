@@ -4,6 +4,8 @@ import pytest
 import torch
 from harbench_duet.generator import GeneratorConfig, ParameterGenerator, run_head
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 def make(**kw) -> ParameterGenerator:
     torch.manual_seed(0)

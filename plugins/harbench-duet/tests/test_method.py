@@ -11,6 +11,8 @@ from safetensors.torch import load_file, save_file
 
 from harbench import HardwareInfo, MethodState, build_backbone, predict
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 def head_layers(model) -> list[torch.nn.Linear]:
     return [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)]

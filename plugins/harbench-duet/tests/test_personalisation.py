@@ -19,6 +19,8 @@ from torch import nn
 
 from harbench import Backbone, ContextInfo, DatasetInfo, MethodContext, UserData, Windows, predict
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 CLASSES, WINDOWS, STRIDE = 4, 12, 128  # windows per (user, class) session; non-overlapping windows
 
 

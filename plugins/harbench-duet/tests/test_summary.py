@@ -3,6 +3,8 @@ import math
 import pytest
 from harbench_duet.summary import duet_summary
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 USERS = [f"u{i:02d}" for i in range(8)]
 
 

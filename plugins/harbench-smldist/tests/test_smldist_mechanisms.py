@@ -32,6 +32,8 @@ from torch.nn import functional as F
 from harbench import Windows, split_train_val
 from harbench.testing import synthetic_drift
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 # the plugin's earlier form (harbench's width-scaled MobileNet1d, associative memory): an option
 TEACHER = NetworkConfig(channels=6, classes=6, role="teacher", architecture="harbench", width=2.0,
                         memory_form="associative")

@@ -13,6 +13,8 @@ from safetensors.torch import load_file, save_file
 from harbench import MethodContext, MethodState, UserData, build_backbone, predict
 from harbench.testing import synthetic_drift
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 TINY = dict(channel_divisor=32, teacher_epochs=1, stage_epochs=1, logits_epochs=1, adapt_epochs=2, batch_size=64)
 # the plugin's earlier configuration, kept as named options
 EARLIER = dict(architecture="harbench", teacher_width=1.0, student_width=0.5, neck=64, memory_form="associative",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from harbench_smldist.summary import holm, summarize, wilcoxon_p
+
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
 
 USERS = [f"u{i:02d}" for i in range(8)]
 SIZES = {"teacher": (320_000, 1.4e6, 4.0)}

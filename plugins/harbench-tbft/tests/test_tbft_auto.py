@@ -7,6 +7,8 @@ import math
 import pytest
 from harbench_tbft import TBFT, choose_by_rgn, relative_gradient_norms
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 @pytest.mark.parametrize(("drift", "block"), [("input", "front"), ("feature", "stage3"), ("output", "fc")])
 def test_declared_drift_picks_the_paper_block(world, drift, block):

@@ -10,6 +10,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harbench import build_backbone, flops_per_window
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 BLOCKS = ["front", "stage2", "stage3", "fc", "all"]
 
 

@@ -10,6 +10,8 @@ from torch import nn
 
 from harbench import build_backbone
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 PREFIX = {"front": "front.", "stage2": "stage2.", "stage3": "stage3.", "fc": "fc."}
 
 

@@ -11,6 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harbench import build_backbone, count_params
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 def _stage_forward_flops(model) -> dict[str, float]:
     """Forward FLOPs of the stem and of each residual stage on one window, as torch counts them."""

@@ -10,6 +10,8 @@ from harbench_tbft.blocks import cut_loss, train_mode
 
 from harbench import fit, frozen_copy, make_optimizer
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 @pytest.fixture
 def optimizers(monkeypatch):

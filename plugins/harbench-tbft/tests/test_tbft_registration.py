@@ -8,6 +8,8 @@ from harbench_tbft import BLOCK_CHOICES, TBFT, TBFTPreAct
 from harbench import ParamError
 from harbench.testing import registry as get_registry
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 
 def test_registered_from_its_own_distribution():
     registry = get_registry(refresh=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from harbench_tbft.summary import cell_table, claims, summarize
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 USERS = [f"u{i:02d}" for i in range(8)]
 CONTEXT = {"input": "sensor", "feature": "recovery", "output": "labels"}
 # accuracy per block for each drift type: input favours front (as the paper says), feature favours stage2 (not
