@@ -183,11 +183,15 @@ def test_latex_escapes_every_header_and_note(tmp_path):
         assert not any(c in bare for c in "%_&#"), text
     assert escape("Δ acc_seen −1.2 ± 0.3 % ↑") == r"$\Delta$ acc\_seen $-$1.2 $\pm$ 0.3 \% $\uparrow$"
     latex = report.text("latex")
-    assert "\\begin{tabular}" in latex and all(ord(c) < 128 for c in latex)
+    assert all(ord(c) < 128 for c in latex)
+    assert latex.count("\\begin{table}") == latex.count("\\toprule") == latex.count("\\bottomrule") >= 4
+    assert "\\hline" not in latex and "\\resizebox{\\linewidth}" in latex and "\\caption{Full table" in latex
+    assert escape("a ÷ b") == r"a $\div$ b"  # was "a ? b"
     if shutil.which("pdflatex") is None:
         return
     doc = tmp_path / "r.tex"
     doc.write_text("\\documentclass{article}\\usepackage[utf8]{inputenc}\\usepackage[T1]{fontenc}"
+                   "\\usepackage{booktabs}\\usepackage{graphicx}"
                    "\\begin{document}\n" + latex + "\n\\end{document}\n")
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
