@@ -147,7 +147,7 @@ def test_csv_and_json_are_numbers_in_the_stored_unit(tmp_path):
     table = json.loads(res.output)
     cell = next(t for t in table if t["method"] == "tbft" and t["hardware"] == "rpi5")
     assert cell["acc_seen_mean"] == pytest.approx(sum(b + 0.20 + o for b, o in zip(BASE, OFFSET)) / 6)
-    assert cell["acc_seen_n"] == 12 and cell["acc_seen_ci_low"] < cell["acc_seen_mean"] < cell["acc_seen_ci_high"]
+    assert cell["acc_seen_n"] == 6 and cell["acc_seen_ci_low"] < cell["acc_seen_mean"] < cell["acc_seen_ci_high"]
     assert isinstance(cell["adapt_j_std"], float) and cell["infer_mj_mean"] is None
     res = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--format", "csv"])
     lines = list(csv.DictReader(io.StringIO(res.output)))

@@ -4,7 +4,7 @@ Per hardware target it lists the methods on the accuracy–cost Pareto fronts (a
 latency, vs adapt memory when an ``adapt_peak_mb`` metric exists), the best method under the user's budgets
 (``latency_ms_p50<=5``) and a one-line verdict ("on rpi5: tbft[block=fc] is within 1 pt of the best accuracy at
 12× less adapt energy"). Accuracy does not depend on the target (the adapted model is evaluated on the host), so it
-is given once per method configuration, with a per-user 95 % bootstrap interval; costs are given per target and
+is given once per method configuration, with the table cell's 95 % interval (users and seeds); costs are given per target and
 labelled ``measured``, ``estimated`` or ``uncalibrated`` (an estimate from a board profile nobody calibrated).
 """
 
@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..stats.units import paired
+from ..stats.verdicts import ClaimResult, judge
 from .analysis import energy_methods, pareto_front, user_key
-from .claims import ClaimResult, bootstrap_interval, judge, paired
 from .frame import Frame, means_by
 
 ACCURACY = "acc_seen"
@@ -79,7 +80,7 @@ def parse_budget(text: str, fractions: Sequence[str] = (), known: Sequence[str] 
 
 @dataclass(frozen=True)
 class Accuracy:
-    """One method configuration's accuracy: mean over users (seeds averaged), per-user 95 % bootstrap interval."""
+    """One method configuration's accuracy: mean over users (seeds averaged), the table cell's 95 % interval."""
 
     label: str
     mean: float
@@ -139,7 +140,7 @@ def honesty(rows: Sequence[dict[str, Any]]) -> str:
 def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY, frame: Frame | None = None
                ) -> dict[tuple, Accuracy]:
     """Per method configuration of the successful ``rows``, in the order they first appear: the mean over users
-    of ``metric`` (each user the mean over its jobs), its bootstrap interval, and the same mean of ``acc_unseen``.
+    of ``metric`` (each user the mean over its jobs), the cell's interval, and the same mean of ``acc_unseen``.
     The per-user means are ``analysis.per_user``'s, from the frame's columns (one pass per metric, not per group)."""
     f = frame if frame is not None else Frame(list(rows))
     g = f.grouping(["dataset", "dataset_params", "user"])
@@ -150,7 +151,8 @@ def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY, frame: Fr
         per = _per_user(seen, users, members)
         if not per:
             continue
-        low, high = bootstrap_interval(per.values())
+        cell = f.cell(metric, members, (0.0, 1.0))  # the table cell's interval (users and seeds as levels)
+        low, high = cell.lo, cell.hi
         other = _per_user(unseen, users, members)
         out[(method, variant)] = Accuracy(label(method, variant), statistics.fmean(per.values()), low, high,
                                           len(per), statistics.fmean(other.values()) if other else math.nan, per)
@@ -167,7 +169,7 @@ def _groups(f: Frame, columns: list[str]) -> tuple[list[tuple], list[np.ndarray]
 
 def _per_user(values: np.ndarray, users: tuple[np.ndarray, list[Any]], members: np.ndarray) -> dict[Any, float]:
     """``analysis.per_user`` of the rows at ``members``: each user's ``math.fsum`` mean of its finite values, the
-    users in the order their first row appears (the bootstrap sorts the values; the paired tests key by user).
+    users in the order their first row appears (the paired tests key by user).
     ``users``: each row's user code and each code's key."""
     m = members[~np.isnan(values[members])]
     if not len(m):
@@ -191,7 +193,7 @@ def decide(rows: Sequence[dict[str, Any]], budgets: Sequence[Budget] = (), metri
         mine = {(m, v): at for (h, m, v), at in configs.items() if h == hardware}
         targets.append(_target(str(hardware), [ok[i] for i in members.tolist()], acc, budgets, tolerance, f, mine))
     found = sorted({e for t in targets for e in t.energy})
-    legend = [f"accuracy: {metric}, mean over users (seeds averaged) with a per-user 95 % bootstrap interval; it is "
+    legend = [f"accuracy: {metric}, mean over users (seeds averaged) with a 95 % interval over users and seeds; it is "
               "the same on every target (the adapted model is evaluated on the host)",
               "measured: costs measured on the target; estimated: modelled from a calibrated profile; uncalibrated: "
               "modelled from a board profile nobody fitted to the board (order of magnitude only)",

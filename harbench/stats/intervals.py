@@ -1,0 +1,301 @@
+"""The interval of a mean over users and seeds: one rule for every claim and every cell of every view.
+
+Why not a bootstrap over users. A run personalizes ``n`` target users under each of ``S`` seeds, and some of the
+randomness is shared by every user of a seed: the generic model, a distillation teacher, a generator are trained
+once per seed. A value is then ``y[s, u] = mu + a[s] + b[u] + e[s, u]`` (seed effect, user effect, residual), a
+crossed two-level design, and the mean over the grid has variance ``var(a)/S + var(b)/n + var(e)/(nS)``. A bootstrap
+over per-user means sees only ``var(b)/n`` (the seed effect is common to all users, so it never varies between
+resamples) and, at 3–8 users, under-covers even that (measured: 71 % at 3 users, 86 % at 5 on normal data).
+
+The rule (Student-t on the right unit of replication, with Satterthwaite's degrees of freedom):
+
+* ``S >= 2`` seeds and ``n >= 2`` users: ``se^2 = var(seed means)/S + var(user means)/n``. Its expectation is the
+  variance above plus ``var(e)/(nS)``, so it is slightly conservative and never needs a negative variance
+  component; the degrees of freedom are Satterthwaite's for a sum of two mean squares (``S-1`` and ``n-1``).
+  With 3 seeds and a dominant seed effect the interval is as wide as 2 degrees of freedom make it: that is what
+  3 seeds can tell.
+* one seed: ``se^2 = var(users)/n``, ``n-1`` degrees of freedom. The seed's shared training is then fixed, and the
+  interval is about that seed's models: the seed-to-seed spread is not in it (the method string says so).
+* one or two users with ``S >= 3`` seeds: ``se^2 = var(seed means)/S``, ``S-1`` degrees of freedom, about those
+  users.
+* ``scale="log"`` (positive, multiplicative quantities: cost ratios, speed-ups): the same on ``log(y)``, the
+  interval and the mean transformed back (a geometric mean). Costs and ratios are right-skewed; on the log scale a
+  ratio claim is a symmetric statement and the t-interval keeps its coverage.
+* ``bounds`` (an accuracy's [0, 1]) clip the interval: the true mean lies inside them, so clipping changes no
+  coverage and no verdict.
+
+Coverage was measured by :mod:`harbench.stats.simulate` (``python -m harbench.stats.simulate --markdown``; the table
+is in docs/statistics.md and ``tests/test_stats_coverage.py`` gates it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Hashable, Iterable, Literal, Mapping, NamedTuple
+
+import numpy as np
+
+from .describe import Estimate
+
+Scale = Literal["linear", "log"]
+MIN_USERS = 3  # users needed for an interval over users (with fewer, at least MIN_SEEDS seeds)
+MIN_SEEDS = 3
+
+
+class Unit(NamedTuple):
+    """One unit of evaluation: a user (any hashable id) under one seed."""
+
+    user: Hashable
+    seed: Hashable
+
+
+class StatsInputError(ValueError):
+    """Bad input to a statistic, with a one-line message saying what was expected."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The mean of a quantity over users (and seeds) with its two-sided interval and what it was computed from."""
+
+    mean: float
+    low: float
+    high: float
+    se: float  # standard error of the mean, on the scale the interval was computed on
+    df: float  # degrees of freedom of the t quantile
+    users: int
+    seeds: int
+    level: float
+    method: str
+    scale: Scale = "linear"
+    spread: float = math.nan  # max - min of the unit values: 0 means every unit has the same value
+    dropped: int = 0  # users left out because they lacked a seed that others have
+    user_sd: float = math.nan  # standard deviation of the per-user means (the spread a table shows)
+    var_seed: float = 0.0  # the seed part of se^2 (does not shrink with more users)
+    var_user: float = 0.0  # the user part of se^2 (shrinks as 1/users)
+
+    @property
+    def defined(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+
+
+# ------------------------------------------------------------------------------------------ the vectorised core
+
+
+def grid_moments(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For grids ``y`` of shape (..., S, n) (seeds × users): the mean, the seed part and the user part of the
+    squared standard error, and the degrees of freedom (NaN where the design has too few units).
+
+    One function for one claim and for 10^5 simulated data sets: the simulation gates this code, not a copy."""
+    y = np.asarray(y, dtype=float)
+    s, n = y.shape[-2], y.shape[-1]
+    mean = y.mean(axis=(-2, -1))
+    shape = mean.shape
+    if s >= 2 and n >= 2:
+        vs = y.mean(axis=-1).var(axis=-1, ddof=1) / s
+        vu = y.mean(axis=-2).var(axis=-1, ddof=1) / n
+        v = vs + vu
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = v * v / (vs * vs / (s - 1) + vu * vu / (n - 1))
+        df = np.where(v > 0, df, np.nan)
+    elif n >= 2:  # one seed: users only
+        vs = np.zeros(shape)
+        vu = y[..., 0, :].var(axis=-1, ddof=1) / n
+        df = np.full(shape, n - 1.0)
+    elif s >= 2:  # one user: seeds only
+        vs = y[..., :, 0].var(axis=-1, ddof=1) / s
+        vu = np.zeros(shape)
+        df = np.full(shape, s - 1.0)
+    else:
+        vs = vu = df = np.full(shape, np.nan)
+    return mean, vs, vu, df
+
+
+def t_quantiles(df: np.ndarray, level: float) -> np.ndarray:
+    from scipy import special
+
+    return np.asarray(special.stdtrit(df, 0.5 + level / 2))
+
+
+def grid_intervals(y: np.ndarray, level: float = 0.95, scale: Scale = "linear"
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised :func:`interval` of grids (..., S, n): (mean, low, high, se, df) on the original scale (se and df
+    on the scale the interval is computed on)."""
+    z = np.log(y) if scale == "log" else np.asarray(y, dtype=float)
+    mean, vs, vu, df = grid_moments(z)
+    se = np.sqrt(vs + vu)
+    half = t_quantiles(np.where(np.isfinite(df), df, 1.0), level) * se
+    half = np.where(np.isfinite(df), half, np.nan)
+    low, high = mean - half, mean + half
+    if scale == "log":
+        mean, low, high = np.exp(mean), np.exp(low), np.exp(high)
+    return mean, low, high, se, df
+
+
+def design_ok(users: int, seeds: int) -> bool:
+    """Enough units for an interval: at least :data:`MIN_USERS` users, or :data:`MIN_SEEDS` seeds."""
+    return users >= MIN_USERS or (users >= 1 and seeds >= MIN_SEEDS)
+
+
+def design_problem(users: int, seeds: int) -> str:
+    return (f"{users} user{'s' * (users != 1)} × {seeds} seed{'s' * (seeds != 1)}: fewer than the minimum "
+            f"({MIN_USERS} users, or {MIN_SEEDS} seeds)")
+
+
+def method_text(users: int, seeds: int, scale: Scale = "linear") -> str:
+    log = " on log scale (geometric mean)" if scale == "log" else ""
+    if seeds >= 2 and users >= 2:
+        return f"t over {seeds} seeds × {users} users (seed and user levels, Satterthwaite df){log}"
+    if users >= 2:
+        return f"t over {users} users, 1 seed (that seed's shared training fixed){log}"
+    return f"t over {seeds} seeds of {users} user{'s' * (users != 1)}{log}"
+
+
+# ------------------------------------------------------------------------------------------------- one sample
+
+
+def unit_grid(values: Mapping[Any, float] | Iterable[float]) -> tuple[np.ndarray, int, list[str]]:
+    """A (seeds × users) grid from per-unit values.
+
+    ``values`` is a mapping keyed by :class:`Unit` (or (user, seed) pairs marked as such), a mapping keyed by users
+    (one seed), or a plain iterable (one seed). Users lacking a seed that other users have are left out (the grid
+    must be complete for the seed means to be comparable); their number is returned, and a line per problem (how
+    many values were non-finite and left out, users left out, a ragged grid)."""
+    problems: list[str] = []
+    if isinstance(values, Mapping):
+        items = list(values.items())
+    else:
+        items = list(enumerate(values))
+    bad = sum(1 for _, v in items if v is None or not math.isfinite(float(v)))
+    if bad:
+        problems.append(f"{bad} of {len(items)} values are NaN, infinite or missing (expected finite numbers)")
+        items = [(k, v) for k, v in items if v is not None and math.isfinite(float(v))]
+    if items and all(isinstance(k, Unit) for k, _ in items):
+        seeds = sorted({k.seed for k, _ in items}, key=str)
+        by_user: dict[Hashable, dict[Hashable, float]] = {}
+        for k, v in items:
+            by_user.setdefault(k.user, {})[k.seed] = float(v)
+        complete = [u for u in sorted(by_user, key=str) if len(by_user[u]) == len(seeds)]
+        dropped = len(by_user) - len(complete)
+        if len(complete) < MIN_USERS and len(by_user) >= MIN_USERS:  # a ragged grid: seeds averaged within users
+            grid = np.array([[float(np.mean(list(by_user[u].values()))) for u in sorted(by_user, key=str)]])
+            problems.append("seeds differ between users: seeds averaged within each user (seed level not used)")
+            return grid, 0, problems
+        grid = np.array([[by_user[u][s] for u in complete] for s in seeds]) if complete else np.zeros((1, 0))
+        if dropped:
+            problems.append(f"{dropped} user{'s' * (dropped != 1)} left out: not run under every seed")
+        return grid, dropped, problems
+    vals = [float(v) for _, v in sorted(items, key=lambda kv: str(kv[0]))]
+    return np.array([vals]) if vals else np.zeros((1, 0)), 0, problems
+
+
+def interval(values: Mapping[Any, float] | Iterable[float], level: float = 0.95, scale: Scale = "linear",
+             bounds: tuple[float, float] | None = None) -> tuple[Interval, list[str]]:
+    """The interval of the mean of per-unit ``values`` (see the module's rule) and the notes on the input (values
+    left out, too few units); never raises for data: a design too small gives NaN bounds and a note."""
+    grid, dropped, notes = unit_grid(values)
+    return grid_interval(grid, level, scale, bounds, dropped, notes)
+
+
+def grid_interval(grid: np.ndarray, level: float = 0.95, scale: Scale = "linear",
+                  bounds: tuple[float, float] | None = None, dropped: int = 0,
+                  notes: list[str] | None = None) -> tuple[Interval, list[str]]:
+    notes = list(notes or [])
+    seeds, users = grid.shape
+    if users == 0:
+        return Interval(math.nan, math.nan, math.nan, math.nan, math.nan, 0, seeds, level, "no values", scale,
+                        math.nan, dropped), notes + ["no finite values"]
+    if scale == "log" and float(grid.min()) <= 0:
+        notes.append("a log-scale quantity (a ratio or a cost) must be positive: judged on the linear scale")
+        scale = "linear"
+    spread = float(grid.max() - grid.min())
+    user_means = grid.mean(axis=0)
+    user_sd = float(user_means.std(ddof=1)) if users > 1 else math.nan
+    method = method_text(users, seeds, scale)
+    if not design_ok(users, seeds):
+        mean = float(np.exp(np.log(grid).mean())) if scale == "log" else float(grid.mean())
+        return Interval(mean, math.nan, math.nan, math.nan, math.nan, users, seeds, level, method, scale, spread,
+                        dropped, user_sd), notes + [design_problem(users, seeds)]
+    z = np.log(grid) if scale == "log" else grid
+    m, vs, vu, df = (float(a) for a in grid_moments(z))
+    if spread <= 1e-12 * max(1.0, abs(float(grid.flat[0]))):  # every unit the same value: a point, no t
+        value = float(grid.flat[0])
+        return Interval(value, value, value, 0.0, math.nan, users, seeds, level, "no spread: every unit equal",
+                        scale, 0.0, dropped, user_sd, 0.0, 0.0), notes
+    se = math.sqrt(vs + vu)
+    half = float(t_quantiles(np.asarray(df), level)) * se
+    low, high = m - half, m + half
+    if scale == "log":
+        m, low, high = math.exp(m), math.exp(low), math.exp(high)
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Interval(m, low, high, se, df, users, seeds, level, method, scale, spread, dropped, user_sd, vs,
+                    vu), notes
+
+
+# ------------------------------------------------------------------------------------------------- table cells
+
+
+def cell_estimate(values: np.ndarray, user_codes: np.ndarray, seed_codes: np.ndarray, level: float = 0.95,
+                  bounds: tuple[float, float] | None = None) -> Estimate:
+    """The figures of one table cell (text, JSON, CSV, LaTeX, HTML, figures: every view calls this): the mean
+    over users, the standard deviation of the per-user means, and :func:`interval`'s interval over users and
+    seeds. ``values`` are the cell's finite job values, ``user_codes``/``seed_codes`` each job's user and seed;
+    jobs of one user and seed (targets pooled, repeated configurations) are averaged first."""
+    from .describe import means_by
+
+    n_jobs = len(values)
+    if n_jobs == 0:
+        return Estimate(0, math.nan, math.nan, math.nan, math.nan, "no values")
+    users, user_index = np.unique(user_codes, return_inverse=True)
+    seeds, seed_index = np.unique(seed_codes, return_inverse=True)
+    user_index, seed_index = user_index.reshape(-1), seed_index.reshape(-1)
+    cell = seed_index * len(users) + user_index
+    present = np.unique(cell)
+    unit_means = means_by(values, cell)
+    flat = np.full(len(seeds) * len(users), np.nan)
+    flat[present] = unit_means
+    grid: np.ndarray = flat.reshape(len(seeds), len(users))
+    complete = ~np.isnan(grid).any(axis=0)
+    if complete.sum() < MIN_USERS <= len(users):  # ragged: seeds averaged within users, one level
+        grid = np.nanmean(grid, axis=0)[None, :]
+        dropped = 0
+    else:
+        dropped = int((~complete).sum())
+        grid = grid[:, complete]
+    iv, _ = grid_interval(grid, level, "linear", bounds, dropped)
+    user_means = grid.mean(axis=0)
+    sd = float(np.std(user_means, ddof=1)) if len(user_means) > 1 else 0.0
+    if iv.users == 0:
+        return Estimate(0, math.nan, math.nan, math.nan, math.nan, "no values")
+    mean = float(grid.mean())
+    return Estimate(iv.users, mean, sd, iv.low, iv.high, iv.method, iv.seeds if iv.seeds > 1 else 0)
+
+
+def bootstrap_interval(values: Iterable[float], level: float = 0.95, resamples: int = 4000,
+                       seed: int = 0) -> tuple[float, float]:
+    """A BCa bootstrap interval of the mean over ``values`` (scipy.stats.bootstrap; percentile when BCa is
+    degenerate); NaNs below 3 values.
+
+    Kept for plugins that show it; harbench's own views and verdicts do not use it: it under-covers at the user
+    counts runs have (86 % at 5 users, measured in docs/statistics.md) and it cannot see seed-level randomness."""
+    vals = sorted(float(v) for v in values if v is not None and math.isfinite(float(v)))  # order-independent
+    if len(vals) < MIN_USERS:
+        return math.nan, math.nan
+    if max(vals) - min(vals) < 1e-15:  # no spread: the bootstrap distribution is a point
+        return vals[0], vals[0]
+    from scipy import stats
+
+    data = (np.asarray(vals),)
+    for method in ("BCa", "percentile"):
+        res = stats.bootstrap(data, np.mean, confidence_level=level, n_resamples=resamples, method=method,
+                              random_state=np.random.default_rng(seed))
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            return low, high
+    return math.nan, math.nan
