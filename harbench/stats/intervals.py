@@ -205,37 +205,62 @@ def interval(values: Mapping[Any, float] | Iterable[float], level: float = 0.95,
 def grid_interval(grid: np.ndarray, level: float = 0.95, scale: Scale = "linear",
                   bounds: tuple[float, float] | None = None, dropped: int = 0,
                   notes: list[str] | None = None) -> tuple[Interval, list[str]]:
-    notes = list(notes or [])
-    seeds, users = grid.shape
-    if users == 0:
-        return Interval(math.nan, math.nan, math.nan, math.nan, math.nan, 0, seeds, level, "no values", scale,
-                        math.nan, dropped), notes + ["no finite values"]
-    if scale == "log" and float(grid.min()) <= 0:
-        notes.append("a log-scale quantity (a ratio or a cost) must be positive: judged on the linear scale")
-        scale = "linear"
-    spread = float(grid.max() - grid.min())
-    user_means = grid.mean(axis=0)
-    user_sd = float(user_means.std(ddof=1)) if users > 1 else math.nan
-    method = method_text(users, seeds, scale)
-    if not design_ok(users, seeds):
-        mean = float(np.exp(np.log(grid).mean())) if scale == "log" else float(grid.mean())
-        return Interval(mean, math.nan, math.nan, math.nan, math.nan, users, seeds, level, method, scale, spread,
-                        dropped, user_sd), notes + [design_problem(users, seeds)]
-    z = np.log(grid) if scale == "log" else grid
-    m, vs, vu, df = (float(a) for a in grid_moments(z))
-    if spread <= 1e-12 * max(1.0, abs(float(grid.flat[0]))):  # every unit the same value: a point, no t
-        value = float(grid.flat[0])
-        return Interval(value, value, value, 0.0, math.nan, users, seeds, level, "no spread: every unit equal",
-                        scale, 0.0, dropped, user_sd, 0.0, 0.0), notes
-    se = math.sqrt(vs + vu)
-    half = float(t_quantiles(np.asarray(df), level)) * se
-    low, high = m - half, m + half
-    if scale == "log":
-        m, low, high = math.exp(m), math.exp(low), math.exp(high)
-    if bounds is not None:
-        low, high = max(low, bounds[0]), min(high, bounds[1])
-    return Interval(m, low, high, se, df, users, seeds, level, method, scale, spread, dropped, user_sd, vs,
-                    vu), notes
+    """:func:`interval` of one (seeds × users) grid."""
+    return grid_interval_many([grid], level, [scale], [bounds], [dropped], [list(notes or [])])[0]
+
+
+def grid_interval_many(grids: list[np.ndarray], level: float, scales: list[Scale],
+                       bounds: list[tuple[float, float] | None], dropped: list[int], notes: list[list[str]]
+                       ) -> list[tuple[Interval, list[str]]]:
+    """:func:`grid_interval` of many grids at once: grids of one shape and scale go through :func:`grid_moments`
+    as one stack (judging 10^4 claims is a handful of numpy calls, not 10^4 of each)."""
+    out: list[Any] = [None] * len(grids)
+    groups: dict[tuple, list[int]] = {}
+    for i, grid in enumerate(grids):
+        seeds, users = grid.shape
+        scale = scales[i]
+        if users == 0:
+            out[i] = (Interval(math.nan, math.nan, math.nan, math.nan, math.nan, 0, seeds, level, "no values", scale,
+                               math.nan, dropped[i]), notes[i] + ["no finite values"])
+            continue
+        if scale == "log" and float(grid.min()) <= 0:
+            notes[i] = notes[i] + ["a log-scale quantity (a ratio or a cost) must be positive: judged on the linear "
+                                   "scale"]
+            scales[i] = scale = "linear"
+        groups.setdefault((grid.shape, scale), []).append(i)
+    for ((seeds, users), scale), index in groups.items():
+        stack = np.stack([grids[i] for i in index])
+        spread = (stack.max(axis=(1, 2)) - stack.min(axis=(1, 2))).tolist()
+        user_means = stack.mean(axis=1)
+        user_sd = (user_means.std(axis=1, ddof=1) if users > 1 else np.full(len(index), math.nan)).tolist()
+        method = method_text(users, seeds, scale)
+        z = np.log(stack) if scale == "log" else stack
+        if not design_ok(users, seeds):
+            means = (np.exp(z.mean(axis=(1, 2))) if scale == "log" else z.mean(axis=(1, 2))).tolist()
+            for k, i in enumerate(index):
+                out[i] = (Interval(means[k], math.nan, math.nan, math.nan, math.nan, users, seeds, level, method,
+                                   scale, spread[k], dropped[i], user_sd[k]), notes[i] + [design_problem(users, seeds)])
+            continue
+        m, vs, vu, df = grid_moments(z)
+        se = np.sqrt(vs + vu)
+        half = np.where(np.isfinite(df), t_quantiles(np.where(np.isfinite(df), df, 1.0), level) * se, np.nan)
+        low, high, mean = m - half, m + half, m
+        if scale == "log":
+            mean, low, high = np.exp(m), np.exp(low), np.exp(high)
+        first = stack[:, 0, 0].tolist()
+        rows = zip(mean.tolist(), low.tolist(), high.tolist(), se.tolist(), df.tolist(), vs.tolist(), vu.tolist())
+        for k, (i, (mk, lo, hi, sek, dfk, vsk, vuk)) in enumerate(zip(index, rows)):
+            if spread[k] <= 1e-12 * max(1.0, abs(first[k])):  # every unit the same value: a point, no t
+                out[i] = (Interval(first[k], first[k], first[k], 0.0, math.nan, users, seeds, level,
+                                   "no spread: every unit equal", scale, 0.0, dropped[i], user_sd[k], 0.0, 0.0),
+                          notes[i])
+                continue
+            b = bounds[i]
+            if b is not None:
+                lo, hi = max(lo, b[0]), min(hi, b[1])
+            out[i] = (Interval(mk, lo, hi, sek, dfk, users, seeds, level, method, scale, spread[k], dropped[i],
+                               user_sd[k], vsk, vuk), notes[i])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- table cells

@@ -31,7 +31,7 @@ from typing import Any, Hashable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
-from .intervals import Interval, Scale, interval
+from .intervals import Interval, Scale, grid_interval_many, unit_grid
 from .multiplicity import holm, holm_levels
 from .power import power_sentence, users_for_power
 from .significance import directional_p, tost_p
@@ -172,6 +172,7 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
     """Judge the claims of one declared family together (see the module docstring); one verdict per claim, in
     order. An empty family gives an empty list."""
     prepared: list[tuple[Claim, Interval | None, list[str]]] = []
+    grids: list[tuple[int, np.ndarray, int, list[str]]] = []
     for c in claims:
         if c.direction not in (">", "<"):
             prepared.append((c, None, [f"direction must be '>' or '<', got {c.direction!r}"]))
@@ -181,8 +182,14 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
             prepared.append((c, None, [f"{bad} of {total} values are NaN, infinite or not numbers "
                                        f"(expected finite numbers)"]))
             continue
-        iv, notes = interval(items, level, c.scale, c.bounds)
-        prepared.append((c, iv, notes))
+        grid, dropped, notes = unit_grid(items)
+        grids.append((len(prepared), grid, dropped, notes))
+        prepared.append((c, None, notes))
+    done = grid_interval_many([g for _, g, _, _ in grids], level, [prepared[i][0].scale for i, _, _, _ in grids],
+                              [prepared[i][0].bounds for i, _, _, _ in grids], [d for _, _, d, _ in grids],
+                              [n for _, _, _, n in grids])
+    for (i, _, _, _), (iv, notes) in zip(grids, done):
+        prepared[i] = (prepared[i][0], iv, notes)
 
     def tested(iv: Interval | None) -> bool:
         return iv is not None and iv.defined and iv.spread > 0 and math.isfinite(iv.se) and iv.se > 0
