@@ -46,3 +46,15 @@ def test_one_seed_ignores_the_seed_level_and_says_so():
     from harbench.stats.intervals import method_text
 
     assert "1 seed" in method_text(5, 1) and "seeds × 5 users" in method_text(5, 3)
+
+
+def test_the_docs_table_is_what_the_command_generates():
+    """docs/statistics.md's gated rows are regenerated, not hand-copied: the same lines at the documented size."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "statistics.md").read_text(encoding="utf-8")
+    assert f"`python -m harbench.stats.simulate --markdown --reps 10000`" in doc
+    table = simulate.markdown(simulate.run(reps=10000, data=simulate.GATED)).splitlines()[2:]
+    missing = [line for line in table if line not in doc]
+    assert not missing, "regenerate: python -m harbench.stats.simulate --markdown --write docs/statistics.md\n" + \
+        "\n".join(missing)
