@@ -5,7 +5,7 @@ randomness is shared by every user of a seed: the generic model, a distillation 
 once per seed. A value is then ``y[s, u] = mu + a[s] + b[u] + e[s, u]`` (seed effect, user effect, residual), a
 crossed two-level design, and the mean over the grid has variance ``var(a)/S + var(b)/n + var(e)/(nS)``. A bootstrap
 over per-user means sees only ``var(b)/n`` (the seed effect is common to all users, so it never varies between
-resamples) and, at 3–8 users, under-covers even that (measured: 71 % at 3 users, 86 % at 5 on normal data).
+resamples) and, at 3–12 users, under-covers even that (the old rule's table in docs/statistics.md).
 
 The rule (Student-t on the right unit of replication, with Satterthwaite's degrees of freedom):
 
@@ -308,7 +308,7 @@ def bootstrap_interval(values: Iterable[float], level: float = 0.95, resamples: 
     degenerate); NaNs below 3 values.
 
     Kept for plugins that show it; harbench's own views and verdicts do not use it: it under-covers at the user
-    counts runs have (86 % at 5 users, measured in docs/statistics.md) and it cannot see seed-level randomness."""
+    counts runs have (docs/statistics.md, the old rule's table) and it cannot see seed-level randomness."""
     vals = sorted(float(v) for v in values if v is not None and math.isfinite(float(v)))  # order-independent
     if len(vals) < MIN_USERS:
         return math.nan, math.nan

@@ -28,11 +28,11 @@ Data (measured and shown, not gated: they miss the one-sided gate, and the table
 * ``skewed-additive``: a skewed difference that can be negative (so no log scale): seed N(0, 0.5²) + user
   (lognormal(0, 0.5²) − its mean) + residual N(0, 0.3²).
 
-The skewed cases show the limit of a t-interval at a handful of users: coverage stays near 93–96 % but the error
-falls on one side (the interval lies above an accuracy's true mean 5–10 % of the time: with 3–12 users the bad
-tail is often not in the sample, and no interval computed from that sample can know it is there). Hall's (1992)
-skewness-corrected t was tried and gains 1–3 points, not enough; a BCa bootstrap is worse (it under-covers on
-normal data already). Verdicts on such quantities carry that caveat (docs/statistics.md).
+The skewed cases show the limit of a t-interval at a handful of users: the error falls on one side (the interval
+lies wholly above an accuracy's true mean more often than 2.5 % of the time: with 3–12 users the bad tail is often
+not in the sample, and no interval computed from that sample can know it is there). A skewness-corrected t
+(Hall 1992) moves it only a little; a BCa bootstrap is worse (it under-covers on normal data already: the second
+table). Verdicts on such quantities carry that caveat (docs/statistics.md).
 
 ``python -m harbench.stats.simulate --markdown`` prints the table that docs/statistics.md holds; the test
 ``tests/test_stats_coverage.py`` fails when a gated case covers less than 93 % or falsely reproduces more than 3.5 %.
