@@ -1,7 +1,7 @@
 """The interval every verdict and cell uses holds its coverage at the designs runs have (issue #32, item 2).
 
 Simulated with the production code (:func:`harbench.stats.intervals.grid_intervals`) on 2,000 data sets per case:
-3, 5, 8, 12 users × 1 and 3 seeds, normal and lognormal-skewed data with a seed-level effect. The gate is the
+3, 5, 8, 12 users × 1, 2 and 3 seeds, normal and lognormal-skewed data with a seed-level effect. The gate is the
 issue's: coverage >= 93 %, each false-"reproduced" rate (interval wholly on one side of the truth) <= 3.5 %. The
 rule harbench used before (a BCa bootstrap over users' seed-averaged means) fails the same gate — the test says so,
 so the gate can fail.
@@ -21,7 +21,7 @@ def cases():
 
 
 def test_every_gated_case_holds_coverage_and_false_reproduced_rate(cases):
-    assert len(cases) == len(simulate.GATED) * len(simulate.USERS) * len(simulate.SEEDS) == 16
+    assert len(cases) == len(simulate.GATED) * len(simulate.USERS) * len(simulate.SEEDS) == 24
     failing = [c for c in cases if not c.passes]
     assert not failing, "\n" + simulate.markdown(failing)
     assert all(c.reps >= 2000 for c in cases)
@@ -53,7 +53,7 @@ def test_the_docs_table_is_what_the_command_generates():
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "statistics.md").read_text(encoding="utf-8")
-    assert f"`python -m harbench.stats.simulate --markdown --reps 10000`" in doc
+    assert "`python -m harbench.stats.simulate --markdown --reps 10000`" in doc
     table = simulate.markdown(simulate.run(reps=10000, data=simulate.GATED)).splitlines()[2:]
     missing = [line for line in table if line not in doc]
     assert not missing, "regenerate: python -m harbench.stats.simulate --markdown --write docs/statistics.md\n" + \

@@ -47,6 +47,16 @@ def test_seeds_are_a_level_the_old_bootstrap_could_not_see():
     assert v.low < 0 < v.high and v.verdict == "inconclusive"
 
 
+def test_two_seeds_are_as_wide_as_their_disagreement():
+    """With 2 seeds the seed part has one degree of freedom: when the seeds agree the interval is the users' t;
+    when they disagree it widens towards t with 1 df (Banerjee's half-width, docs/statistics.md)."""
+    users = np.array([0.3, -0.2, 0.1, -0.25, 0.05, 0.0, 0.15, -0.1])
+    agree, _ = interval(units(np.vstack([1.0 + users, 1.0 + users[::-1]])))
+    apart, _ = interval(units(np.vstack([0.5 + users, 1.5 + users])))
+    assert agree.df > 5 and apart.df < 2
+    assert (apart.high - apart.low) > 3 * (agree.high - agree.low)
+
+
 def test_one_seed_and_one_user_designs():
     one_seed = judge("x > 0", {Unit(f"u{i}", 0): 1.0 + 0.1 * i for i in range(5)})
     assert one_seed.seeds == 1 and one_seed.users == 5 and "1 seed" in one_seed.method
@@ -253,4 +263,4 @@ def test_the_verdicts_benchmark_runs():
     res = subprocess.run([sys.executable, str(root / "benchmarks" / "verdicts.py"), "--claims", "40", "--repeat", "1",
                           "--reps", "50"], cwd=root, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "judge 40 claims, 12 users × 3 seeds" in res.stdout and "16 gated cases × 50 data sets" in res.stdout
+    assert "judge 40 claims, 12 users × 3 seeds" in res.stdout and "24 gated cases × 50 data sets" in res.stdout

@@ -101,7 +101,7 @@ def population(deltas_g, ft_unseen):
     for i, (dg, ftu) in enumerate(zip(deltas_g, ft_unseen)):
         user = f"u{i:02d}"
         for seed in (0, 1):
-            jitter = 0.01 * (seed - 0.5)  # seeds differ; their mean is what counts
+            jitter = 0.01 * (seed - 0.5) * (1 if i % 2 else -1)  # seeds differ per user; no seed-wide effect
             rows += [row("generic", user, seed, 0.50, 0.80),
                      row("finetune-full", user, seed, 0.90, 0.80 + ftu, params={"epochs": 30}),
                      row("crop", user, seed, 0.90, 0.80 + ftu + dg + jitter, params={"epochs": 30},
@@ -113,8 +113,9 @@ def test_claims_use_per_user_means_and_harbench_judge():
     dg = [0.10, 0.12, 0.08, 0.11, 0.09, 0.10]
     rows = population(dg, [-0.3] * 6)
     claims = crop_claims(rows)[("synthetic-drift (adapt=sensor)", "")]
-    # every user × seed is a unit; the seeds' jitter is a seed effect shared by every user: a level of its own
-    units = {Unit(f"u{i:02d}", seed): 100 * (d + 0.01 * (seed - 0.5)) for i, d in enumerate(dg) for seed in (0, 1)}
+    # every user × seed is a unit (seeds are a level of the interval)
+    units = {Unit(f"u{i:02d}", seed): 100 * (d + 0.01 * (seed - 0.5) * (1 if i % 2 else -1))
+             for i, d in enumerate(dg) for seed in (0, 1)}
     expected = judge("ΔG > 0", units)
     assert claims["delta_g"].mean == pytest.approx(expected.mean) and claims["delta_g"].n_users == 6
     assert claims["delta_g"].seeds == 2 and "2 seeds × 6 users" in claims["delta_g"].method
