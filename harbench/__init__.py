@@ -42,8 +42,21 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and editors
     from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
     from .params import Param, ParamError
     from .records import JobRecord, JobSpec, RunSummary
-    from .results.analysis import holm
-    from .results.claims import ClaimResult, bootstrap_interval, judge, paired, per_user_mean
+    from .stats import (
+        Claim,
+        ClaimResult,
+        Family,
+        Unit,
+        Verdict,
+        bootstrap_interval,
+        holm,
+        judge,
+        judge_family,
+        paired,
+        per_unit_mean,
+        per_user_mean,
+        ratio,
+    )
     from .training import (
         FitReport,
         accuracy,
@@ -66,8 +79,8 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["Param", "ParamError"], ".params"),
     "LiveBytes": ".measure.memory",
     **dict.fromkeys(["JobRecord", "JobSpec", "RunSummary"], ".records"),
-    "holm": ".results.analysis",
-    **dict.fromkeys(["ClaimResult", "bootstrap_interval", "judge", "paired", "per_user_mean"], ".results.claims"),
+    **dict.fromkeys(["Claim", "ClaimResult", "Family", "Unit", "Verdict", "bootstrap_interval", "holm", "judge",
+                     "judge_family", "paired", "per_unit_mean", "per_user_mean", "ratio"], ".stats"),
     **dict.fromkeys(["FitReport", "accuracy", "cross_entropy", "fit", "flops_per_window", "frozen_copy", "macro_f1",
                      "make_optimizer", "predict", "split_train_val"], ".training"),
 }
@@ -95,7 +108,8 @@ def load(run: str | int = "latest", results: str = "results"):
 
 
 __all__ = [
-    "AdaptFacts", "AdaptResult", "Backbone", "ClaimResult", "bootstrap_interval", "holm", "judge", "paired", "per_user_mean", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
+    "AdaptFacts", "AdaptResult", "Backbone", "Claim", "ClaimResult", "Family", "Unit", "Verdict", "bootstrap_interval",
+    "holm", "judge", "judge_family", "paired", "per_unit_mean", "per_user_mean", "ratio", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",

@@ -162,14 +162,21 @@ def run(suite: str, results: str, resume: bool, quiet: bool, dry_run: bool, work
 @main.command()
 @click.argument("suite", type=click.Path(dir_okay=False))
 @set_option
+@click.option("--power", is_flag=True, help="also estimate, from the latest run of SUITE in --results, how many "
+              "users would decide each claim it left inconclusive (80 % power at the observed spread)")
+@results_option
 @bad_input
-def validate(suite: str, sets: tuple[str, ...]) -> None:
+def validate(suite: str, sets: tuple[str, ...], power: bool, results: str) -> None:
     """Check SUITE (schema, plugin names, parameters, users) without running anything."""
     from .run import plan_jobs
 
     s = load_with_overrides(suite, full_registry(), sets)
     click.echo(f"{suite}: valid — {len(s.datasets)} dataset(s), {len(s.methods)} method configuration(s), "
                f"{len(s.hardware)} hardware target(s), {len(s.model.seeds)} seed(s): {len(plan_jobs(s))} jobs")
+    if power:
+        from .results.power import power_report
+
+        click.echo(power_report(s.name, results))
 
 
 @main.command()

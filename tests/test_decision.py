@@ -95,6 +95,11 @@ def test_verdict_names_the_cheap_method_within_a_point_with_its_interval(rows):
     assert "at 12× less adapt energy" in rpi5.verdict
     assert rpi5.claim is not None and rpi5.claim.verdict == "reproduced" and rpi5.claim.n_users == 6
     assert rpi5.claim.mean == pytest.approx(sum(OFFSET) / 6)
+    # the report's claims (one per target with a cheaper option) form one family, Holm-adjusted, and say so
+    view = decide(rows)
+    judged = [t.claim for t in view.targets if t.claim is not None]
+    assert all(c.family_size == len(judged) for c in judged) and f"Holm p {rpi5.claim.p_adjusted:.3g} of" in rpi5.verdict
+    assert any(line.startswith("verdicts: family 'decision view") for line in view.legend)
 
 
 def test_verdict_without_a_cheaper_equal_says_the_best_is_also_cheapest(rows):
@@ -147,7 +152,7 @@ def test_csv_and_json_are_numbers_in_the_stored_unit(tmp_path):
     table = json.loads(res.output)
     cell = next(t for t in table if t["method"] == "tbft" and t["hardware"] == "rpi5")
     assert cell["acc_seen_mean"] == pytest.approx(sum(b + 0.20 + o for b, o in zip(BASE, OFFSET)) / 6)
-    assert cell["acc_seen_n"] == 12 and cell["acc_seen_ci_low"] < cell["acc_seen_mean"] < cell["acc_seen_ci_high"]
+    assert cell["acc_seen_n"] == 6 and cell["acc_seen_ci_low"] < cell["acc_seen_mean"] < cell["acc_seen_ci_high"]
     assert isinstance(cell["adapt_j_std"], float) and cell["infer_mj_mean"] is None
     res = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--format", "csv"])
     lines = list(csv.DictReader(io.StringIO(res.output)))

@@ -1,7 +1,8 @@
 """The store's views at scale (#25): rows read in chunks, tables over numpy columns, exports streamed.
 
-The expectations are computed here from first principles — plain Python over the fabricated values, the public
-``bootstrap_interval`` per group, Student-t from scipy — not from the views' own output.
+The expectations are computed here from first principles — plain Python over the fabricated values, the cell rule
+of docs/statistics.md (complete users × seeds, seed and user means, Satterthwaite's t from scipy) — not from the
+views' own output.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import statistics
 import pytest
 from scipy import stats
 
-from harbench import bootstrap_interval
 from harbench.records import JobRecord, JobSpec
 from harbench.results import export
 from harbench.results import store as store_module
@@ -67,27 +67,34 @@ def fabricate(folder, seeds=(0, 1, 2)) -> tuple[Store, int, list[dict]]:
     return store, run_id, plain
 
 
-def t_interval(vals: list[float]) -> tuple[float, float, float, float]:
-    mean, std = statistics.fmean(vals), statistics.stdev(vals)
-    half = float(stats.t.ppf(0.975, len(vals) - 1)) * std / math.sqrt(len(vals))
-    return mean, std, mean - half, mean + half
+def two_level(rows: list[dict], metric: str, bounds=(-math.inf, math.inf)) -> tuple[float, ...]:
+    """(mean, std of user means, low, high, users): the users run under every seed, seed means and user means,
+    se^2 = var(seed means)/S + var(user means)/n with Satterthwaite's degrees of freedom."""
+    seeds = sorted({r["seed"] for r in rows})
+    cells = {(r["user"], r["seed"]): r[metric] for r in rows}
+    users = [u for u in dict.fromkeys(r["user"] for r in rows) if all((u, s) in cells for s in seeds)]
+    grid = [[cells[(u, s)] for u in users] for s in seeds]
+    user_means = [statistics.fmean(grid[i][j] for i in range(len(seeds))) for j in range(len(users))]
+    seed_means = [statistics.fmean(line) for line in grid]
+    vs = statistics.variance(seed_means) / len(seeds)
+    vu = statistics.variance(user_means) / len(users)
+    df = (vs + vu) ** 2 / (vs ** 2 / (len(seeds) - 1) + vu ** 2 / (len(users) - 1))
+    mean = statistics.fmean(user_means)
+    half = float(stats.t.ppf(0.975, df)) * math.sqrt(vs + vu)
+    return (mean, statistics.stdev(user_means), max(mean - half, bounds[0]), min(mean + half, bounds[1]),
+            len(users))
 
 
 def expected_groups(plain: list[dict]) -> dict[tuple, dict[str, tuple]]:
-    """Per method x variant x hardware: (mean, std, low, high, n) of each metric, computed the plain way."""
+    """Per method x variant x hardware: (mean, std, low, high, users) of each metric, computed the plain way."""
     out: dict[tuple, dict[str, tuple]] = {}
     for method, _, variant in METHODS:
         for hardware, _ in TARGETS:
             rows = [r for r in plain if (r["method"], r["variant"], r["hardware"]) == (method, variant, hardware)]
-            users = {u: statistics.fmean(r["acc_seen"] for r in rows if r["user"] == u)
-                     for u in dict.fromkeys(r["user"] for r in rows)}
-            configs = {(r["user"], r["seed"]) for r in rows}  # one target per group: one job per configuration
-            low, high = bootstrap_interval(list(users.values()))
             out[(method, variant, hardware)] = {
-                "acc_seen": (statistics.fmean(users.values()), statistics.stdev(users.values()), low, high,
-                             len(users)),
-                "adapt_j": (*t_interval([r["adapt_j"] for r in rows]), len(rows)),
-                "params_trained": (*t_interval([r["params_trained"] for r in rows]), len(configs)),
+                "acc_seen": two_level(rows, "acc_seen", (0.0, 1.0)),
+                "adapt_j": two_level(rows, "adapt_j"),
+                "params_trained": two_level(rows, "params_trained"),
                 "jobs": (len(rows),)}
     return out
 
@@ -122,13 +129,11 @@ def test_numeric_table_matches_a_direct_computation(tmp_path):
     for line in table:
         cell = dict(zip(headers, line))
         key = (cell["method"], cell["variant"], cell["hardware"])
-        rows = [r for r in plain if (r["method"], r["variant"], r["hardware"]) == key]
-        for metric in ("acc_seen", "adapt_j"):  # the numeric table: Student-t over jobs, in the stored unit
-            mean, std, low, high = t_interval([r[metric] for r in rows])
+        for metric in ("acc_seen", "adapt_j"):  # the numeric table: the text table's cell, in the stored unit
+            mean, std, low, high, users = expected[key][metric]
             got = [cell[f"{metric}_{s}"] for s in ("mean", "std", "ci_low", "ci_high")]
-            assert got[0] == mean  # the exactly rounded mean, bit for bit
-            assert all(math.isclose(g, w, rel_tol=1e-12) for g, w in zip(got[1:], [std, low, high]))  # fsum, not exact
-            assert cell[f"{metric}_n"] == len(rows)
+            assert all(math.isclose(g, w, rel_tol=1e-9) for g, w in zip(got, [mean, std, low, high]))
+            assert cell[f"{metric}_n"] == users and users in (4, 5)  # u5 lacks seed 2 (and tbft/cpu's u1 seed 1)
         assert cell["energy_method_mean"] in ("rapl", "roofline") and cell["energy_method_std"] is None
         assert cell["jobs"] == expected[key]["jobs"][0]
 

@@ -3,7 +3,7 @@ import torch
 
 from harbench import macro_f1
 from harbench.measure import latency_loop
-from harbench.measure.stats import Stats, mean_std
+from harbench.stats import Stats, mean_std
 
 
 def test_percentiles_match_numpy_linear():

@@ -7,8 +7,8 @@ from typing import Callable
 import torch
 
 from .. import JobOutputs, Metric, accuracy, hookimpl, macro_f1
-from ..measure.stats import Stats
 from ..results import lifetime
+from ..stats.samples import Stats
 
 
 def _ms(q: float) -> Callable[[JobOutputs], float]:

@@ -1,7 +1,6 @@
-"""Measurement on this host: energy regions (codecarbon), latency loops, and statistics over raw samples."""
+"""Measurement on this host: energy regions (codecarbon) and latency loops (their statistics: harbench.stats)."""
 
 from .energy import Energy, EnergyMeter
 from .latency import LatencyRun, latency_loop
-from .stats import Stats, mean_std
 
-__all__ = ["Energy", "EnergyMeter", "LatencyRun", "latency_loop", "Stats", "mean_std"]
+__all__ = ["Energy", "EnergyMeter", "LatencyRun", "latency_loop"]

@@ -1,4 +1,5 @@
-"""User-level statistics for reports: confidence intervals, harm rate, worst decile, paired tests.
+"""User-level views for reports: per-user values, harm rate, worst decile, paired tests (the statistics
+themselves live in :mod:`harbench.stats`).
 
 The user is the unit of evaluation: a method that helps the average user while hurting one user in five is a
 different method from one that helps everyone a little. So per method this module reduces each user to one number
@@ -12,98 +13,22 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .claims import bootstrap_interval
+from ..stats.describe import Estimate, estimate, estimate_array, finite, harm_rate, stdev, worst_decile
+from ..stats.intervals import cell_estimate
+from ..stats.multiplicity import holm
+from ..stats.pareto import pareto_front
+from ..stats.significance import Paired, wilcoxon
 from .frame import Keys
-from .query import GroupKey, group_key_columns, group_rows, key_value, number
+from .query import GroupKey, group_key_columns, group_rows, key_value
+
+__all__ = ["Estimate", "Paired", "estimate", "estimate_array", "finite", "harm_rate", "holm", "pareto_front",
+           "stdev", "wilcoxon", "worst_decile"]  # statistics live in harbench.stats; re-exported for old imports
 
 REFERENCES = ("generic", "finetune-full")
-
-
-# ------------------------------------------------------------------------------------------ statistics
-
-
-def finite(values: Iterable[Any]) -> list[float]:
-    out = []
-    isfinite = math.isfinite
-    for v in values:
-        if type(v) is float:  # the common case, without number()'s checks
-            if isfinite(v):
-                out.append(v)
-            continue
-        n = number(v)
-        if n is not None and isfinite(n):
-            out.append(n)
-    return out
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """Mean, standard deviation and a two-sided Student-t confidence interval of the mean."""
-
-    n: int
-    mean: float
-    std: float
-    lo: float
-    hi: float
-
-
-def estimate(values: Iterable[Any], level: float = 0.95) -> Estimate:
-    """With one value the interval is that value's (unknowable) width: NaN, shown as '—' rather than a fake ±0."""
-    return _estimate(finite(values), level)
-
-
-def _estimate(vals: list[float], level: float) -> Estimate:
-    n = len(vals)
-    if n == 0:
-        return Estimate(0, math.nan, math.nan, math.nan, math.nan)
-    mean = statistics.fmean(vals)
-    if n == 1:
-        return Estimate(1, mean, 0.0, math.nan, math.nan)
-    std = stdev(vals, mean)
-    half = _t_quantile(level, n - 1) * std / math.sqrt(n)
-    return Estimate(n, mean, std, mean - half, mean + half)
-
-
-def stdev(vals: Sequence[float], mean: float | None = None) -> float:
-    """The sample standard deviation, from the exactly rounded mean (``statistics.fmean``) and an exactly rounded
-    sum (``math.fsum``) of the squared deviations: within a few ulps of ``statistics.stdev``, whose exact rational
-    arithmetic cost 1.5 s of a 10^5-row report, and the same on every CPU (no SIMD-ordered reduction)."""
-    n = len(vals)
-    if n < 2:
-        return 0.0
-    m = statistics.fmean(vals) if mean is None else mean
-    d = np.asarray(vals, dtype=float) - m  # elementwise: each difference and square rounded once, as in Python
-    return math.sqrt(math.fsum((d * d).tolist()) / (n - 1))
-
-
-@lru_cache(maxsize=4096)
-def _t_quantile(level: float, dof: int) -> float:
-    """Student-t quantile: ``scipy.stats.t.ppf`` is ``scipy.special.stdtrit``, without importing scipy.stats
-    (~1 s: a ``--format json`` report needs no other part of it)."""
-    from scipy import special
-
-    return float(special.stdtrit(dof, 0.5 + level / 2))
-
-
-def estimate_array(vals: np.ndarray, level: float = 0.95) -> Estimate:
-    """:func:`estimate` of finite values already in an array: the same figures, bit for bit."""
-    return _estimate(vals.tolist(), level)
-
-
-def user_estimate_array(user_means: np.ndarray, level: float = 0.95) -> Estimate:
-    """:func:`user_estimate` from the users' means already in an array (the same figures, bit for bit)."""
-    n = len(user_means)
-    if n == 0:
-        return Estimate(0, math.nan, math.nan, math.nan, math.nan)
-    values = user_means.tolist()
-    lo, hi = bootstrap_interval(values, level)
-    mean = statistics.fmean(values)
-    return Estimate(n, mean, stdev(values, mean), lo, hi)
 
 
 def user_key(row: dict[str, Any], keys: Keys | None = None) -> tuple:
@@ -154,80 +79,27 @@ def once_per_configuration(rows: Iterable[dict[str, Any]], metric: str) -> list[
     return list(_means_by(rows, metric, configuration_key).values())
 
 
-def user_estimate(rows: Iterable[dict[str, Any]], metric: str, level: float = 0.95) -> Estimate:
-    """Mean and standard deviation over users (each user the mean over its seeds and the targets pooled), with
-    a bootstrap interval of the mean over users (:func:`harbench.bootstrap_interval`, BCa). The bootstrap
-    distribution of a mean lies within the users' values, so an accuracy interval never leaves [0, 1]; below 3
-    users there is no interval (NaN)."""
-    vals = list(per_user(rows, metric).values())
-    if not vals:
-        return Estimate(0, math.nan, math.nan, math.nan, math.nan)
-    lo, hi = bootstrap_interval(vals, level)
-    mean = statistics.fmean(vals)
-    return Estimate(len(vals), mean, stdev(vals, mean), lo, hi)
+def user_estimate(rows: Iterable[dict[str, Any]], metric: str, level: float = 0.95,
+                  bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean over users and the standard deviation of the per-user means, with the interval every view shows
+    (:func:`harbench.stats.intervals.cell_estimate`: users and seeds as levels); ``bounds`` clip it (accuracy)."""
+    ok = [r for r in rows if r.get("status", "ok") == "ok"]
+    values = np.array([v if (v := _value(r.get(metric))) is not None else math.nan for r in ok], dtype=float)
+    keep = ~np.isnan(values)
+    keys = Keys()
+    users = _codes([(r.get("dataset"), keys(r.get("dataset_params")), r.get("user")) for r in ok])
+    seeds = _codes([r.get("seed") for r in ok])
+    return cell_estimate(values[keep], users[keep], seeds[keep], level, bounds)
 
 
-def worst_decile(values: Iterable[float], higher_is_better: bool | None = True) -> float:
-    """Mean of the worst tenth of users (at least one user): what the unluckiest users actually get. "Worst"
-    follows the metric's direction (the highest latencies for a lower-is-better metric); a metric without a
-    direction has no worst users (NaN)."""
-    if higher_is_better is None:
-        return math.nan
-    vals = sorted(finite(values), reverse=not higher_is_better)
-    if not vals:
-        return math.nan
-    k = max(1, math.ceil(len(vals) / 10))
-    return statistics.fmean(vals[:k])
+def _value(v: Any) -> float | None:
+    f = finite([v])
+    return f[0] if f else None
 
 
-def harm_rate(method: dict[tuple, float], reference: dict[tuple, float], tolerance: float = 1e-9,
-              higher_is_better: bool | None = True) -> tuple[float, int]:
-    """Share of paired users made worse than the reference (below it when higher is better, above it when lower
-    is better); returns (rate, number of paired users). Without a direction nobody is worse: NaN."""
-    users = sorted(set(method) & set(reference), key=str)
-    if not users or higher_is_better is None:
-        return math.nan, len(users)
-    sign = 1.0 if higher_is_better else -1.0
-    worse = sum(sign * (method[u] - reference[u]) < -tolerance for u in users)
-    return worse / len(users), len(users)
-
-
-@dataclass(frozen=True)
-class Paired:
-    """A paired comparison over users: median difference (method − reference), raw and Holm-adjusted p."""
-
-    reference: str
-    n: int
-    median_diff: float
-    p: float
-    p_holm: float = math.nan
-
-
-def wilcoxon(method: dict[tuple, float], reference: dict[tuple, float], name: str) -> Paired:
-    """Two-sided Wilcoxon signed-rank over the users both have; all-equal pairs give p = 1 (no evidence)."""
-    users = sorted(set(method) & set(reference), key=str)
-    diffs = np.array([method[u] - reference[u] for u in users], dtype=float)
-    if len(diffs) == 0:
-        return Paired(name, 0, math.nan, math.nan)
-    median = float(np.median(diffs))
-    if len(diffs) < 2 or np.all(np.abs(diffs) < 1e-12):
-        return Paired(name, len(diffs), median, 1.0 if len(diffs) else math.nan)
-    from scipy import stats
-
-    p = float(stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
-    return Paired(name, len(diffs), median, p)
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni step-down adjusted p-values (NaN entries are left out of the family and stay NaN)."""
-    index = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
-    m = len(index)
-    adjusted = [math.nan] * len(pvalues)
-    running = 0.0
-    for rank, i in enumerate(sorted(index, key=lambda i: pvalues[i])):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
+def _codes(keys: list[Any]) -> np.ndarray:
+    index: dict[Any, int] = {}
+    return np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
 
 
 # -------------------------------------------------------------------------------------- user-level table
@@ -305,20 +177,6 @@ def user_level(rows: Sequence[dict[str, Any]], by: Sequence[str] | None = None, 
     for p, adj in zip(family, holm([p.p for p in family])):
         object.__setattr__(p, "p_holm", adj)
     return out
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points not dominated under (lower x, higher y), sorted by x: the trade-off curve."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best_y = [], -math.inf
-    for i in order:
-        x, y = points[i]
-        if math.isnan(x) or math.isnan(y):
-            continue
-        if y > best_y:
-            front.append(i)
-            best_y = y
-    return front
 
 
 def energy_methods(rows: Iterable[dict[str, Any]]) -> list[str]:

@@ -4,7 +4,7 @@ Per hardware target it lists the methods on the accuracy–cost Pareto fronts (a
 latency, vs adapt memory when an ``adapt_peak_mb`` metric exists), the best method under the user's budgets
 (``latency_ms_p50<=5``) and a one-line verdict ("on rpi5: tbft[block=fc] is within 1 pt of the best accuracy at
 12× less adapt energy"). Accuracy does not depend on the target (the adapted model is evaluated on the host), so it
-is given once per method configuration, with a per-user 95 % bootstrap interval; costs are given per target and
+is given once per method configuration, with the table cell's 95 % interval (users and seeds); costs are given per target and
 labelled ``measured``, ``estimated`` or ``uncalibrated`` (an estimate from a board profile nobody calibrated).
 """
 
@@ -14,18 +14,20 @@ import math
 import re
 import statistics
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..stats.units import paired
+from ..stats.verdicts import Claim, ClaimResult, Family
 from ..units import parse_amount
 from .analysis import energy_methods, pareto_front, user_key
-from .claims import ClaimResult, bootstrap_interval, judge, paired
 from .frame import Frame, means_by
 
 ACCURACY = "acc_seen"
 TOLERANCE = 0.01  # "as accurate as the best": within 1 point
 AXES = (("adapt_j", "adapt energy"), ("latency_ms_p50", "latency"), ("adapt_peak_mb", "adapt memory"))
+FAMILY = "decision view (the cheaper option within tolerance, every target)"
 FALLBACK_AXIS = ("adapt_s", "adapt time")  # a target that recorded no energy is judged on adapt time
 ENERGY_METHODS = {  # what each energy method is, for the legend
     "rapl": "a hardware energy counter (RAPL) read around the phase",
@@ -73,7 +75,7 @@ def parse_budget(text: str, fractions: Sequence[str] = (), known: Sequence[str] 
 
 @dataclass(frozen=True)
 class Accuracy:
-    """One method configuration's accuracy: mean over users (seeds averaged), per-user 95 % bootstrap interval."""
+    """One method configuration's accuracy: mean over users (seeds averaged), the table cell's 95 % interval."""
 
     label: str
     mean: float
@@ -105,6 +107,7 @@ class TargetView:
     best: Option | None
     verdict: str
     claim: ClaimResult | None = None
+    pending: Any = field(default=None, repr=False, compare=False)  # (Claim, render) until the family is judged
 
 
 @dataclass
@@ -133,7 +136,7 @@ def honesty(rows: Sequence[dict[str, Any]]) -> str:
 def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY, frame: Frame | None = None
                ) -> dict[tuple, Accuracy]:
     """Per method configuration of the successful ``rows``, in the order they first appear: the mean over users
-    of ``metric`` (each user the mean over its jobs), its bootstrap interval, and the same mean of ``acc_unseen``.
+    of ``metric`` (each user the mean over its jobs), the cell's interval, and the same mean of ``acc_unseen``.
     The per-user means are ``analysis.per_user``'s, from the frame's columns (one pass per metric, not per group)."""
     f = frame if frame is not None else Frame(list(rows))
     g = f.grouping(["dataset", "dataset_params", "user"])
@@ -144,7 +147,8 @@ def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY, frame: Fr
         per = _per_user(seen, users, members)
         if not per:
             continue
-        low, high = bootstrap_interval(per.values())
+        cell = f.cell(metric, members, (0.0, 1.0))  # the table cell's interval (users and seeds as levels)
+        low, high = cell.lo, cell.hi
         other = _per_user(unseen, users, members)
         out[(method, variant)] = Accuracy(label(method, variant), statistics.fmean(per.values()), low, high,
                                           len(per), statistics.fmean(other.values()) if other else math.nan, per)
@@ -161,7 +165,7 @@ def _groups(f: Frame, columns: list[str]) -> tuple[list[tuple], list[np.ndarray]
 
 def _per_user(values: np.ndarray, users: tuple[np.ndarray, list[Any]], members: np.ndarray) -> dict[Any, float]:
     """``analysis.per_user`` of the rows at ``members``: each user's ``math.fsum`` mean of its finite values, the
-    users in the order their first row appears (the bootstrap sorts the values; the paired tests key by user).
+    users in the order their first row appears (the paired tests key by user).
     ``users``: each row's user code and each code's key."""
     m = members[~np.isnan(values[members])]
     if not len(m):
@@ -184,13 +188,23 @@ def decide(rows: Sequence[dict[str, Any]], budgets: Sequence[Budget] = (), metri
     for (hardware,), members in zip(*_groups(f, ["hardware"])):
         mine = {(m, v): at for (h, m, v), at in configs.items() if h == hardware}
         targets.append(_target(str(hardware), [ok[i] for i in members.tolist()], acc, budgets, tolerance, f, mine))
+    family = Family(FAMILY)  # the targets' "cheaper within tolerance" claims: one family, Holm over the targets
+    index = {id(t): family.add(t.pending[0].text, t.pending[0].values, t.pending[0].threshold,
+                               t.pending[0].direction) for t in targets if t.pending is not None}
+    verdicts = family.verdicts()
+    for t in targets:
+        if t.pending is not None:
+            t.claim = verdicts[index[id(t)]]
+            t.verdict = t.pending[1](t.claim)
     found = sorted({e for t in targets for e in t.energy})
-    legend = [f"accuracy: {metric}, mean over users (seeds averaged) with a per-user 95 % bootstrap interval; it is "
+    legend = [f"accuracy: {metric}, mean over users (seeds averaged) with a 95 % interval over users and seeds; it is "
               "the same on every target (the adapted model is evaluated on the host)",
               "measured: costs measured on the target; estimated: modelled from a calibrated profile; uncalibrated: "
               "modelled from a board profile nobody fitted to the board (order of magnitude only)",
               "front: the axes (E adapt energy, L latency, M adapt memory, T adapt time) on whose accuracy–cost "
               "Pareto front the method lies"]
+    if family.claims:
+        legend.append("verdicts: " + family.summary())
     legend += [f"energy {e}: {ENERGY_METHODS.get(e, _energy_text(e))}" for e in found]
     return DecisionView(sorted(acc.values(), key=lambda a: -a.mean), targets, list(budgets), legend)
 
@@ -228,12 +242,19 @@ def _target(hardware: str, rows: list[dict[str, Any]], acc: dict[tuple, Accuracy
     allowed = [o for o in options if o.within_budget]
     best = max(allowed, key=lambda o: (o.accuracy.mean, -o.costs.get(axes[0][0], 0.0) if axes else 0.0),
                default=None)
-    verdict, claim = _verdict(hardware, options, axes, tolerance)
-    return TargetView(hardware, honesty(rows), energy_methods(rows), axes, options, best, verdict, claim)
+    verdict, pending = _verdict(hardware, options, axes, tolerance)
+    view = TargetView(hardware, honesty(rows), energy_methods(rows), axes, options, best, verdict)
+    view.pending = pending
+    return view
+
+
+Pending = tuple[Claim, Callable[[ClaimResult], str]] | None
 
 
 def _verdict(hardware: str, options: list[Option], axes: list[tuple[str, str]],
-             tolerance: float) -> tuple[str, ClaimResult | None]:
+             tolerance: float) -> tuple[str, Pending]:
+    """The target's verdict text, or the claim it rests on and how to word it once the report's family of
+    claims has been judged (:func:`decide`)."""
     if not options:
         return f"on {hardware}: no successful job", None
     top = max(options, key=lambda o: o.accuracy.mean)
@@ -249,15 +270,20 @@ def _verdict(hardware: str, options: list[Option], axes: list[tuple[str, str]],
         return (head + f"{top.label} has the best accuracy ({_pts(top.accuracy.mean)} %) and the least {axis_name} "
                 f"of the methods within {_tol(tolerance)} pt of it"), None
     diff = paired(cheapest.accuracy.per_user, top.accuracy.per_user)
-    claim = judge(f"{cheapest.label} within {_tol(tolerance)} pt of {top.label}", diff, -tolerance, ">")
+    claim = Claim(f"{cheapest.label} within {_tol(tolerance)} pt of {top.label}", diff, -tolerance, ">")
     ratio = top.costs[axis] / cheapest.costs[axis] if cheapest.costs[axis] > 0 else math.inf
     saving = ("at no " + axis_name if cheapest.costs[axis] <= 0
               else f"at {100 * (1 - 1 / ratio):.0f} % less {axis_name}" if ratio < 2  # "1.0× less" reads as none
               else f"at {_ratio(ratio)}× less {axis_name}")
-    evidence = (f"Δ {100 * claim.mean:+.1f} [{100 * claim.low:+.1f}, {100 * claim.high:+.1f}] pts"
-                if not math.isnan(claim.low) else f"Δ {100 * claim.mean:+.1f} pts, interval needs ≥ 3 users")
-    return (head + f"{cheapest.label} is within {_tol(tolerance)} pt of the best accuracy ({top.label}, "
-            f"{_pts(top.accuracy.mean)} %) {saving} ({evidence}, {claim.n_users} users: {claim.verdict})"), claim
+
+    def render(res: ClaimResult) -> str:
+        evidence = (f"Δ {100 * res.mean:+.1f} [{100 * res.low:+.1f}, {100 * res.high:+.1f}] pts"
+                    if not math.isnan(res.low) else f"Δ {100 * res.mean:+.1f} pts, interval needs ≥ 3 users")
+        holm = (f", Holm p {res.p_adjusted:.3g} of {res.family_size}" if not math.isnan(res.p_adjusted) else "")
+        return (head + f"{cheapest.label} is within {_tol(tolerance)} pt of the best accuracy ({top.label}, "
+                f"{_pts(top.accuracy.mean)} %) {saving} ({evidence}, {res.n_users} users: {res.verdict}{holm})")
+
+    return "", (claim, render)
 
 
 def _pts(value: float) -> str:

@@ -2,8 +2,7 @@
 
 The tables that reduce every metric of every group (the full table, ``--format json|csv``) would otherwise walk
 all rows once per group and metric in Python; here each column is read from the rows once, and each group's
-reduction is a slice of a numpy array. The statistics are those of :mod:`.analysis` (the same means, standard
-deviations, Student-t and bootstrap intervals), computed from the same values.
+reduction is a slice of a numpy array. The statistics are :mod:`harbench.stats`'s, computed from the same values.
 """
 
 from __future__ import annotations
@@ -13,7 +12,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..stats.describe import Estimate, means_by
+from ..stats.intervals import cell_estimate
 from .query import GroupKey, Keys
+
+__all__ = ["Frame", "Grouping", "means_by"]  # means_by lives in harbench.stats
 
 
 def _number(value: Any) -> float:
@@ -143,14 +146,16 @@ class Frame:
                                                        r.get("method"), r.get("variant"), k(r.get("method_params")),
                                                        r.get("seed"))).codes
 
+    def seed_codes(self) -> np.ndarray:
+        """The seed of each row."""
+        return self.by_key("seed", lambda r: r.get("seed")).codes
 
-def means_by(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The mean of ``values`` per distinct code, each exactly ``statistics.fmean`` of its values (``fsum / n``), as
-    ``analysis._means_by`` gives it: a BCa interval over a handful of users moves with the last bit of their means
-    (resample means that tie with the sample mean), so these are not computed any other way."""
-    if len(values) == 0:
-        return values
-    order = np.argsort(codes, kind="stable")
-    ordered = values[order].tolist()
-    starts = [0, *(np.flatnonzero(np.diff(codes[order])) + 1).tolist(), len(ordered)]
-    return np.array([math.fsum(ordered[a:b]) / (b - a) for a, b in zip(starts, starts[1:])])
+    def cell(self, metric: str, index: np.ndarray, bounds: tuple[float, float] | None = None) -> Estimate:
+        """The figures of one table cell: ``metric`` over the rows at ``index`` (finite values only), reduced by
+        :func:`harbench.stats.intervals.cell_estimate` (users and seeds as levels) — the function every view's
+        cells come from, so one cell shows one interval in text, JSON, CSV, LaTeX, HTML and figures."""
+        values = self.values(metric)[index]
+        finite = ~np.isnan(values)
+        return cell_estimate(values[finite], self.user_codes()[index][finite], self.seed_codes()[index][finite],
+                             bounds=bounds)
+

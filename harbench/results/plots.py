@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .analysis import estimate, finite, pareto_front, per_user, user_estimate
+from .analysis import finite, pareto_front, per_user, user_estimate
 from .query import group_rows
 
 FIGURES = ("energy", "latency", "robustness", "gains", "memory")
@@ -62,7 +62,7 @@ def _points(rows: Sequence[dict[str, Any]], x_metric: str) -> list[Point]:
     for (method, variant, hardware), items in group_rows(rows, ["method", "variant", "hardware"]).items():
         ok = [r for r in items if r.get("status") == "ok"]
         xs = finite(r.get(x_metric) for r in ok)
-        acc = estimate(r.get("acc_seen") for r in ok)
+        acc = user_estimate(ok, "acc_seen", bounds=(0.0, 1.0))  # the table cell's interval
         if not xs or math.isnan(acc.mean):
             continue
         half = (acc.hi - acc.mean) if not math.isnan(acc.hi) else 0.0
@@ -164,13 +164,13 @@ def figure_latency(plt, rows):
 
 def robustness_estimates(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[Any], list[Any]]:
     """Per method configuration, seen and unseen accuracy over users: each user once (the mean over its seeds and
-    every target it ran on, since accuracy does not depend on the target), a bootstrap interval over users."""
+    every target it ran on, since accuracy does not depend on the target), the cells' interval (users and seeds)."""
     groups = group_rows([r for r in rows if r.get("status") == "ok"], ["method", "variant"])
     labels, seen, unseen = [], [], []
     for (method, variant), items in groups.items():
         labels.append(_label(method, variant))
-        seen.append(user_estimate(items, "acc_seen"))
-        unseen.append(user_estimate(items, "acc_unseen"))
+        seen.append(user_estimate(items, "acc_seen", bounds=(0.0, 1.0)))
+        unseen.append(user_estimate(items, "acc_unseen", bounds=(0.0, 1.0)))
     return labels, seen, unseen
 
 
@@ -186,7 +186,7 @@ def figure_robustness(plt, rows):
         ax.bar([x + offset for x in xs], heights, width=0.4, yerr=errs, capsize=2, label=name)
     ax.set_xticks(list(xs))
     ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("accuracy (%), 95 % bootstrap interval over users")
+    ax.set_ylabel("accuracy (%), 95 % interval over users and seeds")
     ax.set_ylim(0, 102)
     ax.set_title("robustness: accuracy on the seen vs unseen contexts", fontsize=9)
     ax.legend(fontsize=7)

@@ -13,11 +13,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 from tabulate import tabulate
 
 from ..units import parse_amount
-from .analysis import energy_methods, energy_note, estimate_array
+from .analysis import energy_methods, energy_note
 from .decision import Budget, DecisionView, decide, parse_budget, render_text
 from .export import export_rows
 from .frame import Frame
@@ -155,8 +154,8 @@ class Report:
 
 def numeric_table(rows: list[dict[str, Any]], columns: Sequence[MetricColumn], by: list[str] | None = None,
                   ci: bool = True, frame: Frame | None = None) -> tuple[list[str], list[list[Any]]]:
-    """The main table as numbers: per group and metric ``_mean``, ``_std``, ``_ci_low``, ``_ci_high`` (95 %
-    Student-t; with ``ci``) and ``_n``, in the metric's stored unit (fractions stay in [0, 1], as in ``export``);
+    """The main table as numbers: per group and metric ``_mean``, ``_std``, ``_ci_low``, ``_ci_high`` (with ``ci``:
+    the text table's interval, :meth:`.frame.Frame.cell`) and ``_n`` (users), in the metric's stored unit (fractions stay in [0, 1], as in ``export``);
     a label metric keeps its distinct values. Missing figures are None (JSON null, an empty CSV cell)."""
     keys = group_key_columns(by)
     stats = ["mean", "std", *(["ci_low", "ci_high"] if ci else []), "n"]
@@ -172,8 +171,7 @@ def numeric_table(rows: list[dict[str, Any]], columns: Sequence[MetricColumn], b
             if labels:
                 line += ["/".join(labels), *[None] * (len(stats) - 1)]
                 continue
-            values = frame.values(m.name)[ok_index]
-            e = estimate_array(values[~np.isnan(values)])
+            e = frame.cell(m.name, ok_index, (0.0, 1.0) if getattr(m, "percent", False) else None)
             figures = {"mean": e.mean, "std": e.std if e.n > 1 else None, "ci_low": e.lo, "ci_high": e.hi, "n": e.n}
             line += [_number(figures[s]) for s in stats]
         line.append("/".join(energy_methods(ok)) or None)

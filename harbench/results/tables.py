@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 from tabulate import tabulate
 
 from ..units import FRACTION
-from .analysis import REFERENCES, energy_methods, estimate_array, user_estimate_array, user_level
-from .frame import Frame, means_by
+from .analysis import REFERENCES, energy_methods, user_level
+from .frame import Frame
 from .query import group_key_columns
 
 IDENTITY = ["run_id", "suite", "dataset", "dataset_params", "user", "method", "method_params", "variant",
@@ -116,11 +115,11 @@ def units_note(columns: Sequence[MetricColumn]) -> str:
     return "columns: " + ", ".join(parts) + " (↑ higher is better, ↓ lower is better). " + INTERVALS_NOTE
 
 
-INTERVALS_NOTE = ("intervals: points (%) columns: mean ± std over users [95 % bootstrap interval over users, BCa, "
-                  "none below 3 users], each user the mean over seeds and targets (stays within [0, 100]); other "
-                  "columns: mean ± std [95 % Student-t interval] over jobs; a quantity that does not depend on the "
-                  "target (anything but time and energy) counts once per method configuration, however many "
-                  "targets a row pools.")
+INTERVALS_NOTE = ("intervals: every column: mean ± std of the per-user means [95 % t-interval over users and seeds: "
+                  "seeds as a level when there are 2 or more (Satterthwaite df), else over users with the seed "
+                  "fixed; none below 3 users and 3 seeds], jobs of one user and seed (targets, configurations) "
+                  "averaged first; points (%) intervals clipped to [0, 100]. Coverage measured in "
+                  "docs/statistics.md.")
 
 
 def _digits(value: float, name: str = "") -> int:
@@ -158,8 +157,7 @@ def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColu
                   by: list[str] | None = None, ci: bool = False, registry: Any = None,
                   frame: Frame | None = None) -> tuple[list[str], list[list[str]]]:
     """One row per group (default method × variant × hardware): mean ± std of the successful jobs, with ``ci`` a
-    95 % interval of the mean in brackets (:data:`INTERVALS_NOTE` says which: a bootstrap over users for
-    fractions, Student-t otherwise; target-independent quantities counted once per method configuration).
+    95 % interval of the mean in brackets (:data:`INTERVALS_NOTE`: :meth:`.frame.Frame.cell`, the one cell rule).
 
     Cost figures of groups that contain ``estimated`` jobs carry " (est.)": a modelled joule is not a measured one.
     ``columns`` default to :func:`table_columns` (the core selection, then the plugins' metrics the rows hold).
@@ -178,19 +176,12 @@ def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColu
         modes = sorted({r["mode"] for r in ok if r["mode"]})
         line: list[Any] = [*key, "/".join(modes) or "—", len(ok), sum(r["status"] == "failed" for r in items)]
         for m in metrics:
-            values = frame.values(m.name)[ok_index]
             texts = frame.texts(m.name)
             labels = sorted({texts[i] for i in ok_index.tolist() if i in texts}) if texts else []
             if labels:  # a label metric (higher_is_better None): its distinct values
                 line.append("/".join(labels))
                 continue
-            finite = ~np.isnan(values)
-            if m.percent:  # bounded: a bootstrap over users, which never leaves [0, 1]
-                e = user_estimate_array(means_by(values[finite], frame.user_codes()[ok_index][finite]))
-            elif not m.estimable:  # the same figure on every target: once per configuration
-                e = estimate_array(means_by(values[finite], frame.configuration_codes()[ok_index][finite]))
-            else:
-                e = estimate_array(values[finite])
+            e = frame.cell(m.name, ok_index, (0.0, 1.0) if m.percent else None)
             cell = _fmt(e.mean, e.std, m, (e.lo, e.hi) if ci else None)
             if "estimated" in modes and m.estimable and cell != "—":
                 cell = (_modelled(e.mean, e.std) if modes == ["estimated"] else cell) + ESTIMATED_MARK

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from statistics import mean
 from typing import Any, Iterable, Mapping
 
-from harbench import ClaimResult, judge, per_user_mean
+from harbench import ClaimResult, Family, Unit
 
 Row = Mapping[str, Any]
 FINETUNE = "finetune-full"
 HEADERS = ["scenario", "crop", "users", "seeds", "ΔP [95 % CI]", "ΔG [95 % CI]", "ΔG seen", "ΔG unseen",
-           "FT−generic unseen [95 % CI]", "verdict", "sparsity", "mixed kept", "α end of step 1"]
+           "FT−generic unseen [95 % CI]", "verdict", "ΔG Holm p", "sparsity", "mixed kept", "α end of step 1"]
 DETAIL_HEADERS = ["scenario", "crop", "user", "seeds", "ΔP", "ΔG", "CRoP−FT seen", "CRoP−FT unseen",
                   "FT−generic seen", "FT−generic unseen", "sparsity", "mixed kept"]
 
@@ -39,6 +39,7 @@ class Gains:
     sparsity: float | None
     mixed: float | bool | None  # share of seeds whose step 4 kept the mixed model
     alpha_step1_end: float | None = None
+    seed: Any = None  # the seed of the crop job (seeds are a level of the claims' intervals)
 
 
 def _usable(row: Row) -> bool:
@@ -97,6 +98,7 @@ def _gains(crop: Row, generic: Row, finetune: Row | None) -> Gains:
         sparsity=facts.get("sparsity"),
         mixed=None if selected is None else selected == "mixed",
         alpha_step1_end=facts.get("alpha_step1_end", facts.get("alpha_after_finetune")),
+        seed=crop.get("seed"),
     )
 
 
@@ -154,33 +156,51 @@ def _table(rows: Iterable[Row]) -> tuple[dict[tuple, dict[str, list[Gains]]], di
     return table, chosen_ft
 
 
-def _per_user(users: Mapping[str, list[Gains]], value) -> dict[str, float]:
-    """Seeds averaged within each user (:func:`harbench.per_user_mean`); users lacking the value are left out."""
-    pseudo = [{"user": u, "gains": g} for u, gains in users.items() for g in gains]
-    return per_user_mean(pseudo, lambda r: value(r["gains"]), user=lambda r: r["user"])
+PAPER_DELTA_G = 7.78  # points: the paper's ΔG, the claimed size (size check and power; issue #32)
+FAMILY = "CRoP summary (ΔP, ΔG and the premise, every scenario and crop variant)"
+
+
+def _per_unit(users: Mapping[str, list[Gains]], value) -> dict[Unit, float]:
+    """One value per user × seed (:class:`harbench.Unit`; seeds are a level of the interval); units lacking the
+    value are left out."""
+    out: dict[Unit, float] = {}
+    for user, gains in users.items():
+        for i, g in enumerate(gains):
+            v = value(g)
+            if v is not None and math.isfinite(v):
+                out[Unit(user, g.seed if g.seed is not None else i)] = float(v)
+    return out
 
 
 def _g_total(g: Gains) -> float | None:
     return None if g.g_seen is None or g.g_unseen is None else g.g_seen + g.g_unseen
 
 
-def crop_claims(rows: Iterable[Row]) -> dict[tuple[str, str], dict[str, ClaimResult]]:
-    """Per (scenario label, crop variant): the paper's claims ΔP > 0 and ΔG > 0, and the premise FT − generic < 0
-    on the unseen context, each judged by :func:`harbench.judge` over users (seeds averaged within a user)."""
+def crop_family(rows: Iterable[Row]) -> tuple[Family, dict[tuple[str, str], dict[str, ClaimResult]]]:
+    """The summary's declared family (Holm over every claim it judges) and, per (scenario label, crop variant),
+    the verdicts on the paper's claims ΔP > 0 and ΔG > 0 (claimed +7.78 points), and the premise FT − generic < 0
+    on the unseen context; intervals over users × seeds (:func:`harbench.judge_family`)."""
+    family = Family(FAMILY)
     built = _table(rows)
     if built is None:
-        return {}
+        return family, {}
     table = built[0]
     labels = _scenario_labels(g[0] for g in table)
-    out: dict[tuple[str, str], dict[str, ClaimResult]] = {}
+    index: dict[tuple[str, str], dict[str, int]] = {}
     for (scenario, variant), users in table.items():
-        out[(labels[scenario], variant)] = {
-            "delta_p": judge("ΔP > 0", _per_user(users, lambda g: g.p_seen + g.p_unseen)),
-            "delta_g": judge("ΔG > 0", _per_user(users, _g_total)),
-            "premise": judge("FT − generic < 0 on the unseen context", _per_user(users, lambda g: g.ft_unseen),
-                             direction="<"),
+        index[(labels[scenario], variant)] = {
+            "delta_p": family.add("ΔP > 0", _per_unit(users, lambda g: g.p_seen + g.p_unseen)),
+            "delta_g": family.add("ΔG > 0", _per_unit(users, _g_total), claimed=PAPER_DELTA_G),
+            "premise": family.add("FT − generic < 0 on the unseen context", _per_unit(users, lambda g: g.ft_unseen),
+                                  direction="<"),
         }
-    return out
+    verdicts = family.verdicts()
+    return family, {key: {name: verdicts[i] for name, i in claims.items()} for key, claims in index.items()}
+
+
+def crop_claims(rows: Iterable[Row]) -> dict[tuple[str, str], dict[str, ClaimResult]]:
+    """Per (scenario label, crop variant): the verdicts of :func:`crop_family`."""
+    return crop_family(rows)[1]
 
 
 def scenario_verdict(claims: Mapping[str, ClaimResult]) -> str:
@@ -189,7 +209,10 @@ def scenario_verdict(claims: Mapping[str, ClaimResult]) -> str:
     premise, dg = claims["premise"], claims["delta_g"]
     if dg.n_users == 0:
         return "inconclusive (no finetune-full baseline)"
-    if premise.verdict != "reproduced":
+    if premise.verdict == "fact":
+        if not premise.fact_holds:
+            return "inconclusive (premise does not hold: a fact)"
+    elif premise.verdict != "reproduced":
         return f"inconclusive (premise {premise.verdict})"
     return dg.verdict
 
@@ -201,6 +224,15 @@ def _ci(c: ClaimResult) -> str | None:
     return f"{c.mean:+.2f} {interval}"  # "+3.10 [+0.40, +5.90]", percentage points
 
 
+def _holm_p(c: ClaimResult) -> str | None:
+    """The Holm-adjusted p of a tested claim, with the family size: ``0.004 (m=6)``; a fact says so."""
+    if c.verdict == "fact":
+        return "fact"
+    if math.isnan(c.p_adjusted):
+        return None
+    return f"{c.p_adjusted:.3g} (m={c.family_size})"
+
+
 def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
     """ΔP / ΔG with 95 % intervals and a verdict per scenario and crop variant; ``None`` without crop and generic."""
     rows = list(rows)
@@ -208,7 +240,7 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
     if built is None:
         return None
     table, chosen = built
-    claims = crop_claims(rows)
+    family, claims = crop_family(rows)
     labels = _scenario_labels(g[0] for g in table)
     out_rows: list[list[Any]] = []
     for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):
@@ -219,16 +251,20 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
             return None if v is None else round(v, digits)
         out_rows.append([labels[scenario], variant or "(default)", len(users), min(len(v) for v in users.values()),
                          _ci(c["delta_p"]), _ci(c["delta_g"]), avg("g_seen"), avg("g_unseen"), _ci(c["premise"]),
-                         scenario_verdict(c), avg("sparsity", 3), avg("mixed"), avg("alpha_step1_end", 4)])
+                         scenario_verdict(c), _holm_p(c["delta_g"]), avg("sparsity", 3), avg("mixed"), avg("alpha_step1_end", 4)])
     ft_used = sorted({f"{variant or '(default)'} → {v or 'none'}" for (_, variant), v in chosen.items()})
     return {
-        "title": "CRoP (Kaur et al., IMWUT 2025): ΔP and ΔG, percentage points, 95 % bootstrap intervals over users",
+        "title": "CRoP (Kaur et al., IMWUT 2025): ΔP and ΔG, percentage points, 95 % intervals over users and seeds",
         "headers": HEADERS,
         "rows": out_rows,
+        "verdicts": [v.to_dict() for v in family.verdicts()],  # every judged claim (harbench validate --power)
         "note": ("ΔP = Σ over the seen and unseen context of (CRoP − generic) accuracy; ΔG the same against "
-                 "finetune-full; seeds averaged within a user, interval and verdict by harbench.judge over users. "
-                 "Verdict = ΔG > 0's (reproduced / not reproduced / inconclusive), inconclusive when the premise "
-                 "FT − generic < 0 on the unseen context is not itself reproduced. ΔG seen/unseen: its split, mean "
+                 "finetune-full; intervals over users × seeds (seeds a level: docs/statistics.md) and verdicts by "
+                 f"harbench.judge_family; {family.summary()}. "
+                 "Verdict = ΔG > 0's (reproduced / not reproduced / inconclusive / no effect), inconclusive when the "
+                 "premise FT − generic < 0 on the unseen context is not itself reproduced (or a fact that holds). "
+                 f"ΔG's size against the paper's +{PAPER_DELTA_G} pts and, when inconclusive, the users 80 % power "
+                 "would need: harbench_crop.crop_claims (Verdict.text()). ΔG seen/unseen: its split, mean "
                  "over users. sparsity = share of prunable weights ToleratedPrune removed; mixed kept = share of "
                  "jobs whose step 4 kept the mixed model (epoch 0). Per-user rows: harbench_crop.crop_detail. "
                  f"finetune-full variant used for each crop variant: {'; '.join(ft_used)}."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harbench_crop import crop_claims, crop_detail, crop_summary
 
-from harbench import judge
+from harbench import Unit, judge
 
 pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
 
@@ -103,7 +103,7 @@ def population(deltas_g, ft_unseen):
     for i, (dg, ftu) in enumerate(zip(deltas_g, ft_unseen)):
         user = f"u{i:02d}"
         for seed in (0, 1):
-            jitter = 0.01 * (seed - 0.5)  # seeds differ; their mean is what counts
+            jitter = 0.01 * (seed - 0.5) * (1 if i % 2 else -1)  # seeds differ per user; no seed-wide effect
             rows += [row("generic", user, seed, 0.50, 0.80),
                      row("finetune-full", user, seed, 0.90, 0.80 + ftu, params={"epochs": 30}),
                      row("crop", user, seed, 0.90, 0.80 + ftu + dg + jitter, params={"epochs": 30},
@@ -115,13 +115,23 @@ def test_claims_use_per_user_means_and_harbench_judge():
     dg = [0.10, 0.12, 0.08, 0.11, 0.09, 0.10]
     rows = population(dg, [-0.3] * 6)
     claims = crop_claims(rows)[("synthetic-drift (adapt=sensor)", "")]
-    expected = judge("ΔG > 0", [100 * d for d in dg])  # seeds' jitter averages out within each user
+    # every user × seed is a unit (seeds are a level of the interval)
+    units = {Unit(f"u{i:02d}", seed): 100 * (d + 0.01 * (seed - 0.5) * (1 if i % 2 else -1))
+             for i, d in enumerate(dg) for seed in (0, 1)}
+    expected = judge("ΔG > 0", units)
     assert claims["delta_g"].mean == pytest.approx(expected.mean) and claims["delta_g"].n_users == 6
+    assert claims["delta_g"].seeds == 2 and "2 seeds × 6 users" in claims["delta_g"].method
     assert (claims["delta_g"].low, claims["delta_g"].high) == pytest.approx((expected.low, expected.high))
-    assert claims["delta_g"].verdict == "reproduced" and claims["premise"].verdict == "reproduced"
+    assert claims["delta_g"].verdict == "reproduced"
+    # FT − generic is −30 points for every user and seed: a deterministic fact that holds, not a test
+    assert claims["premise"].verdict == "fact" and claims["premise"].fact_holds
+    # the family: ΔP and ΔG are tested (the premise is a fact), Holm over the 2
+    assert claims["delta_g"].family_size == 2 and claims["delta_g"].p_adjusted >= claims["delta_g"].p
+    assert claims["delta_g"].claimed == pytest.approx(7.78) and claims["delta_g"].half_size == "at least half"
     summary = crop_summary(rows)
     line = dict(zip(summary["headers"], summary["rows"][0]))
     assert line["verdict"] == "reproduced" and line["users"] == 6 and line["seeds"] == 2
+    assert line["ΔG Holm p"].endswith("(m=2)") and "Holm step-down" in summary["note"]
     assert line["ΔG [95 % CI]"] == f"+10.00 [{expected.low:+.2f}, {expected.high:+.2f}]" and line["α end of step 1"] == pytest.approx(-0.05)
 
 
@@ -133,4 +143,7 @@ def test_verdicts_not_reproduced_and_inconclusive():
     # fine-tuning gains on the unseen context: nothing to restore, so even a clearly positive ΔG cannot count
     no_premise = crop_summary(population([0.10, 0.12, 0.08, 0.11, 0.09, 0.10], [0.2] * 6))
     line = dict(zip(no_premise["headers"], no_premise["rows"][0]))
+    assert line["verdict"] == "inconclusive (premise does not hold: a fact)"  # +20 points for every unit
+    ft = [0.2, 0.25, 0.15, 0.22, 0.18, 0.2]  # the same with spread: tested, and contradicted
+    line = dict(zip(no_premise["headers"], crop_summary(population([0.1] * 6, ft))["rows"][0]))
     assert line["verdict"] == "inconclusive (premise not reproduced)"

@@ -1,9 +1,10 @@
 """DUET's paper-style summary for ``harbench report``: each claim with a 95 % interval over users and a verdict.
 
-The user is the unit: every quantity is first averaged over a user's seeds (``harbench.per_user_mean``), paired
-by user where it is a difference (``harbench.paired``), and judged with ``harbench.judge`` (bootstrap interval of
-the mean over users; ``reproduced`` when the whole interval is on the claimed side of the threshold, ``not
-reproduced`` when it is on the other side, ``inconclusive`` otherwise). Rows, per dataset:
+The unit is a user under a seed: every quantity is averaged over a user's jobs of one seed
+(``harbench.per_unit_mean``), paired by unit where it is a difference (``harbench.paired``) or a ratio
+(``harbench.ratio``, judged on the log scale), and every claim of the summary is judged in one declared family
+(``harbench.Family``: intervals over users and seeds, Holm over the family; docs/statistics.md). A quantity equal
+for every unit is stated as a fact; an exact null is "no effect". Rows, per dataset:
 
 * the claims: DUET − ``generic`` > 0; DUET − its universal head (``delta_scale=0``) > 0, the personalisation
   itself; DUET − ``finetune-last`` > −2 points (non-inferiority, "fine-tuning-level accuracy"); the adapt-time
@@ -37,7 +38,8 @@ NON_INFERIOR_PTS = 2.0  # DUET - finetune-last > -2 points counts as "fine-tunin
 RATIO_CLAIM = 100.0  # "orders of magnitude": at least 100x cheaper
 UNIVERSAL = "delta_scale=0.0"
 
-HEADERS = ["dataset", "quantity", "claim", "mean", "95 % CI", "users", "verdict"]
+HEADERS = ["dataset", "quantity", "claim", "mean", "95 % CI", "users", "verdict", "Holm p (m)"]
+FAMILY = "DUET summary (every judged claim, every dataset)"
 
 
 def _fact(row: dict, key: str) -> Any:
@@ -71,7 +73,8 @@ def _label(method: str, variant: dict[str, str]) -> str:
 
 
 def _per_user(rows: list[dict], value: Callable[[dict], Any]) -> dict:
-    return harbench.per_user_mean(rows, lambda r: _num(value(r)))
+    """One value per user × seed (``harbench.Unit``): seeds are a level of the claims' intervals."""
+    return harbench.per_unit_mean(rows, lambda r: _num(value(r)))
 
 
 def _acc(rows: list[dict], metric: str = "acc_seen") -> dict:
@@ -79,40 +82,56 @@ def _acc(rows: list[dict], metric: str = "acc_seen") -> dict:
 
 
 def _ratio(num: dict, den: dict) -> dict:
-    return {u: num[u] / den[u] for u in num.keys() & den.keys() if den[u]}
+    return harbench.ratio(num, den)
 
 
-def _row(dataset: str, quantity: str, claim: str, result: harbench.ClaimResult, scale: float, unit: str,
+def _outcome(result: harbench.Verdict) -> str:
+    if result.verdict == "fact":
+        return f"fact ({'holds' if result.fact_holds else 'does not hold'})"
+    return result.verdict
+
+
+def _row(dataset: str, quantity: str, claim: str, result: harbench.Verdict, scale: float, unit: str,
          spec: str = "+.1f") -> list:
     ci = "—" if math.isnan(result.low) else f"[{result.low * scale:{spec}}, {result.high * scale:{spec}}]"
     mean = "—" if math.isnan(result.mean) else f"{result.mean * scale:{spec}}"
-    return [dataset, quantity, claim, f"{mean}{unit}", ci, result.n_users, result.verdict if claim else "—"]
+    holm = ("—" if not claim or math.isnan(result.p_adjusted) else
+            f"{result.p_adjusted:.3g} ({result.family_size})")
+    return [dataset, quantity, claim, f"{mean}{unit}", ci, result.n_users, _outcome(result) if claim else "—", holm]
 
 
 def duet_summary(rows: list[dict]) -> dict | None:
     ok = [r for r in rows if r.get("status") == "ok"]
     if not any(r["method"] == OURS for r in ok):
         return None
-    table = []
+    family = harbench.Family(FAMILY)
+    pending: list[tuple[list, Any]] = []
     for dataset in sorted({r.get("dataset") or "" for r in ok}):
-        table += _dataset_rows(dataset, [r for r in ok if (r.get("dataset") or "") == dataset])
+        pending += _dataset_rows(dataset, [r for r in ok if (r.get("dataset") or "") == dataset], family)
+    verdicts = family.verdicts()
+    table = [render(verdicts[item] if isinstance(item, int) else item) for render, item in pending]
     return {
         "title": "DUET (Lv et al., WWW 2023): claims with 95 % intervals over users",
         "headers": HEADERS,
         "rows": table,
+        "verdicts": [v.to_dict() for v in verdicts],  # every judged claim (harbench validate --power)
         "note": ("Accuracy = acc_seen (later windows of the adapt context), in points; each user averaged over seeds, "
-                 "intervals = bootstrap over users (harbench.judge). duet[delta_scale=0.0] = the universal head alone "
+                 "intervals over users × seeds, verdicts in one family: " + family.summary() + "; ratios judged on "
+                 "the log scale (geometric mean). duet[delta_scale=0.0] = the universal head alone "
                  "(no personalisation). Ratios = fine-tuning's adapt time (or device energy) / DUET's, per user, "
                  "over DUET's steady-state adapts when the run has any (process_adapt_index > 0), else over all; DUET's device energy = measured adapt energy (it also contains the simulated "
-                 "cloud's generator pass) + modelled radio energy. A claim with '—' is descriptive, not judged."),
+                 "cloud's generator pass) + modelled radio energy. A claim with '—' is descriptive, not judged (not in the "
+                 "family)."),
     }
 
 
-def _dataset_rows(dataset: str, rows: list[dict]) -> list[list]:
+def _dataset_rows(dataset: str, rows: list[dict], family: harbench.Family) -> list[tuple[Callable, Any]]:
+    """(render, item) per table row: ``item`` is the claim's index in ``family`` (judged once the family is
+    complete), or the verdict of a descriptive quantity (judged alone, shown without a verdict)."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[_label(r["method"], _variant(r))].append(r)
-    out: list[list] = []
+    out: list[tuple[Callable, Any]] = []
     if OURS not in groups:
         return out
     ours = groups[OURS]
@@ -123,8 +142,16 @@ def _dataset_rows(dataset: str, rows: list[dict]) -> list[list]:
             scale: float = 100.0, unit: str = " pts", spec: str = "+.1f") -> None:
         if not values:
             return
-        res = harbench.judge(quantity, values, threshold=threshold, direction=direction)
-        out.append(_row(dataset, quantity, claim, res, scale, unit, spec))
+        log = unit == "x"  # a ratio: multiplicative, judged on the log scale
+
+        def render(res: harbench.Verdict) -> list:
+            return _row(dataset, quantity, claim, res, scale, unit, spec)
+
+        if claim:
+            out.append((render, family.add(quantity, values, threshold, direction, scale="log" if log else "linear")))
+        else:
+            out.append((render, harbench.judge(quantity, values, threshold=threshold, direction=direction,
+                                               scale="log" if log else "linear")))
 
     # the claims
     add("duet − generic", "> 0", harbench.paired(acc_ours, base))

@@ -5,10 +5,11 @@ method parameters other than ``variant`` (a "setting"). A setting with ``adapt_s
 protocol (the distilled network scored as is on the target users' test windows); any other is labelled as
 harbench's extension (personalization after distillation).
 
-Every claim is a statement about a per-user value (seeds averaged within a user first) judged by
-``harbench.judge`` (95 % bootstrap interval over users, verdict reproduced / not reproduced / inconclusive); the
-paired accuracy differences also get a two-sided Wilcoxon signed-rank test (scipy), Holm-corrected over the
-comparisons of the setting.
+Every claim is a statement about a per-unit value (a user under a seed: ``harbench.per_unit_mean``), and all the
+claims of the summary form one declared family (``harbench.Family``): 95 % intervals over users and seeds, t tests
+Holm-adjusted over the family, a quantity equal for every unit stated as a fact (docs/statistics.md). Ratios are
+judged on the log scale. The paired accuracy differences also show a two-sided Wilcoxon signed-rank p (scipy,
+unadjusted) as a rank-based cross-check; it does not decide the verdict.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
+from typing import Callable
 
-from harbench import bootstrap_interval, judge, paired, per_user_mean
+from harbench import Family, Verdict, holm, judge, paired, per_unit_mean, ratio
 
 METHOD = "smldist"
 ORDER = ("teacher", "student-scratch", "student-hinton", "student-hinton-t4", "smldist",
          "smldist-no-stage", "smldist-no-memory", "smldist-no-conditional")
 ACC_MARGIN = 0.02  # "student accuracy close to the teacher's": within 2 points
 NONINFERIORITY = 0.01  # "at least as good as Hinton KD": not worse by more than 1 point
+PAPER_COST_RATIO = 1 / (1 - 0.45)  # "40–50 % lower cost" (issue #32): teacher/student at the midpoint, 45 % lower
+FAMILY = "SMLDist summary (every claim of every hardware and setting)"
+
+__all__ = ["holm", "summarize", "wilcoxon_p"]  # holm: harbench.holm, kept importable from here
 
 # (claim, variant a, variant b, metric, threshold): mean over users of a - b must exceed the threshold
 PAIRED_CLAIMS = (
@@ -63,13 +69,13 @@ def _mean(values) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def _ci(per_user: dict) -> str:
-    """``91.2 [88.0, 94.1]`` in percent: mean over users and its 95 % bootstrap interval."""
-    m = _mean(per_user.values())
+def _ci(per_unit: dict) -> str:
+    """``91.2 [88.0, 94.1]`` in percent: mean over users and seeds and its 95 % interval (harbench's one rule)."""
+    m = _mean(per_unit.values())
     if m is None:
         return "-"
-    low, high = bootstrap_interval(per_user.values())
-    return f"{100 * m:.1f}" if math.isnan(low) else f"{100 * m:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+    res = judge("cell", per_unit, bounds=(0.0, 1.0))
+    return f"{100 * m:.1f}" if math.isnan(res.low) else f"{100 * m:.1f} [{100 * res.low:.1f}, {100 * res.high:.1f}]"
 
 
 def wilcoxon_p(diffs: list[float]) -> float:
@@ -84,40 +90,42 @@ def wilcoxon_p(diffs: list[float]) -> float:
     return float(stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjustment (scipy has no Holm; its ``false_discovery_control`` is BH/BY only)."""
-    index = sorted((i for i, p in enumerate(pvalues) if not math.isnan(p)), key=lambda i: pvalues[i])
-    adjusted, running = [math.nan] * len(pvalues), 0.0
-    for rank, i in enumerate(index):
-        running = max(running, min(1.0, (len(index) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def _per_user(rows: list[dict], key: str) -> dict:
-    """Per-user means in a fixed (sorted) order, so the bootstrap interval does not depend on row order."""
-    return dict(sorted(per_user_mean(rows, _value(key)).items(), key=lambda kv: str(kv[0])))
+    """Per user × seed means (``harbench.Unit``), in a fixed order."""
+    return dict(sorted(per_unit_mean(rows, _value(key)).items(), key=lambda kv: str(kv[0])))
 
 
-def _ratio_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
+Pending = list[tuple[Callable[[Verdict], str], int]]
+
+
+def _ratio_claims(label: str, variants: dict[str, list[dict]], family: Family) -> Pending:
     t, s = variants.get("teacher"), variants.get("smldist")
     if not t or not s:
         return []
-    lines = []
+    out: Pending = []
     for key, what in (("params", "parameters"), ("flops", "FLOPs"), ("latency_ms_p50", "p50 latency")):
-        a, b = _per_user(t, key), _per_user(s, key)
-        ratio = {u: a[u] / b[u] for u in sorted(a.keys() & b.keys(), key=str) if b[u]}
-        if not ratio:
+        r = ratio(_per_user(t, key), _per_user(s, key))
+        if not r:
             continue
-        res = judge(f"teacher/student {what} ratio > 1", ratio, threshold=1.0)
-        interval = "" if math.isnan(res.low) else f" [{res.low:.2f}, {res.high:.2f}]"
-        lines.append(f"{label}student smaller/faster than the teacher, {what}: teacher/student = {res.mean:.2f}x"
-                     f"{interval}, {res.n_users} users: {res.verdict}")
-    return lines
+
+        def render(res: Verdict, what: str = what) -> str:
+            if res.verdict == "fact":
+                return (f"{label}student smaller/faster than the teacher, {what}: teacher/student = {res.mean:.2f}x "
+                        f"for every unit ({res.n_users} users): a fact, it "
+                        f"{'holds' if res.fact_holds else 'does not hold'} (paper: 40–50 % lower cost, "
+                        f"{PAPER_COST_RATIO:.2f}x)")
+            interval = "" if math.isnan(res.low) else f" [{res.low:.2f}, {res.high:.2f}]"
+            return (f"{label}student smaller/faster than the teacher, {what}: teacher/student = {res.mean:.2f}x"
+                    f"{interval} (geometric mean), {res.n_users} users: {res.verdict}; {res.family_text()}; "
+                    f"{res.size_text(spec='.2f')}")
+
+        out.append((render, family.add(f"teacher/student {what} ratio > 1", r, threshold=1.0,
+                                       claimed=PAPER_COST_RATIO, scale="log")))
+    return out
 
 
-def _paired_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
-    results = []
+def _paired_claims(label: str, variants: dict[str, list[dict]], family: Family) -> Pending:
+    out: Pending = []
     for claim, a, b, metric, threshold in PAIRED_CLAIMS:
         if not variants.get(a) or not variants.get(b):
             continue
@@ -125,14 +133,17 @@ def _paired_claims(label: str, variants: dict[str, list[dict]]) -> list[str]:
                            key=lambda kv: str(kv[0])))
         if not diff:
             continue
-        results.append((judge(claim, diff, threshold=threshold), wilcoxon_p(list(diff.values()))))
-    adjusted = holm([p for _, p in results])
-    lines = []
-    for (res, p), ph in zip(results, adjusted):
-        test = "" if math.isnan(p) else f"; Wilcoxon p = {p:.3f}, Holm p = {ph:.3f}"
-        lines.append(f"{label}{res.claim} (threshold {100 * res.threshold:+.0f} pts): "
-                     f"{res.text(scale=100, unit=' pts')}{test}")
-    return lines
+        users: dict = {}
+        for unit, v in diff.items():  # the Wilcoxon cross-check: one paired difference per user
+            users.setdefault(unit.user, []).append(v)
+        p = wilcoxon_p([sum(v) / len(v) for v in users.values()])
+
+        def render(res: Verdict, claim: str = claim, p: float = p) -> str:
+            test = "" if math.isnan(p) else f"; Wilcoxon p = {p:.3f} (rank-based cross-check, unadjusted)"
+            return f"{label}{claim} (threshold {100 * res.threshold:+.0f} pts): {res.text(scale=100, unit=' pts')}{test}"
+
+        out.append((render, family.add(claim, diff, threshold=threshold)))
+    return out
 
 
 def _setting_label(setting: str) -> str:
@@ -156,6 +167,8 @@ def summarize(rows: list[dict]) -> dict | None:
         groups[(r.get("hardware") or "?", _setting(r))][_variant(r)].append(r)
     settings = sorted({setting for _, setting in groups}, key=lambda s: (json.loads(s).get("adapt_scope") != "none", s))
     table, notes = [], []
+    family = Family(FAMILY)
+    pending: list[tuple[int, Pending]] = []
     for (hardware, setting), variants in sorted(groups.items(), key=lambda kv: (kv[0][0], settings.index(kv[0][1]))):
         tag = f"#{settings.index(setting) + 1}"
         for v in sorted(variants, key=lambda v: (ORDER.index(v) if v in ORDER else len(ORDER), v)):
@@ -165,21 +178,25 @@ def summarize(rows: list[dict]) -> dict | None:
             latency = _mean(_value("latency_ms_p50")(r) for r in rs)
             heads = Counter((r.get("facts") or {}).get("head") for r in rs if (r.get("facts") or {}).get("head"))
             table.append([
-                hardware, tag, v, len(acc), "-" if params is None else f"{params / 1e3:.0f}k",
+                hardware, tag, v, len({unit.user for unit in acc}), "-" if params is None else f"{params / 1e3:.0f}k",
                 "-" if flops is None else f"{flops / 1e6:.2f}M", "-" if latency is None else f"{latency:.2f}",
                 _ci(acc), _ci(f1), _ci(_per_user(rs, "acc_unseen")),
                 ", ".join(f"{h} {n}" for h, n in heads.most_common()) or "-",
             ])
         label = f"[{hardware} {tag}] "
-        notes += _ratio_claims(label, variants) + _paired_claims(label, variants)
+        notes.append("")  # this setting's claim lines go here once the family is judged
+        pending.append((len(notes) - 1, _ratio_claims(label, variants, family) + _paired_claims(label, variants, family)))
+    verdicts = family.verdicts()
+    for at, items in reversed(pending):
+        notes[at:at + 1] = [render(verdicts[i]) for render, i in items]
     notes += [f"#{i + 1}: {_setting_label(s)}" for i, s in enumerate(settings)]
-    notes.append("acc/F1: mean over users [95 % bootstrap interval] on the target users' seen-context test windows "
-                 "(seeds averaged within a user); verdicts by harbench.judge; Wilcoxon two-sided, Holm over the "
-                 "comparisons of a setting.")
+    notes.append("acc/F1: mean over users [95 % interval over users and seeds] on the target users' seen-context "
+                 "test windows; verdicts: " + family.summary() + ".")
     return {
         "title": "SMLDist: teacher vs distilled student, KD baselines and ablations",
         "headers": ["hardware", "setting", "variant", "users", "params", "FLOPs", "p50 ms", "acc %", "macro-F1 %",
                     "acc unseen %", "head"],
         "rows": table,
+        "verdicts": [v.to_dict() for v in verdicts],  # every judged claim (harbench validate --power)
         "note": "\n".join(notes),
     }

@@ -1,9 +1,10 @@
 """TBFT's claims for ``harbench report``, computed from a run's exported rows (a pure function).
 
 The paper's claims (numbers recomputed in our notes) and how each is judged here, per backbone (``tbft`` on
-``resnet1d``, ``tbft-preact`` on ``preact1d``) and per ``freeze_bn`` setting, with ``harbench.judge``: the mean over
-users of a per-user value (each user first averaged over seeds and training sizes ``k``), its 95 % bootstrap
-interval and a verdict:
+``resnet1d``, ``tbft-preact`` on ``preact1d``) and per ``freeze_bn`` setting, every claim in one declared family
+(``harbench.Family``, Holm): the mean of a per-unit value (a user under a seed, averaged over training sizes ``k``),
+its 95 % interval over users and seeds, and a verdict (a value equal for every unit is stated as a fact; the
+paper's gap sizes are the claimed sizes; docs/statistics.md):
 
 * **best block per drift type** — input -> front, feature -> stage3, output -> fc: per user, accuracy of the
   paper's block minus that of the strongest other single block (the one with the highest mean), > 0;
@@ -28,7 +29,7 @@ from collections import Counter, defaultdict
 from statistics import mean
 from typing import Any, Callable, Hashable, Iterable
 
-from harbench import ClaimResult, judge, paired, per_user_mean
+from harbench import ClaimResult, Family, Unit, paired, per_unit_mean
 
 from .blocks import DRIFT_TO_BLOCK, SINGLE_BLOCKS
 
@@ -112,8 +113,9 @@ def _fact(name: str) -> Callable[[Row], float | None]:
 
 
 def per_user(rows: list[Row], var: str, value: Callable[[Row], float | None],
-             user: Callable[[Row], Hashable] = _user) -> dict[Hashable, float]:
-    return per_user_mean([r for r in rows if variant(r) == var], value, user=user)
+             user: Callable[[Row], Hashable] = _user) -> dict[Unit, float]:
+    """Per user × seed (``harbench.Unit``) means of ``value`` over the rows of variant ``var`` (k pooled)."""
+    return per_unit_mean([r for r in rows if variant(r) == var], value, user=user)
 
 
 def block_avg(by_block: dict[str, dict[Hashable, float]]) -> dict[Hashable, float]:
@@ -136,17 +138,36 @@ def _remap(values: dict[Hashable, float], rows: list[Row]) -> dict[Hashable, flo
     person = {_user(r): _person(r) for r in rows}
     groups: dict[Hashable, list[float]] = defaultdict(list)
     for u, v in values.items():
-        groups[person[u]].append(v)
+        groups[Unit(person[u.user], u.seed) if isinstance(u, Unit) else person[u]].append(v)
     return {p: mean(v) for p, v in groups.items()}
 
 
 def claims(rows: list[Row]) -> list[tuple[tuple[str, str], str, ClaimResult, str]]:
-    """Every claim of every configuration: (configuration key, drift or "pooled", result, the paper's figure)."""
+    """Every claim of every configuration: (configuration key, drift or "pooled", result, the paper's figure), all
+    judged in one family (:func:`claims_family`)."""
+    return claims_family(rows)[1]
+
+
+FAMILY = "TBFT summary (every claim of every backbone and setting)"
+
+
+def claims_family(rows: list[Row]) -> tuple[Family, list[tuple[tuple[str, str], str, ClaimResult, str]]]:
+    """The declared family and its verdicts, in the order of :func:`claims`."""
+    family = Family(FAMILY)
+    pending = _claims(rows, family)
+    verdicts = family.verdicts()
+    return family, [(key, drift, verdicts[i], paper) for key, drift, i, paper in pending]
+
+
+def _claims(rows: list[Row], family: Family) -> list[tuple[tuple[str, str], str, int, str]]:
+    def judge(claim: str, values: dict, threshold: float = 0.0, claimed: float | None = None) -> int:
+        return family.add(claim, values, threshold, claimed=claimed)
+
     rows = _ok_tbft(rows)
     by_config: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for r in rows:
         by_config[config_key(r)].append(r)
-    out: list[tuple[tuple[str, str], str, ClaimResult, str]] = []
+    out: list[tuple[tuple[str, str], str, int, str]] = []
     for key in sorted(by_config):
         crow = by_config[key]
         gaps: dict[Hashable, float] = {}
@@ -162,11 +183,13 @@ def claims(rows: list[Row]) -> list[tuple[tuple[str, str], str, ClaimResult, str
             out.append((key, drift, judge(f"{drift}: {matched} beats {rival} (best block by mean: {best})",
                                           paired(acc[matched], acc[rival])), "yes"))
             gap = paired(acc[matched], block_avg(acc))
-            out.append((key, drift, judge(f"{drift}: TBFT ({matched}) - Block Avg", gap),
+            out.append((key, drift, judge(f"{drift}: TBFT ({matched}) - Block Avg", gap,
+                                          claimed=PAPER_GAP_BY_DRIFT[drift] / 100),
                         f"+{PAPER_GAP_BY_DRIFT[drift]:.2f} pts"))
             gaps.update(gap)
         if gaps:
-            out.append((key, "pooled", judge("TBFT - Block Avg, pooled over drift types", _remap(gaps, crow)),
+            out.append((key, "pooled", judge("TBFT - Block Avg, pooled over drift types", _remap(gaps, crow),
+                                             claimed=PAPER_GAP_POINTS / 100),
                         f"+{PAPER_GAP_POINTS:.2f} pts"))
         if not any(variant(r) == "all" for r in crow):
             continue
@@ -216,23 +239,34 @@ def rgn_picks(rows: list[Row]) -> dict[tuple[str, str], Counter]:
 
 def _fmt_claim(result: ClaimResult) -> str:
     scale, unit = (100.0, " pts") if _is_points(result.claim) else (100.0, " %")
-    return result.text(scale, unit).rsplit(",", 1)[0]
+    if result.verdict == "fact":
+        return f"{result.mean * scale:+.2f}{unit} for every unit (fact)"
+    return result.text(scale, unit).split(": ", 1)[0].rsplit(",", 1)[0]
+
+
+def _fmt_verdict(result: ClaimResult) -> str:
+    if result.verdict == "fact":
+        return f"fact ({'holds' if result.fact_holds else 'does not hold'})"
+    extra = [f"size: {result.half_size} of the paper's" if result.half_size else "",
+             f"~{result.users_needed:.0f} users for 80 % power" if result.users_needed == result.users_needed else ""]
+    return "; ".join([result.verdict, *[e for e in extra if e]])
 
 
 def summarize(rows: list[Row]) -> dict[str, Any] | None:
     """The claims table, or ``None`` when the rows hold the ingredients of no claim."""
-    found = claims(rows)
+    family, found = claims_family(rows)
     if not found:
         return None
-    headers = ["backbone", "setting", "drift", "claim", "mean [95 % CI]", "users", "verdict", "paper"]
+    headers = ["backbone", "setting", "drift", "claim", "mean [95 % CI]", "users", "verdict", "Holm p (m)", "paper"]
     table = []
     for key, drift, result, paper in found:
         backbone, setting = config_label(key)
+        holm = "—" if math.isnan(result.p_adjusted) else f"{result.p_adjusted:.3g} ({result.family_size})"
         table.append([backbone, setting, drift, result.claim, _fmt_claim(result), str(result.n_users),
-                      result.verdict, paper])
+                      _fmt_verdict(result), holm, paper])
     ok = _ok_tbft(rows)
-    notes = [f"Per-user values: acc_seen (points) or cost savings (%), each user averaged over seeds and k; "
-             f"95 % bootstrap intervals over users (harbench.judge). Costs: {cost_column(ok)} (the harness's measurement "
+    notes = [f"Per-unit values (a user under a seed, k averaged): acc_seen (points) or cost savings (%); 95 % "
+             f"intervals over users and seeds; {family.summary()}. Costs: {cost_column(ok)} (the harness's measurement "
              f"of the adapt phase); adapt CPU time = the process CPU time of adapt(); step CPU time = median CPU "
              f"time of one optimizer step inside the adapt phase at the recipe's batch."]
     shares = block_share_text(ok)
@@ -243,7 +277,8 @@ def summarize(rows: list[Row]) -> dict[str, Any] | None:
         notes.append("Auto-RGN picks: " + "; ".join(
             f"{bb} {drift}: " + ", ".join(f"{b} {n}" for b, n in c.most_common()) for (bb, drift), c in sorted(picks.items())))
     return {"title": "TBFT: the paper's claims, per backbone and BatchNorm setting", "headers": headers,
-            "rows": table, "note": "\n".join(notes)}
+            "rows": table, "note": "\n".join(notes),
+            "verdicts": [v.to_dict() for v in family.verdicts()]}  # every judged claim (harbench validate --power)
 
 
 def cell_table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:

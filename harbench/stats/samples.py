@@ -1,4 +1,5 @@
-"""Statistics over raw samples, kept apart from the loops that collect them (as pytest-benchmark does)."""
+"""Statistics over raw samples (latency percentiles), kept apart from the loops that collect them (as
+pytest-benchmark does)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,3 @@ class Stats:
     @property
     def median(self) -> float:
         return statistics.median(self.samples) if self.samples else math.nan
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not vals:
-        return math.nan, math.nan
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)

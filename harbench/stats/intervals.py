@@ -1,0 +1,337 @@
+"""The interval of a mean over users and seeds: one rule for every claim and every cell of every view.
+
+Why not a bootstrap over users. A run personalizes ``n`` target users under each of ``S`` seeds, and some of the
+randomness is shared by every user of a seed: the generic model, a distillation teacher, a generator are trained
+once per seed. A value is then ``y[s, u] = mu + a[s] + b[u] + e[s, u]`` (seed effect, user effect, residual), a
+crossed two-level design, and the mean over the grid has variance ``var(a)/S + var(b)/n + var(e)/(nS)``. A bootstrap
+over per-user means sees only ``var(b)/n`` (the seed effect is common to all users, so it never varies between
+resamples) and, at 3–12 users, under-covers even that (the old rule's table in docs/statistics.md).
+
+The rule (Student-t on the right unit of replication, with Satterthwaite's degrees of freedom):
+
+* ``S >= 2`` seeds and ``n >= 2`` users: ``se^2 = var(seed means)/S + var(user means)/n``. Its expectation is the
+  variance above plus ``var(e)/(nS)``, so it is slightly conservative and never needs a negative variance
+  component; the degrees of freedom are Satterthwaite's for a sum of two mean squares (``S-1`` and ``n-1``).
+  With 3 seeds and a dominant seed effect the interval is as wide as 2 degrees of freedom make it: that is what
+  3 seeds can tell. With exactly 2 seeds the seed part has one degree of freedom, where Satterthwaite's
+  approximation is too optimistic (measured: 92–93 % at 12 users); there the degrees of freedom are those that
+  make the 95 % half-width Banerjee's (1960) ``sqrt(t_1^2 var_seed + t_{n-1}^2 var_user)``, a conservative
+  combination of the two parts, each with its own t quantile.
+* one seed: ``se^2 = var(users)/n``, ``n-1`` degrees of freedom. The seed's shared training is then fixed, and the
+  interval is about that seed's models: the seed-to-seed spread is not in it (the method string says so).
+* one or two users with ``S >= 3`` seeds: ``se^2 = var(seed means)/S``, ``S-1`` degrees of freedom, about those
+  users.
+* ``scale="log"`` (positive, multiplicative quantities: cost ratios, speed-ups): the same on ``log(y)``, the
+  interval and the mean transformed back (a geometric mean). Costs and ratios are right-skewed; on the log scale a
+  ratio claim is a symmetric statement and the t-interval keeps its coverage.
+* ``bounds`` (an accuracy's [0, 1]) clip the interval: the true mean lies inside them, so clipping changes no
+  coverage and no verdict.
+
+Coverage was measured by :mod:`harbench.stats.simulate` (``python -m harbench.stats.simulate --markdown``; the table
+is in docs/statistics.md and ``tests/test_stats_coverage.py`` gates it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Hashable, Iterable, Literal, Mapping, NamedTuple
+
+import numpy as np
+
+from .describe import Estimate
+
+Scale = Literal["linear", "log"]
+MIN_USERS = 3  # users needed for an interval over users (with fewer, at least MIN_SEEDS seeds)
+MIN_SEEDS = 3
+
+
+class Unit(NamedTuple):
+    """One unit of evaluation: a user (any hashable id) under one seed."""
+
+    user: Hashable
+    seed: Hashable
+
+
+class StatsInputError(ValueError):
+    """Bad input to a statistic, with a one-line message saying what was expected."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The mean of a quantity over users (and seeds) with its two-sided interval and what it was computed from."""
+
+    mean: float
+    low: float
+    high: float
+    se: float  # standard error of the mean, on the scale the interval was computed on
+    df: float  # degrees of freedom of the t quantile
+    users: int
+    seeds: int
+    level: float
+    method: str
+    scale: Scale = "linear"
+    spread: float = math.nan  # max - min of the unit values: 0 means every unit has the same value
+    dropped: int = 0  # users left out because they lacked a seed that others have
+    user_sd: float = math.nan  # standard deviation of the per-user means (the spread a table shows)
+    var_seed: float = 0.0  # the seed part of se^2 (does not shrink with more users)
+    var_user: float = 0.0  # the user part of se^2 (shrinks as 1/users)
+
+    @property
+    def defined(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+
+
+# ------------------------------------------------------------------------------------------ the vectorised core
+
+
+def grid_moments(y: np.ndarray, two_seed_rule: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For grids ``y`` of shape (..., S, n) (seeds × users): the mean, the seed part and the user part of the
+    squared standard error, and the degrees of freedom (NaN where the design has too few units).
+
+    One function for one claim and for 10^5 simulated data sets: the simulation gates this code, not a copy."""
+    y = np.asarray(y, dtype=float)
+    s, n = y.shape[-2], y.shape[-1]
+    mean = y.mean(axis=(-2, -1))
+    shape = mean.shape
+    if s >= 2 and n >= 2:
+        vs = y.mean(axis=-1).var(axis=-1, ddof=1) / s
+        vu = y.mean(axis=-2).var(axis=-1, ddof=1) / n
+        v = vs + vu
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if s == 2 and two_seed_rule:  # one df for the seed part: Banerjee's sum of the parts' own t half-widths, as a df
+                from scipy import special
+
+                q = 0.975
+                c = np.sqrt(special.stdtrit(1, q) ** 2 * vs + special.stdtrit(n - 1, q) ** 2 * vu) / np.sqrt(v)
+                df = np.asarray(special.stdtridf(q, np.where(v > 0, c, 2.0)), dtype=float)
+            else:
+                df = v * v / (vs * vs / (s - 1) + vu * vu / (n - 1))
+        df = np.where(v > 0, df, np.nan)
+    elif n >= 2:  # one seed: users only
+        vs = np.zeros(shape)
+        vu = y[..., 0, :].var(axis=-1, ddof=1) / n
+        df = np.full(shape, n - 1.0)
+    elif s >= 2:  # one user: seeds only
+        vs = y[..., :, 0].var(axis=-1, ddof=1) / s
+        vu = np.zeros(shape)
+        df = np.full(shape, s - 1.0)
+    else:
+        vs = vu = df = np.full(shape, np.nan)
+    return mean, vs, vu, df
+
+
+def t_quantiles(df: np.ndarray, level: float) -> np.ndarray:
+    from scipy import special
+
+    return np.asarray(special.stdtrit(df, 0.5 + level / 2))
+
+
+def grid_intervals(y: np.ndarray, level: float = 0.95, scale: Scale = "linear", two_seed_rule: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised :func:`interval` of grids (..., S, n): (mean, low, high, se, df) on the original scale (se and df
+    on the scale the interval is computed on). ``two_seed_rule=False`` (Satterthwaite at 2 seeds too) exists only
+    for the simulation's comparison table."""
+    z = np.log(y) if scale == "log" else np.asarray(y, dtype=float)
+    mean, vs, vu, df = grid_moments(z, two_seed_rule)
+    se = np.sqrt(vs + vu)
+    half = t_quantiles(np.where(np.isfinite(df), df, 1.0), level) * se
+    half = np.where(np.isfinite(df), half, np.nan)
+    low, high = mean - half, mean + half
+    if scale == "log":
+        mean, low, high = np.exp(mean), np.exp(low), np.exp(high)
+    return mean, low, high, se, df
+
+
+def design_ok(users: int, seeds: int) -> bool:
+    """Enough units for an interval: at least :data:`MIN_USERS` users, or :data:`MIN_SEEDS` seeds."""
+    return users >= MIN_USERS or (users >= 1 and seeds >= MIN_SEEDS)
+
+
+def design_problem(users: int, seeds: int) -> str:
+    return (f"{users} user{'s' * (users != 1)} × {seeds} seed{'s' * (seeds != 1)}: fewer than the minimum "
+            f"({MIN_USERS} users, or {MIN_SEEDS} seeds)")
+
+
+def method_text(users: int, seeds: int, scale: Scale = "linear") -> str:
+    log = " on log scale (geometric mean)" if scale == "log" else ""
+    if seeds >= 2 and users >= 2:
+        return f"t over {seeds} seeds × {users} users (seed and user levels, Satterthwaite df){log}"
+    if users >= 2:
+        return f"t over {users} users, 1 seed (that seed's shared training fixed){log}"
+    return f"t over {seeds} seeds of {users} user{'s' * (users != 1)}{log}"
+
+
+# ------------------------------------------------------------------------------------------------- one sample
+
+
+def unit_grid(values: Mapping[Any, float] | Iterable[float]) -> tuple[np.ndarray, int, list[str]]:
+    """A (seeds × users) grid from per-unit values.
+
+    ``values`` is a mapping keyed by :class:`Unit` (or (user, seed) pairs marked as such), a mapping keyed by users
+    (one seed), or a plain iterable (one seed). Users lacking a seed that other users have are left out (the grid
+    must be complete for the seed means to be comparable); their number is returned, and a line per problem (how
+    many values were non-finite and left out, users left out, a ragged grid)."""
+    problems: list[str] = []
+    if isinstance(values, Mapping):
+        items = list(values.items())
+    else:
+        items = list(enumerate(values))
+    bad = sum(1 for _, v in items if v is None or not math.isfinite(float(v)))
+    if bad:
+        problems.append(f"{bad} of {len(items)} values are NaN, infinite or missing (expected finite numbers)")
+        items = [(k, v) for k, v in items if v is not None and math.isfinite(float(v))]
+    if items and all(isinstance(k, Unit) for k, _ in items):
+        seeds = sorted({k.seed for k, _ in items}, key=str)
+        by_user: dict[Hashable, dict[Hashable, float]] = {}
+        for k, v in items:
+            by_user.setdefault(k.user, {})[k.seed] = float(v)
+        complete = [u for u in sorted(by_user, key=str) if len(by_user[u]) == len(seeds)]
+        dropped = len(by_user) - len(complete)
+        if len(complete) < MIN_USERS and len(by_user) >= MIN_USERS:  # a ragged grid: seeds averaged within users
+            grid = np.array([[float(np.mean(list(by_user[u].values()))) for u in sorted(by_user, key=str)]])
+            problems.append("seeds differ between users: seeds averaged within each user (seed level not used)")
+            return grid, 0, problems
+        grid = np.array([[by_user[u][s] for u in complete] for s in seeds]) if complete else np.zeros((1, 0))
+        if dropped:
+            problems.append(f"{dropped} user{'s' * (dropped != 1)} left out: not run under every seed")
+        return grid, dropped, problems
+    vals = [float(v) for _, v in sorted(items, key=lambda kv: str(kv[0]))]
+    return np.array([vals]) if vals else np.zeros((1, 0)), 0, problems
+
+
+def interval(values: Mapping[Any, float] | Iterable[float], level: float = 0.95, scale: Scale = "linear",
+             bounds: tuple[float, float] | None = None) -> tuple[Interval, list[str]]:
+    """The interval of the mean of per-unit ``values`` (see the module's rule) and the notes on the input (values
+    left out, too few units); never raises for data: a design too small gives NaN bounds and a note."""
+    grid, dropped, notes = unit_grid(values)
+    return grid_interval(grid, level, scale, bounds, dropped, notes)
+
+
+def grid_interval(grid: np.ndarray, level: float = 0.95, scale: Scale = "linear",
+                  bounds: tuple[float, float] | None = None, dropped: int = 0,
+                  notes: list[str] | None = None) -> tuple[Interval, list[str]]:
+    """:func:`interval` of one (seeds × users) grid."""
+    return grid_interval_many([grid], level, [scale], [bounds], [dropped], [list(notes or [])])[0]
+
+
+def grid_interval_many(grids: list[np.ndarray], level: float, scales: list[Scale],
+                       bounds: list[tuple[float, float] | None], dropped: list[int], notes: list[list[str]]
+                       ) -> list[tuple[Interval, list[str]]]:
+    """:func:`grid_interval` of many grids at once: grids of one shape and scale go through :func:`grid_moments`
+    as one stack (judging 10^4 claims is a handful of numpy calls, not 10^4 of each)."""
+    out: list[Any] = [None] * len(grids)
+    groups: dict[tuple, list[int]] = {}
+    for i, grid in enumerate(grids):
+        seeds, users = grid.shape
+        scale = scales[i]
+        if users == 0:
+            out[i] = (Interval(math.nan, math.nan, math.nan, math.nan, math.nan, 0, seeds, level, "no values", scale,
+                               math.nan, dropped[i]), notes[i] + ["no finite values"])
+            continue
+        if scale == "log" and float(grid.min()) <= 0:
+            notes[i] = notes[i] + ["a log-scale quantity (a ratio or a cost) must be positive: judged on the linear "
+                                   "scale"]
+            scales[i] = scale = "linear"
+        groups.setdefault((grid.shape, scale), []).append(i)
+    for ((seeds, users), scale), index in groups.items():
+        stack = np.stack([grids[i] for i in index])
+        spread = (stack.max(axis=(1, 2)) - stack.min(axis=(1, 2))).tolist()
+        user_means = stack.mean(axis=1)
+        user_sd = (user_means.std(axis=1, ddof=1) if users > 1 else np.full(len(index), math.nan)).tolist()
+        method = method_text(users, seeds, scale)
+        z = np.log(stack) if scale == "log" else stack
+        if not design_ok(users, seeds):
+            means = (np.exp(z.mean(axis=(1, 2))) if scale == "log" else z.mean(axis=(1, 2))).tolist()
+            for k, i in enumerate(index):
+                out[i] = (Interval(means[k], math.nan, math.nan, math.nan, math.nan, users, seeds, level, method,
+                                   scale, spread[k], dropped[i], user_sd[k]), notes[i] + [design_problem(users, seeds)])
+            continue
+        m, vs, vu, df = grid_moments(z)
+        se = np.sqrt(vs + vu)
+        half = np.where(np.isfinite(df), t_quantiles(np.where(np.isfinite(df), df, 1.0), level) * se, np.nan)
+        low, high, mean = m - half, m + half, m
+        if scale == "log":
+            mean, low, high = np.exp(m), np.exp(low), np.exp(high)
+        first = stack[:, 0, 0].tolist()
+        rows = zip(mean.tolist(), low.tolist(), high.tolist(), se.tolist(), df.tolist(), vs.tolist(), vu.tolist())
+        for k, (i, (mk, lo, hi, sek, dfk, vsk, vuk)) in enumerate(zip(index, rows)):
+            if spread[k] <= 1e-12 * max(1.0, abs(first[k])):  # every unit the same value: a point, no t
+                out[i] = (Interval(first[k], first[k], first[k], 0.0, math.nan, users, seeds, level,
+                                   "no spread: every unit equal", scale, 0.0, dropped[i], user_sd[k], 0.0, 0.0),
+                          notes[i])
+                continue
+            b = bounds[i]
+            if b is not None:
+                lo, hi = max(lo, b[0]), min(hi, b[1])
+            out[i] = (Interval(mk, lo, hi, sek, dfk, users, seeds, level, method, scale, spread[k], dropped[i],
+                               user_sd[k], vsk, vuk), notes[i])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- table cells
+
+
+def cell_estimate(values: np.ndarray, user_codes: np.ndarray, seed_codes: np.ndarray, level: float = 0.95,
+                  bounds: tuple[float, float] | None = None) -> Estimate:
+    """The figures of one table cell (text, JSON, CSV, LaTeX, HTML, figures: every view calls this): the mean
+    over users, the standard deviation of the per-user means, and :func:`interval`'s interval over users and
+    seeds. ``values`` are the cell's finite job values, ``user_codes``/``seed_codes`` each job's user and seed;
+    jobs of one user and seed (targets pooled, repeated configurations) are averaged first."""
+    from .describe import means_by
+
+    n_jobs = len(values)
+    if n_jobs == 0:
+        return Estimate(0, math.nan, math.nan, math.nan, math.nan, "no values")
+    users, user_index = np.unique(user_codes, return_inverse=True)
+    seeds, seed_index = np.unique(seed_codes, return_inverse=True)
+    user_index, seed_index = user_index.reshape(-1), seed_index.reshape(-1)
+    cell = seed_index * len(users) + user_index
+    present = np.unique(cell)
+    unit_means = means_by(values, cell)
+    flat = np.full(len(seeds) * len(users), np.nan)
+    flat[present] = unit_means
+    grid: np.ndarray = flat.reshape(len(seeds), len(users))
+    complete = ~np.isnan(grid).any(axis=0)
+    if complete.sum() < MIN_USERS <= len(users):  # ragged: seeds averaged within users, one level
+        grid = np.nanmean(grid, axis=0)[None, :]
+        dropped = 0
+    else:
+        dropped = int((~complete).sum())
+        grid = grid[:, complete]
+    iv, _ = grid_interval(grid, level, "linear", bounds, dropped)
+    user_means = grid.mean(axis=0)
+    sd = float(np.std(user_means, ddof=1)) if len(user_means) > 1 else 0.0
+    if iv.users == 0:
+        return Estimate(0, math.nan, math.nan, math.nan, math.nan, "no values")
+    mean = math.fsum(grid.ravel().tolist()) / grid.size  # exactly rounded: the same figure on every CPU
+    return Estimate(iv.users, mean, sd, iv.low, iv.high, iv.method, iv.seeds if iv.seeds > 1 else 0)
+
+
+def bootstrap_interval(values: Iterable[float], level: float = 0.95, resamples: int = 4000,
+                       seed: int = 0) -> tuple[float, float]:
+    """A BCa bootstrap interval of the mean over ``values`` (scipy.stats.bootstrap; percentile when BCa is
+    degenerate); NaNs below 3 values.
+
+    Kept for plugins that show it; harbench's own views and verdicts do not use it: it under-covers at the user
+    counts runs have (docs/statistics.md, the old rule's table) and it cannot see seed-level randomness."""
+    vals = sorted(float(v) for v in values if v is not None and math.isfinite(float(v)))  # order-independent
+    if len(vals) < MIN_USERS:
+        return math.nan, math.nan
+    if max(vals) - min(vals) < 1e-15:  # no spread: the bootstrap distribution is a point
+        return vals[0], vals[0]
+    from scipy import stats
+
+    data = (np.asarray(vals),)
+    for method in ("BCa", "percentile"):
+        res = stats.bootstrap(data, np.mean, confidence_level=level, n_resamples=resamples, method=method,
+                              random_state=np.random.default_rng(seed))
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            return low, high
+    return math.nan, math.nan
