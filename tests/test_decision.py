@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from harbench.cli import main
 from harbench.records import JobRecord, JobSpec
-from harbench.results.decision import decide, parse_budget, render_text
+from harbench.results.decision import decide, parse_budget, render_text, target_table
 from harbench.results.latex import escape
 from harbench.results.report import ReportOptions, build_report
 from harbench.results.store import Store
@@ -130,7 +130,9 @@ def test_text_view_labels_honesty_and_explains_energy(rows):
     assert "on cpu (measured; energy: codecarbon-estimate)" in text
     assert "energy codecarbon-estimate: codecarbon's model" in text and "TDP" in text
     assert text.count("| finetune-full[epochs=10]") == 3  # accuracy table once, then once per target
-    assert "crop" in text.split("on cpu")[0] and "crop" not in text.split("on cpu")[1].split("accuracy:")[0]
+    cpu = text.split("on cpu")[1].split("accuracy:")[0]
+    crop = next(line for line in cpu.splitlines() if line.startswith("| crop"))
+    assert crop.rstrip(" |").endswith("—")  # on no front on cpu: listed, marked, not dropped
 
 
 def test_cli_report_shows_the_decision_first_full_on_request_and_suite_budgets(tmp_path):
@@ -201,3 +203,14 @@ def test_latex_escapes_every_header_and_note(tmp_path):
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_a_method_on_no_front_still_has_its_row_on_every_target(rows):
+    view = decide(rows)
+    for t in view.targets:
+        headers, table = target_table(t)
+        labels = [r[0] for r in table]
+        assert sorted(labels) == sorted(o.label for o in t.options), (t.hardware, labels)
+        off = [r for r in table if r[headers.index("front")] == "—"]
+        assert off, "the planted rows have a dominated option on every target"
+        assert len(target_table(t, every=False)[1]) == len(table) - len(off)

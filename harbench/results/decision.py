@@ -327,8 +327,10 @@ def accuracy_table(view: DecisionView) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def target_table(t: TargetView, every: bool = False) -> tuple[list[str], list[list[str]]]:
-    """The target's options on some front (or the budget winner); ``every`` lists all of them."""
+def target_table(t: TargetView, every: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The target's options, those on no front marked "—" (a method must not vanish from its target because a
+    cheaper one is as accurate: its costs are still what a reader came for); ``every=False``: fronts and the
+    budget winner only."""
     digits = 2 if t.honesty != "measured" else 3
     headers = ["method", "accuracy (%)", *[f"{name} ({UNITS.get(a, '')})" for a, name in t.axes], "front"]
     if t.best is not None and any(not o.within_budget for o in t.options):
