@@ -83,6 +83,9 @@ def bad_input(fn):
 @click.version_option(package_name="harbench")
 def main() -> None:
     """harbench: which personalization method gives the best accuracy for the least latency and energy?"""
+    from .console import one_line_warnings
+
+    one_line_warnings()
 
 
 @main.command()

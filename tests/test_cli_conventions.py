@@ -115,3 +115,25 @@ def test_a_second_ctrl_c_marks_the_run_interrupted_with_the_resume_hint(registry
     assert "# --set seeds=[1]" in run["suite_yaml"] and yaml.safe_load(run["suite_yaml"])["seeds"] == [1]
     rows = Store(results).job_rows(int(run["id"]))
     assert len(rows) == 1 and rows[0]["seed"] == 1
+
+
+def test_a_plugins_warning_is_one_line_not_a_source_listing(tmp_path, capsys):
+    """A dataset's ``warnings.warn`` (dropped windows) printed as ``file.py:212: UserWarning: ...`` plus the source
+    line of the call; through the CLI it is one ``warning:`` line."""
+    import warnings
+
+    from harbench.cli import main
+
+    before = warnings.showwarning
+    try:
+        (tmp_path / "s.yaml").write_text("name: s\ndatasets: [synthetic-drift]\nhardware: [cpu]\nmethods: [generic]\n")
+        with pytest.raises(SystemExit):
+            main(["validate", str(tmp_path / "s.yaml")])
+        capsys.readouterr()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("sp-sw-har: dropped 12 windows\n(shorter than 2.56 s)", UserWarning, stacklevel=1)
+        err = capsys.readouterr().err
+        assert err == "warning: sp-sw-har: dropped 12 windows (shorter than 2.56 s)\n", err
+    finally:
+        warnings.showwarning = before

@@ -18,6 +18,7 @@ from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Callable, Iterator
 
+from ..console import one_line_warnings
 from ..plugins import Registry
 from ..records import JobRecord
 from ..suite import Suite
@@ -35,6 +36,7 @@ def init_worker(spec: WorkerSpec, cache_folder: str | None = None) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when to stop
     die_with_parent()  # a killed driver leaves no worker behind to finish its task and write the cache
+    one_line_warnings()  # a dataset's warning reaches the terminal as the CLI shows it, not with a source line
     _worker = Worker.from_spec(spec, cache_folder)
 
 
