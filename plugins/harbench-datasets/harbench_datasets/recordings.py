@@ -250,7 +250,9 @@ class Recordings(SessionDataset):
             users = sorted({s.user for s in parsed.segments})
             contexts = parsed.report["contexts"]
         else:
-            fields = [f for _, f in self._matched(root)]
+            matched = self._matched(root)
+            self._check_header(matched[0][0], matched[0][0].relative_to(root).as_posix())  # a misspelt column fails `validate`, not every job
+            fields = [f for _, f in matched]
             users = sorted({f["user"] for f in fields})
             contexts = sorted({f.get("context") or m.default_context for f in fields})
         extra = {"units": m.unit_list(), "manifest": str(self.manifest_path()), "nominal_rate_hz": m.rate_hz,
@@ -351,6 +353,25 @@ class Recordings(SessionDataset):
             return _read_frame(path, self.manifest().format)
         except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types; the message is what matters
             raise self.fail(f"cannot read '{path}': {' '.join(str(exc).split())[:160]}") from None
+
+    def _check_header(self, path: Path, where: str) -> None:
+        """The manifest's columns against one file's header (no rows read): the files share one layout."""
+        import pandas as pd
+
+        m = self.manifest()
+        try:
+            if (m.format or ("parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv")) == "parquet":
+                import pyarrow.parquet as pq
+
+                header = pd.DataFrame(columns=pq.read_schema(path).names)
+            else:
+                header = pd.read_csv(path, nrows=0)
+        except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types; the message is what matters
+            raise self.fail(f"cannot read '{path}': {' '.join(str(exc).split())[:160]}") from None
+        c = m.columns
+        self._require(where, header, c.channels, "columns.channels")
+        self._require(where, header, [c.timestamp], "columns.timestamp")
+        self._require(where, header, [c.label], "columns.label")
 
     def _require(self, where: str, frame, columns: list[str], field: str) -> None:
         missing = [c for c in columns if c not in frame.columns]

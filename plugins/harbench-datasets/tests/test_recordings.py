@@ -154,6 +154,14 @@ def test_one_line_per_problem(tmp_path, glob_layout):
             Recordings(**params).describe()
 
 
+def test_a_misspelt_column_fails_describe_so_validate_catches_it(glob_layout):
+    """It passed ``harbench validate`` (which describes the dataset) and failed every job with the same line."""
+    path = _manifest(glob_layout.parent, {**BASE, "columns": {**BASE["columns"], "label": "activty"},
+                                          "files": "{user}/{context}-{session}.csv"}, "typo.yaml")
+    with pytest.raises(ValueError, match=r"has no column\(s\) \['activty'\] \(manifest columns.label\)"):
+        Recordings(manifest=str(path), window=40, stride=20, rate_hz=20.0, k=3).describe()
+
+
 def test_nan_rows_are_counted_and_reported_never_silently_dropped(glob_layout):
     data = glob_layout.parent
     f = data / "p3" / "ankle-3.csv"
