@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and editors
         UserData,
         Windows,
     )
+    from .device_estimate import CostEstimate, estimate
     from .hookspecs import hookimpl
     from .measure.memory import LiveBytes
     from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
@@ -62,6 +63,7 @@ _WHERE: dict[str, str] = {
                      "InferenceCost", "JobOutputs", "Method", "MethodContext", "MethodState", "Metric", "PhaseCost",
                      "Splits", "TargetSplit", "UserData", "Windows"], ".api"),
     "hookimpl": ".hookspecs",
+    **dict.fromkeys(["CostEstimate", "estimate"], ".device_estimate"),
     **dict.fromkeys(["Backbone", "MobileNet1d", "ResNet1d", "build_backbone", "count_params"], ".models"),
     **dict.fromkeys(["Param", "ParamError"], ".params"),
     "LiveBytes": ".measure.memory",
