@@ -129,7 +129,7 @@ def run_check(target: str, measurements: Measurements, unit: ComputeUnit, profil
     latency = np.array([m.latency_ms for m in measurements.rows]) / 1e3
     eligible = np.flatnonzero(latency * 1e3 >= min_ms)
     for k in shots:
-        require_rows(measurements, k + 1, usable=len(eligible))
+        require_rows(measurements, k, usable=len(eligible), held_out=1)
     feats, flops = feature_matrix(measurements, unit, rule)
     flops_feats = np.zeros_like(feats)
     flops_feats[:, opmodel.FEATURES.index("roofline")] = flops  # FLOPs alone, scaled by the same 1-column fit

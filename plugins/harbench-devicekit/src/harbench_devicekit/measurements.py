@@ -80,11 +80,12 @@ def read_measurements(path: str | Path) -> Measurements:
     return Measurements(path, hashlib.sha256(data).hexdigest(), tuple(rows))
 
 
-def require_rows(measurements: Measurements, shots: int, usable: int | None = None) -> None:
-    """Calibration needs more rows than shots (some must be left to check on)."""
+def require_rows(measurements: Measurements, shots: int, usable: int | None = None, held_out: int = 0) -> None:
+    """Calibration needs ``shots`` usable rows, a check ``held_out`` more to score on."""
     have = len(measurements.rows) if usable is None else usable
     if shots < 1:
         raise MeasurementError(f"{measurements.path}: --shots must be at least 1, got {shots}")
-    if have < shots:
+    if have < shots + held_out:
+        more = f" plus {held_out} to check on" if held_out else ""
         raise MeasurementError(f"{measurements.path}: row {len(measurements.rows) + 1}: field latency_ms: "
-                               f"{have} usable rows, fewer than --shots {shots}")
+                               f"{have} usable rows (at or above --min-ms), fewer than --shots {shots}{more}")
