@@ -23,7 +23,7 @@ import harbench
 from harbench.cli import main
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-PLANTED = {"gemm_compute": 8.0, "other_memory": 3.0, "ops": 40e-6, "gemm_memory": 0.0}
+PLANTED = {"conv_spatial": 6.0, "conv_pointwise": 12.0, "pool_memory": 5.0, "other_memory": 2.0, "ops": 40e-6}
 
 
 def arch_of(ops: tuple[str, ...]) -> str:
@@ -87,13 +87,14 @@ def test_the_composed_trace_is_the_trace_of_the_built_network(arch):
 # ---------------------------------------------------------------------------------------------- the fit
 def test_the_fit_recovers_planted_coefficients_and_brackets_new_points():
     rng = np.random.default_rng(1)
-    x = np.abs(rng.normal(size=(60, len(opmodel.FEATURES)))) * np.array([1e-2, 1e-3, 1e-3, 1e-3, 100, 1])
-    true = np.array([0, 8.0, 0, 3.0, 40e-6, 0])
+    x = np.abs(rng.normal(size=(60, len(opmodel.FEATURES)))) * np.array([1e-2, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 100])
+    true = np.array([0, 8.0, 12.0, 0, 5.0, 3.0, 40e-6])
     y = x @ true * rng.uniform(0.97, 1.03, len(x))  # ±3 % noise
     model = opmodel.fit(x[:20], y[:20])
     assert model.columns == opmodel.columns_for(20)
     coef = dict(zip(model.columns, model.coefficients))
-    assert coef["gemm_compute"] == pytest.approx(8.0, rel=0.1) and coef["other_memory"] == pytest.approx(3.0, rel=0.1)
+    assert coef["conv_spatial"] == pytest.approx(8.0, rel=0.1) and coef["other_memory"] == pytest.approx(3.0, rel=0.1)
+    assert coef["conv_pointwise"] == pytest.approx(12.0, rel=0.1)
     ratio = y[20:] / model.predict(x[20:])
     assert model.ratio_low < 1 < model.ratio_high and np.mean((ratio >= model.ratio_low) & (ratio <= model.ratio_high)) > 0.7
     assert opmodel.fit(x[:2], y[:2]).ratio_low is None  # too few shots for residuals: no interval
@@ -158,3 +159,13 @@ def test_calibrate_from_measurements_writes_the_profile_the_target_reads(tmp_pat
                                                        torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(),
                                                        torch.nn.Linear(8, 4)), torch.zeros(1, 6, 128))
     assert hw.latency_s > 0 and hw.latency_interval_s is not None  # any traced module, 1-D included
+
+
+def test_convolutions_are_traced_with_their_efficiency_class():
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 1), torch.nn.Conv2d(8, 8, 3, padding=1),
+                                torch.nn.Conv2d(8, 8, 3, padding=1, groups=8), torch.nn.Conv1d(8, 8, 1),
+                                torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 2))
+    kinds = [o.kind for o in trace_forward(model[:3], torch.zeros(1, 8, 4, 4)).ops if o.op == "convolution"]
+    assert kinds == ["pointwise", "spatial", "grouped"]
+    f = opmodel.features(trace_forward(model[:3], torch.zeros(1, 8, 4, 4)), rpi4_unit())
+    assert all(f[opmodel.FEATURES.index(c)] > 0 for c in ("conv_pointwise", "conv_spatial", "conv_grouped"))

@@ -144,7 +144,7 @@ def run_check(target: str, measurements: Measurements, unit: ComputeUnit, profil
             for name in ESTIMATORS:
                 x = flops_feats if name == "flops" else feats
                 columns = opmodel.columns_for(k) if name == opmodel.ESTIMATOR else ("roofline",)
-                model = opmodel.fit(x[train], latency[train], columns)
+                model = opmodel.fit(x[train], latency[train], columns, unit=unit)
                 predicted = model.predict(x[test])
                 interval = None
                 if name == opmodel.ESTIMATOR and model.ratio_low is not None:

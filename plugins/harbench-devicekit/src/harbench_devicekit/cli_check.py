@@ -84,7 +84,7 @@ def calibrate_from_measurements(target: str, measurements: Path, shots: int, see
     latency = np.array([m.latency_ms for m in data.rows]) / 1e3
     source = (f"{shots} rows (seed {seed}, latency >= {min_ms:g} ms) of {data.path.resolve()} "
               f"(sha256 {data.sha256}), dead-code rule {dead_code}")
-    model = opmodel.fit(feats[chosen], latency[chosen], source=source)
+    model = opmodel.fit(feats[chosen], latency[chosen], source=source, unit=unit)
     held = np.setdiff1d(eligible, chosen)
     predicted = model.predict(feats[held])
     error = np.abs(predicted - latency[held]) / latency[held]
