@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and editors
         UserData,
         Windows,
     )
+    from .device_estimate import CostEstimate, estimate
     from .hookspecs import hookimpl
     from .measure.memory import LiveBytes
     from .models import Backbone, MobileNet1d, ResNet1d, build_backbone, count_params
@@ -75,6 +76,7 @@ _WHERE: dict[str, str] = {
                      "InferenceCost", "JobOutputs", "Method", "MethodContext", "MethodState", "Metric", "PhaseCost",
                      "Splits", "TargetSplit", "UserData", "Windows"], ".api"),
     "hookimpl": ".hookspecs",
+    **dict.fromkeys(["CostEstimate", "estimate"], ".device_estimate"),
     **dict.fromkeys(["Backbone", "MobileNet1d", "ResNet1d", "build_backbone", "count_params"], ".models"),
     **dict.fromkeys(["Param", "ParamError"], ".params"),
     "LiveBytes": ".measure.memory",
@@ -108,7 +110,7 @@ def load(run: str | int = "latest", results: str = "results"):
 
 
 __all__ = [
-    "AdaptFacts", "AdaptResult", "Backbone", "Claim", "ClaimResult", "Family", "Unit", "Verdict", "bootstrap_interval",
+    "AdaptFacts", "AdaptResult", "Backbone", "Claim", "ClaimResult", "CostEstimate", "estimate", "Family", "Unit", "Verdict", "bootstrap_interval",
     "holm", "judge", "judge_family", "paired", "per_unit_mean", "per_user_mean", "ratio", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",

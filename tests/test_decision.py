@@ -214,3 +214,24 @@ def test_a_method_on_no_front_still_has_its_row_on_every_target(rows):
         off = [r for r in table if r[headers.index("front")] == "—"]
         assert off, "the planted rows have a dominated option on every target"
         assert len(target_table(t, every=False)[1]) == len(table) - len(off)
+
+
+def test_an_estimated_target_shows_its_latency_interval_and_where_its_calibration_came_from(tmp_path):
+    """A target calibrated from measurements (hardware extra ``cost_intervals``, ``calibrated_from``) shows each
+    latency with the interval the ratios give, and names the measurements; the other cost axes say they have no
+    interval. A profile nobody calibrated shows no interval at all."""
+    rows = Store(tmp_path).job_rows(planted_run(tmp_path))
+    for r in rows:
+        if r["hardware"] == "rpi5":
+            r["provenance"]["hardware"]["extra"] = {"calibration_status": "calibrated",
+                                                     "cost_intervals": {"latency_ms_p50": [0.5, 2.0]},
+                                                     "calibrated_from": "10 rows of board.csv"}
+    rpi5 = next(t for t in decide(rows).targets if t.hardware == "rpi5")
+    assert rpi5.honesty == "estimated" and rpi5.intervals == {"latency_ms_p50": (0.5, 2.0)}
+    text = render_text(decide(rows))
+    assert "9.0 [4.5, 18]" in text  # 9 ms latency, x0.5 .. x2.0
+    assert "measurements: 10 rows of board.csv" in text and "adapt energy" in text
+    assert "uncalibrated, no interval" in text
+    plain = render_text(decide(Store(tmp_path / "b").job_rows(planted_run(tmp_path / "b"))))
+    assert "| 9.0 " in plain and "9.0 [" not in plain  # the uncalibrated target's latency, bare
+    assert "with an interval" not in plain

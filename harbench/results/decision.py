@@ -108,6 +108,9 @@ class TargetView:
     verdict: str
     claim: ClaimResult | None = None
     pending: Any = field(default=None, repr=False, compare=False)  # (Claim, render) until the family is judged
+    # axis -> (low, high) ratios to the estimate, from the calibration residuals (estimated targets only)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    calibrated_from: str | None = None
 
 
 @dataclass
@@ -131,6 +134,19 @@ def honesty(rows: Sequence[dict[str, Any]]) -> str:
     statuses = {((r.get("provenance") or {}).get("hardware") or {}).get("extra", {}).get("calibration_status")
                 for r in rows}
     return "uncalibrated" if "uncalibrated" in statuses else "estimated"
+
+
+def cost_intervals(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, tuple[float, float]], str | None]:
+    """The target's cost intervals (ratios to the estimate, per cost axis) and where its calibration measurements
+    came from, as the hardware describes itself (``extra.cost_intervals``, ``extra.calibrated_from``); empty for
+    measured targets and for profiles no measurement backs."""
+    for r in rows:
+        if r.get("mode") != "estimated":
+            continue
+        extra = ((r.get("provenance") or {}).get("hardware") or {}).get("extra", {})
+        intervals = {str(k): (float(v[0]), float(v[1])) for k, v in (extra.get("cost_intervals") or {}).items()}
+        return intervals, extra.get("calibrated_from")
+    return {}, None
 
 
 def accuracies(rows: Sequence[dict[str, Any]], metric: str = ACCURACY, frame: Frame | None = None
@@ -243,7 +259,9 @@ def _target(hardware: str, rows: list[dict[str, Any]], acc: dict[tuple, Accuracy
     best = max(allowed, key=lambda o: (o.accuracy.mean, -o.costs.get(axes[0][0], 0.0) if axes else 0.0),
                default=None)
     verdict, pending = _verdict(hardware, options, axes, tolerance)
-    view = TargetView(hardware, honesty(rows), energy_methods(rows), axes, options, best, verdict)
+    intervals, source = cost_intervals(rows)
+    view = TargetView(hardware, honesty(rows), energy_methods(rows), axes, options, best, verdict, None,
+                      intervals=intervals, calibrated_from=source)
     view.pending = pending
     return view
 
@@ -338,7 +356,7 @@ def target_table(t: TargetView, every: bool = True) -> tuple[list[str], list[lis
     shown = [o for o in t.options if every or o.fronts or o is t.best]
     rows = []
     for o in sorted(shown, key=lambda o: -o.accuracy.mean):
-        line = [o.label, f"{100 * o.accuracy.mean:.1f}", *[sig(o.costs.get(a), digits) for a, _ in t.axes],
+        line = [o.label, f"{100 * o.accuracy.mean:.1f}", *[_with_interval(t, a, o.costs.get(a), digits) for a, _ in t.axes],
                 " ".join(FRONT_LETTER.get(f, f) for f in o.fronts) or "—"]
         if len(headers) > len(line):
             line.append("yes" if o.within_budget else "no")
@@ -346,9 +364,27 @@ def target_table(t: TargetView, every: bool = True) -> tuple[list[str], list[lis
     return headers, rows
 
 
+def _with_interval(t: TargetView, axis: str, value: float | None, digits: int) -> str:
+    ratio = t.intervals.get(axis)
+    if value is None or ratio is None or math.isnan(value):
+        return sig(value, digits)
+    return f"{sig(value, digits)} [{sig(value * ratio[0], digits)}, {sig(value * ratio[1], digits)}]"
+
+
 def target_title(t: TargetView) -> str:
     energy = ", ".join(e for e in t.energy) or "none recorded"
-    return f"on {t.hardware} ({t.honesty}; energy: {energy})"
+    title = f"on {t.hardware} ({t.honesty}; energy: {energy})"
+    if t.honesty == "measured":
+        return title
+    bare = [name for a, name in t.axes if a not in t.intervals]
+    with_interval = [name for a, name in t.axes if a in t.intervals]
+    if with_interval:
+        title += (f"; {', '.join(with_interval)} with an interval from the calibration residuals"
+                  + (f" (measurements: {t.calibrated_from})" if t.calibrated_from else ""))
+    if bare:  # a measured calibration of inference latency backs nothing else
+        backed = t.honesty != "uncalibrated" and not with_interval
+        title += f"; {', '.join(bare)}: {'no interval' if backed else 'uncalibrated, no interval'}"
+    return title
 
 
 def budget_line(t: TargetView, budgets: Sequence[Budget]) -> str | None:

@@ -12,7 +12,8 @@ def pareto_front(points: Sequence[tuple[float, float]], x_tolerance: float = 0.0
     ``x_tolerance``: costs within this relative difference of each other are the same cost (a figure must not draw
     a trade-off across 0.002 ms): of such neighbours on the front only the more accurate stays."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
-    front, best_y = [], -math.inf
+    front: list[int] = []
+    best_y = -math.inf
     for i in order:
         x, y = points[i]
         if math.isnan(x) or math.isnan(y):

@@ -22,6 +22,8 @@ from .calibrate import (
     today,
     write_profile,
 )
+from .cli_check import calibrate_from_measurements, estimator_check_command
+from .nasbench201 import DEAD_CODE_RULES
 from .profiles import PACKAGE_PROFILES, DeviceProfile, load_profile
 from .target import COMMON_PARAMETERS, DeviceTarget
 from .transport import make_transport
@@ -95,10 +97,22 @@ def calibration_device(target: str, settings: tuple[str, ...], threads: int) -> 
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="where to write the profile (default: $HARBENCH_PROFILE_DIR/<profile>.yaml)")
 @click.option("--no-write", is_flag=True, help="print the fit and its error without writing a profile")
+@click.option("--measurements", type=click.Path(dir_okay=False, path_type=Path),
+              help="k-shot calibration from a CSV of measured architectures (arch_index,arch,latency_ms) instead "
+                   "of timing the reference models on the device")
+@click.option("--shots", default=10, show_default=True, type=int, help="with --measurements: rows to fit on")
+@click.option("--seed", default=0, show_default=True, type=int, help="with --measurements: which rows")
+@click.option("--min-ms", default=1.0, show_default=True, type=float, help="with --measurements: skip rows below")
+@click.option("--dead-code", default="reachable", show_default=True, type=click.Choice(DEAD_CODE_RULES),
+              help="with --measurements: which dead cell edges the builder drops")
 def calibrate_command(target: str, settings: tuple[str, ...], quick: bool, min_duration: float, threads: int,
-                      output: Path | None, no_write: bool) -> None:
+                      output: Path | None, no_write: bool, measurements: Path | None, shots: int, seed: int,
+                      min_ms: float, dead_code: str) -> None:
     """Fit the estimator of TARGET (``cpu`` or any device target) to measured runs and print its MAPE."""
     date = today()
+    if measurements is not None:
+        calibrate_from_measurements(target, measurements, shots, seed, min_ms, dead_code, output, no_write, date)
+        return
     if target == "cpu":
         points, fitted, result = calibrate_host(quick, min_duration, threads)
         doc = cpu_profile_document(result, fitted, date)
@@ -128,3 +142,4 @@ def harbench_register_hardware(register):
 @hookimpl
 def harbench_register_commands(cli):
     cli.add_command(calibrate_command)
+    cli.add_command(estimator_check_command)

@@ -22,6 +22,8 @@ from harbench import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, 
 
 from .export import onnx_bytes, torchscript_bytes
 from .memory import adapt_memory, inference_memory
+from .opmodel import ESTIMATOR as OPMODEL
+from .opmodel import OpModel, features
 from .profiles import DeviceProfile, load_profile
 from .roofline import Estimate, estimate
 from .trace import trace_forward, trace_train_step
@@ -115,6 +117,12 @@ class DeviceTarget(Hardware):
         }
         if self.power_mode:
             extra["power_mode"] = self.power_mode
+        model = None if self.remote else self.opmodel
+        if model is not None:  # only then: extras of uncalibrated profiles (and their job keys) stay as they were
+            extra["inference_estimator"] = OPMODEL
+            extra["calibrated_from"] = model.source
+            if model.ratio_low is not None:
+                extra["cost_intervals"] = {"latency_ms_p50": [model.ratio_low, model.ratio_high]}
         if self.remote:
             extra["host"] = self.params.host
             extra["runtime"] = self.params.runtime
@@ -149,8 +157,13 @@ class DeviceTarget(Hardware):
             cost = self._remote_adapt(result.model, workload, window, common)
         else:
             est = self._estimate_adapt(result.model, workload, window)
+            roofline_status = (profile_cal := self.profile.raw.get("calibration") or {}).get(
+                "roofline_status", self.profile.calibration_status)
             cost = PhaseCost(est.seconds, est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
-                             {**common, **self._estimate_extra(est)})
+                             {**common, **self._estimate_extra(est), "calibration_status": roofline_status,
+                              "uncertainty": "uncalibrated" if roofline_status == "uncalibrated" else "no interval",
+                              **({"calibrated_from": profile_cal.get(self.unit_name, {}).get("source")}
+                                 if roofline_status != "uncalibrated" else {})})
         cost.peak_mb = memory["total_mb"]
         return result, cost
 
@@ -178,11 +191,32 @@ class DeviceTarget(Hardware):
             cost.peak_mb = memory["total_mb"]
             return cost
         trace = _traced(trace_forward, model, example[:1])
-        est = estimate(trace, self._unit(), self.profile.power(self.power_mode))
+        unit = self._unit()
+        est = estimate(trace, unit, self.profile.power(self.power_mode))
         memory = _traced(inference_memory, model, example[:1])
-        return InferenceCost([est.seconds], est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
-                             {"target_mode": "estimate", **self._estimate_extra(est),
-                              "memory": {"kind": "estimated", **memory}}, peak_mb=memory["total_mb"])
+        extra = {"target_mode": "estimate", **self._estimate_extra(est),
+                 "memory": {"kind": "estimated", "calibration": "uncalibrated", **memory}}
+        fitted = self.opmodel
+        if fitted is None:
+            extra["uncertainty"] = "uncalibrated" if self.profile.calibration_status == "uncalibrated" else "no interval"
+            return InferenceCost([est.seconds], est.joules, est.joules_net, f"estimate:{ESTIMATOR}", extra,
+                                 peak_mb=memory["total_mb"])
+        seconds = max(float(fitted.predict(features(trace, unit))), 0.0)
+        scale = seconds / est.seconds if est.seconds > 0 else 0.0  # energy is linear in time at fixed utilisation
+        interval = fitted.interval(seconds)
+        extra.update({"estimator": OPMODEL, "roofline_s": est.seconds, "calibration_status": "calibrated",
+                      "calibrated_from": fitted.source, "latency_interval_s": None if interval is None else list(interval),
+                      "joules_interval": None if interval is None else [est.joules * scale * fitted.ratio_low,
+                                                                        est.joules * scale * fitted.ratio_high],
+                      "uncertainty": "interval" if interval else "no interval (fewer than 3 shots)"})
+        return InferenceCost([seconds], est.joules * scale, est.joules_net * scale, f"estimate:{OPMODEL}", extra,
+                             peak_mb=memory["total_mb"])
+
+    @cached_property
+    def opmodel(self) -> OpModel | None:
+        """The k-shot latency model of ``harbench calibrate TARGET --measurements`` in the profile, if any."""
+        block = ((self.profile.raw.get("calibration") or {}).get(self.unit_name) or {}).get("opmodel")
+        return None if not block else OpModel.from_json(block)
 
     # --------------------------------------------------------------------------------------------- estimate
     def _unit(self):

@@ -32,6 +32,7 @@ class OpCost:
     flops: float
     bytes: float
     phase: str = "graph"  # graph (forward and backward) | optimizer
+    kind: str = ""  # convolutions: "pointwise" (1x1 kernel), "spatial" or "grouped" (groups > 1)
 
 
 @dataclass
@@ -86,8 +87,22 @@ class _Recorder(TorchDispatchMode):
             return out
         formula = flop_registry.get(func.overloadpacket)
         flops = float(formula(*args, **kwargs, out_val=out)) if formula is not None else 0.0
-        self.trace.ops.append(OpCost(name, flops, _tensor_bytes((args, kwargs)) + _tensor_bytes(out), self.phase))
+        self.trace.ops.append(OpCost(name, flops, _tensor_bytes((args, kwargs)) + _tensor_bytes(out), self.phase,
+                                     _conv_kind(name, args)))
         return out
+
+
+def _conv_kind(name: str, args: tuple) -> str:
+    """The efficiency class of a convolution: boards run 1x1, k x k and grouped kernels at different fractions of
+    peak (a 1x1 convolution is a plain GEMM; k x k ones pay for im2col or use Winograd; grouped ones are
+    memory-bound)."""
+    if name not in ("convolution", "_convolution") or len(args) < 2 or not isinstance(args[1], torch.Tensor):
+        return ""
+    weight = args[1]
+    groups = args[8] if len(args) > 8 and isinstance(args[8], int) else 1
+    if groups > 1:
+        return "grouped"
+    return "pointwise" if weight[0, 0].numel() == 1 else "spatial"
 
 
 @contextlib.contextmanager
