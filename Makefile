@@ -7,7 +7,7 @@ PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
 # pytest-xdist processes for `make test` (tests use one torch thread each; 2 fits the 2-core CI machine)
 TEST_WORKERS ?= 2
 
-.PHONY: run test bench install clean
+.PHONY: run test bench docs install clean
 
 $(STAMP): pyproject.toml $(PLUGINS)
 	@echo "==> [1/3] virtual environment $(VENV)"
@@ -27,7 +27,12 @@ test: $(STAMP)
 	@echo "==> lint (ruff) and types (mypy: public API and harbench/run)"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	@echo "==> documentation site (mkdocs build --strict: a broken link or a page left out of the nav fails)"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py

@@ -32,3 +32,12 @@ def test_a_committed_claims_page_is_what_the_command_prints(bundle):
     assert page.read_text(encoding="utf-8") == res.output, (
         f"{page.relative_to(ROOT)} differs from `harbench claims {bundle.relative_to(ROOT)}`: regenerate it with "
         f"harbench claims {bundle.relative_to(ROOT)} > {page.relative_to(ROOT)}")
+
+
+def test_the_readmes_generated_blocks_are_what_their_commands_print():
+    """The README's example (a report of the committed bundle) and the plugin READMEs' parameter listings."""
+    import runpy
+
+    sync = runpy.run_path(str(ROOT / "tools" / "docs_sync.py"))
+    stale = [str(p.relative_to(ROOT)) for p in sync["FILES"] if not sync["sync"](p, write=False)]
+    assert not stale, f"stale generated blocks in {stale}: run python tools/docs_sync.py"

@@ -323,12 +323,19 @@ class Bundle:
         except Exception as exc:  # noqa: BLE001 -- pyarrow's errors are of several kinds; all mean "unreadable"
             raise self._fail(f"the file {relative} is not readable Parquet ({exc})") from None
 
+    def _schema(self, run_id: int) -> list[str]:
+        import pyarrow.parquet as pq
+
+        self._table(run_id, "jobs.parquet", [])  # the run and the file exist, and the file is Parquet
+        return list(pq.read_schema(str(self.folder / f"runs/{run_id}/jobs.parquet")).names)
+
     def _read_rows(self, run_id: int) -> list[dict[str, Any]]:
-        columns = [c for c in BASE_COLUMNS if c != "error"] + ["error", "metrics_json"]
-        table = self._table(run_id, "jobs.parquet", None)
-        missing = [c for c in columns if c not in table.column_names]
+        columns = [*BASE_COLUMNS, "metrics_json"]  # (the expanded metric columns are for other readers)
+        names = self._schema(run_id)
+        missing = [c for c in columns if c not in names]
         if missing:
             raise self._fail(f"runs/{run_id}/jobs.parquet lacks the column(s) {', '.join(missing)}")
+        table = self._table(run_id, "jobs.parquet", columns)
         data = {c: table.column(c).to_pylist() for c in columns}
         shared: dict[str, Any] = {}  # equal JSON texts parse to one shared object, as the store's reader does
 
