@@ -67,6 +67,7 @@ _WHERE: dict[str, str] = {
     "LiveBytes": ".measure.memory",
     **dict.fromkeys(["JobRecord", "JobSpec", "RunSummary"], ".records"),
     "holm": ".results.analysis",
+    **dict.fromkeys(["report", "figures"], ".results.views"),
     **dict.fromkeys(["ClaimResult", "bootstrap_interval", "judge", "paired", "per_user_mean"], ".results.claims"),
     **dict.fromkeys(["FitReport", "accuracy", "cross_entropy", "fit", "flops_per_window", "frozen_copy", "macro_f1",
                      "make_optimizer", "predict", "split_train_val"], ".training"),
@@ -99,5 +100,6 @@ __all__ = [
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",
-    "frozen_copy", "hookimpl", "load", "macro_f1", "make_optimizer", "predict", "split_train_val",
+    "figures", "frozen_copy", "hookimpl", "load", "macro_f1", "report", "make_optimizer", "predict", "split_train_val",
 ]
+

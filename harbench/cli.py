@@ -234,10 +234,11 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
     per user: harm rate, worst decile and paired Wilcoxon tests against generic and finetune-full."""
     from .results.report import ReportOptions, build_report, write_html
     from .results.source import open_results
+    from .results.views import suite_budgets
 
     store = open_results(results)
     r = store.resolve_run(run)
-    options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or _suite_budgets(r),
+    options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or suite_budgets(r),
                                   full=full, summaries=fmt not in ("json", "csv") or bool(html_path))
     built = build_report(r, store.job_rows(int(r["id"])), options)
     click.echo(built.text(fmt))
@@ -382,18 +383,6 @@ def new(kind: str, name: str, output: str) -> None:
 
 
 
-
-
-def _suite_budgets(run) -> list[str]:
-    """The budgets the run's suite declared (``budgets:``), for ``report`` without ``--budget``."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(dict(run).get("suite_yaml") or "") or {}
-    except yaml.YAMLError:
-        return []
-    found = doc.get("budgets") if isinstance(doc, dict) else None
-    return [str(b) for b in found] if isinstance(found, list) else []
 
 
 if __name__ == "__main__":

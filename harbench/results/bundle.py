@@ -148,7 +148,7 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
 
 
 def _manifest(folder: Path, runs: list[dict[str, Any]], counts: dict[int, int]) -> dict[str, Any]:
-    from .. import __version__
+    from importlib.metadata import version  # (not harbench.__version__: harbench's own functions import this module)
 
     entries = []
     for run in runs:
@@ -160,7 +160,7 @@ def _manifest(folder: Path, runs: list[dict[str, Any]], counts: dict[int, int]) 
                         "jobs": counts[int(run["id"])], "env": env})
     files = {str(p.relative_to(folder)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
              for p in sorted(folder.rglob("*")) if p.is_file()}
-    manifest = {"kind": KIND, "format": FORMAT, "harbench": __version__, "created": time.time(),
+    manifest = {"kind": KIND, "format": FORMAT, "harbench": version("harbench"), "created": time.time(),
                 "plugins": _plugin_versions(), "git_commit": _git_commit(), "machine": _machine(),
                 "runs": entries, "files": files}
     manifest["manifest_digest"] = _manifest_digest(manifest)
