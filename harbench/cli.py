@@ -246,7 +246,7 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
         for note in built.notes[:1] if built.notes and built.notes[0].startswith("INCOMPLETE") else []:
             click.echo(f"warning: {note}", err=True)
     if html_path:
-        note = write_html(built, html_path)
+        note = write_html(built, html_path, store)
         click.echo(f"wrote {html_path}" + (f" ({note})" if note else ""), err=True)
 
 
@@ -280,12 +280,13 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
 @click.argument("runs", nargs=-1)
 @results_option
 @click.option("-o", "--output", required=True, type=click.Path(), help="the bundle folder to write")
+@click.option("--csv", is_flag=True, help="also write each run's jobs as CSV (for spreadsheets; several times larger)")
 @bad_input
-def publish(runs: tuple[str, ...], results: str, output: str) -> None:
+def publish(runs: tuple[str, ...], results: str, output: str, csv: bool) -> None:
     """Write RUNS (default: latest) as a bundle others can open: Parquet rows and samples, and a manifest."""
     from .results.bundle import publish as write_bundle
 
-    published = write_bundle(Store(results), list(runs), output)
+    published = write_bundle(Store(results), list(runs), output, csv=csv)
     jobs = ", ".join(f"run {i}: {n} jobs" for i, n in published.runs.items())
     click.echo(f"wrote {published.folder} ({jobs}); read it with --results {published.folder}")
 

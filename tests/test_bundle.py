@@ -53,7 +53,7 @@ def fabricate(folder: Path) -> tuple[Store, list[int]]:
 def published(tmp_path):
     store, ids = fabricate(tmp_path / "results")
     out = tmp_path / "bundle"
-    result = publish(store, [str(i) for i in ids], out)
+    result = publish(store, [str(i) for i in ids], out, csv=True)
     assert result.runs == {ids[0]: 30, ids[1]: 30}
     return store, ids, out
 
@@ -82,7 +82,7 @@ def test_the_manifest_describes_the_bundle(published):
     assert manifest["runs"][1]["suite_hash"] == "hash1"
     assert "harbench" in manifest["plugins"]
     assert manifest["machine"]["cpu_count"] >= 1
-    assert sorted(manifest["files"]) == sorted(f"runs/{i}/{n}" for i in ids for n in ("jobs.parquet",
+    assert sorted(manifest["files"]) == sorted(f"runs/{i}/{n}" for i in ids for n in ("jobs.parquet", "jobs.csv",
                                                                                        "samples.parquet"))
     # a reader without harbench: the export's columns, one per metric
     table = pq.read_table(out / "runs" / str(ids[1]) / "jobs.parquet").to_pylist()
@@ -119,6 +119,49 @@ def test_compare_and_export_read_bundles(published, tmp_path):
         assert _cli("export", str(ids[1]), "--results", str(out), "--format", fmt, "-o", str(a)).exit_code == 0
         assert _cli("export", str(ids[1]), "--results", str(store.folder), "--format", fmt, "-o", str(b)).exit_code == 0
         assert a.read_bytes() == b.read_bytes()
+
+
+def test_the_bundles_csv_is_the_stores_export(published, tmp_path):
+    store, ids, out = published
+    csv = tmp_path / "store.csv"
+    assert _cli("export", str(ids[1]), "--results", str(store.folder), "--format", "csv", "-o", str(csv)).exit_code == 0
+    assert (out / "runs" / str(ids[1]) / "jobs.csv").read_bytes() == csv.read_bytes()
+
+
+def test_the_html_report_links_the_bundles_files_and_drills_down_per_user(published, tmp_path):
+    import base64
+    import html as html_module
+    import re
+    import statistics
+
+    store, ids, out = published
+    page = tmp_path / "pages" / "report.html"
+    page.parent.mkdir()
+    assert _cli("report", str(ids[1]), "--results", str(out), "--html", str(page)).exit_code == 0
+    text = page.read_text()
+    links = re.findall(r'<a href="([^"]+)"', text)
+    assert {Path(link).name for link in links} >= {"jobs.parquet", "jobs.csv", "samples.parquet", "manifest.json"}
+    for link in links:  # relative to the page, and they resolve to the bundle's files
+        assert not link.startswith(("/", "data:")) and (page.parent / link).resolve().is_file(), link
+    # the drill-down: a block per method configuration, a line per user with the mean over the user's seeds
+    blocks = re.findall(r'<details class="drill"><summary>(.*?) — (\d+) users</summary>(.*?)</details>', text)
+    assert [b[0] for b in blocks] == ["finetune-last", "finetune-last[lr=0.1]", "generic"]
+    rows = store.job_rows(ids[1])
+    for label, n, table in blocks:
+        method, variant = ("finetune-last", "lr=0.1") if "lr=" in label else (label, "")
+        mine = [r for r in rows if (r["method"], r["variant"]) == (method, variant) and r["status"] == "ok"]
+        assert int(n) == len({r["user"] for r in mine}) == 5
+        cells = [re.findall(r"<td>(.*?)</td>", line) for line in re.findall(r"<tr>(<td>.*?)</tr>", table)]
+        for cell in cells:
+            user_rows = [r for r in mine if r["user"] == cell[0]]
+            assert int(cell[2]) == len(user_rows)
+            assert float(cell[3]) == pytest.approx(100 * statistics.fmean(r["acc_seen"] for r in user_rows), abs=0.06)
+    # from the store: the jobs embedded as a CSV download, the export's bytes
+    page2 = tmp_path / "store.html"
+    assert _cli("report", str(ids[1]), "--results", str(store.folder), "--html", str(page2)).exit_code == 0
+    data = re.search(r'href="data:text/csv;base64,([^"]+)" download="run-2-jobs.csv"', page2.read_text())
+    assert data is not None
+    assert base64.b64decode(html_module.unescape(data.group(1))) == (out / "runs" / "2" / "jobs.csv").read_bytes()
 
 
 def _one_line(res) -> str:
@@ -175,6 +218,7 @@ def test_publish_refuses_a_folder_that_is_not_a_bundle_and_replaces_a_bundle(pub
     assert res.exit_code == 0, res.output
     assert [r["id"] for r in Bundle(out).runs()] == [ids[0]]
     assert not list(tmp_path.glob(".*partial"))
+    assert not (out / "runs" / str(ids[0]) / "jobs.csv").exists()  # CSV only with --csv
 
 
 def test_claims_reads_bundles_in_three_formats(published):

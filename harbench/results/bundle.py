@@ -5,6 +5,7 @@
     DIR/manifest.json               what the bundle is: format, harbench and plugin versions, git commit, machine,
                                     the runs (suite text and hash, status, environment) and a digest of every file
     DIR/runs/<id>/jobs.parquet      one row per job: the export's columns, and ``metrics_json`` (the stored text)
+    DIR/runs/<id>/jobs.csv          with --csv: the rows as ``harbench export --format csv`` writes them
     DIR/runs/<id>/samples.parquet   the raw samples (latency repeats, ...): kind, job identity, values
 
 The Parquet files open in pandas, polars or DuckDB without harbench. :class:`Bundle` reads them back with the
@@ -64,12 +65,14 @@ def is_bundle(path: str | Path) -> bool:
 # ----------------------------------------------------------------------------------------------------- writing
 
 
-def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: Any = None) -> Published:
+def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: Any = None,
+            csv: bool = False) -> Published:
     """Write the runs ``refs`` (ids, suite names, ``latest``) of ``store`` as a bundle in ``out``.
 
     The bundle is written into a temporary folder beside ``out`` and renamed into place when complete: a failure
     (a damaged record met half-way) leaves no half-written bundle. An existing ``out`` is replaced only when it is
-    a bundle (never some other folder)."""
+    a bundle (never some other folder). ``csv``: also each run's jobs as ``jobs.csv`` (several times the Parquet's
+    size: the provenance column is JSON text in every row)."""
     from .export import export_row, run_columns, write_stream
 
     out = Path(out)
@@ -102,6 +105,12 @@ def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: 
                     yield row
 
             counts[run_id] = write_stream(rows, "parquet", folder / "jobs.parquet", [*columns, "metrics_json"])
+
+            def plain(run_id: int = run_id, metric_names: list[str] = metric_names) -> Iterator[dict[str, Any]]:
+                return (export_row(r, metric_names) for r in store.iter_job_rows(run_id))
+
+            if csv:  # for a spreadsheet: harbench export's CSV
+                write_stream(plain, "csv", folder / "jobs.csv", columns)
             _write_samples(store, run_id, folder / "samples.parquet")
         manifest = _manifest(partial, runs, counts)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
