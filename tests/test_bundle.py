@@ -230,3 +230,4 @@ def test_claims_reads_bundles_in_three_formats(published):
     assert [d["run"] for d in data] == ids
     assert all(d["bundle_digest"] == json.loads((out / MANIFEST).read_text())["manifest_digest"] for d in data)
     assert _cli("claims", str(out), "--format", "latex").exit_code == 0
+    assert "not a bundle" in _one_line(_cli("claims", str(out / "nothere")))

@@ -40,7 +40,12 @@ def gather(paths: Sequence[str | Path], registry: Any = None) -> list[RunClaims]
     from .report import paper_summaries
 
     out = []
+    from .bundle import MANIFEST, BundleError, is_bundle
+
     for path in paths:
+        if not is_bundle(path) and not (Path(path) / "harbench.sqlite").is_file():
+            raise BundleError(f"{path}: not a bundle (a folder with {MANIFEST}, written by harbench publish) nor a "
+                              "results folder")
         source = open_results(path)
         manifest = getattr(source, "manifest", None)
         runs = [r["id"] for r in manifest["runs"]] if manifest else [source.resolve_run("latest")["id"]]
