@@ -339,38 +339,39 @@ class Bundle:
         return list(pq.read_schema(str(self.folder / f"runs/{run_id}/jobs.parquet")).names)
 
     def _read_rows(self, run_id: int) -> list[dict[str, Any]]:
+        """The rows as the store's reader gives them: equal values shared (a text column is read as its distinct
+        values and one index per row, each distinct JSON text parsed once), the metrics parsed in one call."""
+        import pyarrow as pa
+
         columns = [*BASE_COLUMNS, "metrics_json"]  # (the expanded metric columns are for other readers)
         names = self._schema(run_id)
         missing = [c for c in columns if c not in names]
         if missing:
             raise self._fail(f"runs/{run_id}/jobs.parquet lacks the column(s) {', '.join(missing)}")
         table = self._table(run_id, "jobs.parquet", columns)
-        data = {c: table.column(c).to_pylist() for c in columns}
-        shared: dict[str, Any] = {}  # equal JSON texts parse to one shared object, as the store's reader does
-
-        def parsed(text: Any, default: Any) -> Any:
-            if text is None:
-                return default
-            if text not in shared:
-                shared[text] = json.loads(text)
-            return shared[text]
-
-        interned: dict[str, str] = {}
-        same = interned.setdefault
+        data: dict[str, list[Any]] = {}
+        for c in BASE_COLUMNS:
+            column = table.column(c)
+            if not pa.types.is_string(column.type) or c == "error":
+                data[c] = column.to_pylist()
+                continue
+            encoded = column.combine_chunks().dictionary_encode()
+            distinct = encoded.dictionary.to_pylist()
+            if c in JSON_COLUMNS:
+                distinct = [json.loads(t) for t in distinct]
+            default = {} if c in ("facts", "provenance") else None
+            data[c] = [default if i is None else distinct[i] for i in encoded.indices.to_pylist()]
+        texts = table.column("metrics_json").to_pylist()
+        try:
+            metrics_all = json.loads("[" + ",".join(t or "{}" for t in texts) + "]")
+        except ValueError:
+            metrics_all = None
+        if metrics_all is None or len(metrics_all) != len(texts) or not all(isinstance(m, dict) for m in metrics_all):
+            raise self._fail(f"runs/{run_id}/jobs.parquet: a metrics_json cell is not a JSON object")
         rows = []
-        for i in range(table.num_rows):
-            row: dict[str, Any] = {}
-            for c in BASE_COLUMNS:
-                v = data[c][i]
-                if c in JSON_COLUMNS:
-                    v = parsed(v, {} if c in ("facts", "provenance") else None)
-                elif isinstance(v, str) and c != "error":
-                    v = same(v, v)
-                row[c] = v
+        for i, metrics in enumerate(metrics_all):
+            row = {c: data[c][i] for c in BASE_COLUMNS}
             row["run_id"] = run_id
-            metrics = json.loads(data["metrics_json"][i] or "{}")
-            if not isinstance(metrics, dict):
-                raise self._fail(f"runs/{run_id}/jobs.parquet row {i}: metrics_json is not a JSON object")
             row.update(metrics)
             rows.append(row)
         return rows
