@@ -359,7 +359,7 @@ class Bundle:
             distinct = encoded.dictionary.to_pylist()
             if c in JSON_COLUMNS:
                 distinct = [json.loads(t) for t in distinct]
-            default = {} if c in ("facts", "provenance") else None
+            default: dict[str, Any] | None = {} if c in ("facts", "provenance") else None
             data[c] = [default if i is None else distinct[i] for i in encoded.indices.to_pylist()]
         texts = table.column("metrics_json").to_pylist()
         try:
