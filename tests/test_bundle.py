@@ -139,6 +139,8 @@ def test_the_html_report_links_the_bundles_files_and_drills_down_per_user(publis
     page.parent.mkdir()
     assert _cli("report", str(ids[1]), "--results", str(out), "--html", str(page)).exit_code == 0
     text = page.read_text()
+    sections = re.findall(r'<section id="([^"]+)"', text)
+    assert sections[:2] == ["decision", "downloads"] and "per-user" in sections  # the answer first
     links = re.findall(r'<a href="([^"]+)"', text)
     assert {Path(link).name for link in links} >= {"jobs.parquet", "jobs.csv", "samples.parquet", "manifest.json"}
     for link in links:  # relative to the page, and they resolve to the bundle's files

@@ -108,9 +108,10 @@ def render_html(*, run: dict[str, Any], summary: tuple[list[str], list[list[Any]
             f"harbench {html.escape(str(env.get('harbench', '—')))} · torch {html.escape(str(env.get('torch', '—')))}"
             f" · git {html.escape(str(env.get('git_commit') or '—'))}")
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>",
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p class=meta>{meta}</p>", downloads]
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p class=meta>{meta}</p>"]
     if decision is not None:
         parts.append(decision_html(decision))
+    parts.append(downloads)  # after the decision view: the answer comes first
     parts.append('<section id="figures"><h2>Figures</h2>')
     if figures_missing:
         parts.append(_note(figures_missing))
