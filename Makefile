@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 # with the machine fails here rather than on a user's clone (the native run covers AVX-512 where the CPU has it)
 KERNELS ?= default:1 avx2:2
 
-.PHONY: run test test-kernels bench install clean
+.PHONY: run test test-kernels bench docs install clean
 
 $(STAMP): pyproject.toml $(PLUGINS)
 	@echo "==> [1/3] virtual environment $(VENV)"
@@ -32,6 +32,8 @@ test: $(STAMP)
 	@echo "==> lint (ruff) and types (mypy: public API and harbench/run)"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	@echo "==> documentation site (mkdocs build --strict: a broken link or a page left out of the nav fails)"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory test-kernels
 
@@ -41,6 +43,9 @@ test-kernels: $(STAMP)
 		echo "==> tests marked 'kernel' under ATEN_CPU_CAPABILITY=$$cap PYTHONHASHSEED=$$seed"; \
 		ATEN_CPU_CAPABILITY=$$cap PYTHONHASHSEED=$$seed $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m kernel; \
 	done
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py

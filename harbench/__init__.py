@@ -83,6 +83,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["JobRecord", "JobSpec", "RunSummary"], ".records"),
     **dict.fromkeys(["Claim", "ClaimResult", "Family", "Unit", "Verdict", "bootstrap_interval", "holm", "judge",
                      "judge_family", "paired", "per_unit_mean", "per_user_mean", "ratio"], ".stats"),
+    **dict.fromkeys(["report", "figures"], ".results.views"),
     **dict.fromkeys(["FitReport", "accuracy", "cross_entropy", "fit", "flops_per_window", "frozen_copy", "macro_f1",
                      "make_optimizer", "predict", "split_train_val"], ".training"),
 }
@@ -115,5 +116,6 @@ __all__ = [
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",
-    "frozen_copy", "hookimpl", "load", "macro_f1", "make_optimizer", "predict", "split_train_val",
+    "figures", "frozen_copy", "hookimpl", "load", "macro_f1", "report", "make_optimizer", "predict", "split_train_val",
 ]
+

@@ -43,6 +43,8 @@ set_option = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 results_option = click.option("--results", "results", default=DEFAULT_RESULTS, show_default=True,
                               type=click.Path(file_okay=False), help="folder of the results store and cache")
+reading_option = click.option("--results", "results", default=DEFAULT_RESULTS, show_default=True, type=click.Path(),
+                              help="a results store's folder, or a published bundle (its folder or manifest.json)")
 
 
 def environment_problem(exc: BaseException, results: str | None) -> str:
@@ -193,14 +195,15 @@ def plugins(fmt: str) -> None:
 
 
 @main.command()
-@results_option
+@reading_option
 @format_option
 @bad_input
 def runs(results: str, fmt: str) -> None:
-    """List the runs of the results store: id, suite, started, status, jobs ok / failed, wall time."""
+    """List the runs of the results store (or bundle): id, suite, started, status, jobs ok / failed, wall time."""
+    from .results.source import open_results
     from .results.tables import render
 
-    click.echo(render(RUN_HEADERS, runs_table(Store(results)), "json" if fmt == "json" else "github"))
+    click.echo(render(RUN_HEADERS, runs_table(open_results(results)), "json" if fmt == "json" else "github"))
 
 
 @main.command(name="list")
@@ -221,7 +224,7 @@ def list_(kind: str, fmt: str) -> None:
 
 @main.command()
 @click.argument("run", default="latest")
-@results_option
+@reading_option
 @click.option("--format", "fmt", type=click.Choice(["github", "csv", "latex", "json"]), default="github", show_default=True)
 @click.option("--by", "by", default=None, metavar="COLS",
               help="group by these columns, comma-separated [default: method,hardware] (variant follows method)")
@@ -240,10 +243,12 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
     """Print RUN (an id, a suite name, or 'latest') as tables: mean ± std [95 % CI] over users and seeds, then
     per user: harm rate, worst decile and paired Wilcoxon tests against generic and finetune-full."""
     from .results.report import ReportOptions, build_report, write_html
+    from .results.source import open_results
+    from .results.views import suite_budgets
 
-    store = Store(results)
+    store = open_results(results)
     r = store.resolve_run(run)
-    options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or _suite_budgets(r),
+    options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or suite_budgets(r),
                                   full=full, summaries=fmt not in ("json", "csv") or bool(html_path))
     built = build_report(r, store.job_rows(int(r["id"])), options, results=results)
     click.echo(built.text(fmt))
@@ -251,13 +256,13 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
         for note in built.notes[:1] if built.notes and built.notes[0].startswith("INCOMPLETE") else []:
             click.echo(f"warning: {note}", err=True)
     if html_path:
-        note = write_html(built, html_path)
+        note = write_html(built, html_path, store)
         click.echo(f"wrote {html_path}" + (f" ({note})" if note else ""), err=True)
 
 
 @main.command()
 @click.argument("run", default="latest")
-@results_option
+@reading_option
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "parquet"]), default="json", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="file to write")
 @bad_input
@@ -265,7 +270,9 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
     """Write RUN's jobs, one row per job, as JSON, CSV or Parquet."""
     if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
         raise ValueError(f"-o {output}: the folder {os.path.dirname(output) or '.'} does not exist (create it first)")
-    store = Store(results)
+    from .results.source import open_results
+
+    store = open_results(results)
     r = store.resolve_run(run)
     from .results.export import export_run
     from .results.report import incomplete_note
@@ -280,8 +287,34 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
 
 
 @main.command()
-@click.argument("run", default="latest")
+@click.argument("runs", nargs=-1)
 @results_option
+@click.option("-o", "--output", required=True, type=click.Path(), help="the bundle folder to write")
+@click.option("--csv", is_flag=True, help="also write each run's jobs as CSV (for spreadsheets; several times larger)")
+@bad_input
+def publish(runs: tuple[str, ...], results: str, output: str, csv: bool) -> None:
+    """Write RUNS (default: latest) as a bundle others can open: Parquet rows and samples, and a manifest."""
+    from .results.bundle import publish as write_bundle
+
+    published = write_bundle(Store(results), list(runs), output, csv=csv)
+    jobs = ", ".join(f"run {i}: {n} jobs" for i, n in published.runs.items())
+    click.echo(f"wrote {published.folder} ({jobs}); read it with --results {published.folder}")
+
+
+@main.command()
+@click.argument("bundles", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json", "latex"]), default="markdown", show_default=True)
+@bad_input
+def claims(bundles: tuple[str, ...], fmt: str) -> None:
+    """Print the paper claim tables of BUNDLES (every run of a bundle; a results folder: its latest run)."""
+    from .results.claim_tables import gather, render
+
+    click.echo(render(gather(bundles), fmt), nl=False)
+
+
+@main.command()
+@click.argument("run", default="latest")
+@reading_option
 @click.option("-o", "--output", default="figures", show_default=True, type=click.Path(file_okay=False),
               help="folder for the figures")
 @click.option("--format", "formats", default="png,svg", show_default=True, help="comma-separated: png, svg")
@@ -291,8 +324,9 @@ def plot(run: str, results: str, output: str, formats: str, where: tuple[str, ..
     """Draw RUN's trade-offs: accuracy vs adapt energy and vs latency (Pareto fronts), robustness, per-user gains."""
     from .results.plots import PlotsUnavailable, write_figures
     from .results.query import filter_rows, parse_where
+    from .results.source import open_results
 
-    store = Store(results)
+    store = open_results(results)
     rows = filter_rows(store.job_rows(int(store.resolve_run(run)["id"])), parse_where(where))
     try:
         written = write_figures(rows, output, [f.strip() for f in formats.split(",") if f.strip()])
@@ -305,9 +339,10 @@ def plot(run: str, results: str, output: str, formats: str, where: tuple[str, ..
 @main.command()
 @click.argument("base")
 @click.argument("new")
-@results_option
-@click.option("--base-results", default=None, type=click.Path(file_okay=False),
-              help="results folder of BASE when it differs from --results (e.g. a run from the main branch)")
+@reading_option
+@click.option("--base-results", default=None, type=click.Path(),
+              help="results folder or bundle of BASE when it differs from --results (e.g. a run from the main "
+                   "branch)")
 @click.option("--fail-on", default="", metavar="SPEC",
               help='regression thresholds, e.g. "acc_seen:-1pt,adapt_j:+10%,latency_ms_p50:+10%" (an accuracy-like '
                    "metric's drop in pt or frac; % on a cost is relative to the base)")
@@ -327,7 +362,9 @@ def compare(base: str, new: str, results: str, base_results: str | None, fail_on
     from .results.compare import compare_runs, comparison_table, parse_fail_on
 
     thresholds = parse_fail_on(fail_on)
-    base_store, new_store = Store(base_results or results), Store(results)
+    from .results.source import open_results
+
+    base_store, new_store = open_results(base_results or results), open_results(results)
     b_id, n_id = int(base_store.resolve_run(base)["id"]), int(new_store.resolve_run(new)["id"])
     result = compare_runs(
         base_store.job_rows(b_id), new_store.job_rows(n_id), thresholds,
@@ -370,18 +407,6 @@ def new(kind: str, name: str, output: str) -> None:
 
 
 
-
-
-def _suite_budgets(run) -> list[str]:
-    """The budgets the run's suite declared (``budgets:``), for ``report`` without ``--budget``."""
-    import yaml
-
-    try:
-        doc = yaml.safe_load(dict(run).get("suite_yaml") or "") or {}
-    except yaml.YAMLError:
-        return []
-    found = doc.get("budgets") if isinstance(doc, dict) else None
-    return [str(b) for b in found] if isinstance(found, list) else []
 
 
 if __name__ == "__main__":

@@ -145,13 +145,21 @@ RUN_HEADERS = ["id", "suite", "started", "status", "jobs ok", "failed", "wall"]
 
 
 def runs_table(store: Any) -> list[list[Any]]:
-    """One line per run of the store: id, suite, start time, status, jobs ok / failed, wall time."""
-    if not store.path.exists():
+    """One line per run of the store (or bundle): id, suite, start time, status, jobs ok / failed, wall time."""
+    from collections import Counter
+
+    from .results.bundle import Bundle
+
+    if isinstance(store, Bundle):
+        runs = store.runs()
+        counts = Counter((r["id"], row["status"]) for r in runs for row in store.job_rows(r["id"]))
+    elif not store.path.exists():
         return []
-    with closing(store.read()) as con:
-        runs = con.execute("SELECT id, suite, started, ended, status FROM runs ORDER BY id").fetchall()
-        counts = {(r[0], r[1]): r[2] for r in con.execute(
-            "SELECT run_id, status, COUNT(*) FROM jobs GROUP BY run_id, status").fetchall()}
+    else:
+        with closing(store.read()) as con:
+            runs = con.execute("SELECT id, suite, started, ended, status FROM runs ORDER BY id").fetchall()
+            counts = Counter({(r[0], r[1]): r[2] for r in con.execute(
+                "SELECT run_id, status, COUNT(*) FROM jobs GROUP BY run_id, status").fetchall()})
     out = []
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else "—"

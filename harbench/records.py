@@ -60,3 +60,4 @@ class RunSummary:
     wall_s: float = 0.0
     interrupted: bool = False
     cached: int = 0  # jobs whose outputs came from the cache (an earlier run computed or measured them)
+    results: str | None = None  # the results folder holding the run (run hooks read it back: harbench.report)

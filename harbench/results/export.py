@@ -218,3 +218,9 @@ def load_frame(run: str | int = "latest", results: str | Path = "results"):
     job_rows = store.job_rows(int(store.resolve_run(run)["id"]))
     rows = export_rows(job_rows)
     return pd.DataFrame(rows, columns=export_columns(job_rows))
+
+
+def write_stream(rows: Callable[[], Iterator[dict[str, Any]]], fmt: str, path: str | Path, columns: list[str]) -> int:
+    """Write the rows of ``rows()`` (a fresh pass per call: Parquet takes two) to ``path`` as ``fmt``, atomically;
+    returns the number of rows. For writers of other row streams (a published bundle's job table)."""
+    return _write(rows, fmt, path, columns)

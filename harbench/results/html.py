@@ -94,8 +94,10 @@ def _note(text: str | None) -> str:
 def render_html(*, run: dict[str, Any], summary: tuple[list[str], list[list[Any]]],
                 user_level: tuple[list[str], list[list[Any]]], user_level_note: str,
                 summaries: Sequence[dict[str, Any]], figures: dict[str, str], notes: Sequence[str] = (),
-                figures_missing: str | None = None, decision: Any = None) -> str:
-    """Assemble the page. ``figures`` maps a figure name to inline SVG text (trusted: matplotlib's own output)."""
+                figures_missing: str | None = None, decision: Any = None, downloads: str = "",
+                drilldown: str = "") -> str:
+    """Assemble the page. ``figures`` maps a figure name to inline SVG text (trusted: matplotlib's own output);
+    ``downloads`` and ``drilldown`` are the sections of :mod:`.html_extras` (HTML, escaped there)."""
     title = f"harbench run {run.get('id')} — {run.get('suite')}"
     env = run.get("env")
     env = json.loads(env) if isinstance(env, str) and env else (env or {})
@@ -109,6 +111,7 @@ def render_html(*, run: dict[str, Any], summary: tuple[list[str], list[list[Any]
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p class=meta>{meta}</p>"]
     if decision is not None:
         parts.append(decision_html(decision))
+    parts.append(downloads)  # after the decision view: the answer comes first
     parts.append('<section id="figures"><h2>Figures</h2>')
     if figures_missing:
         parts.append(_note(figures_missing))
@@ -121,6 +124,7 @@ def render_html(*, run: dict[str, Any], summary: tuple[list[str], list[list[Any]
     parts.append("<h2>Per user</h2>")
     parts.append('<div class="scroll">' + table_html(*user_level) + "</div>")
     parts.append(_note(user_level_note))
+    parts.append(drilldown)
     for s in summaries:
         parts.append(f"<h2>{html.escape(str(s.get('title', 'summary')))}</h2>")
         parts.append('<div class="scroll">' + table_html(s.get("headers", []), s.get("rows", [])) + "</div>")

@@ -280,9 +280,11 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
                   user_level_note=user_level_note(options.metric, registry), columns=columns, registry=registry)
 
 
-def write_html(report: Report, path: str | Path) -> str | None:
-    """Write the HTML report; without matplotlib the page still has every table and says why figures are missing."""
+def write_html(report: Report, path: str | Path, source: Any = None) -> str | None:
+    """Write the HTML report; without matplotlib the page still has every table and says why figures are missing.
+    ``source``: the store or bundle the run was read from (the page links or embeds its data for download)."""
     from .html import render_html
+    from .html_extras import downloads_html, drilldown_html
     from .plots import PlotsUnavailable, svg_figures
 
     missing = None
@@ -292,6 +294,8 @@ def write_html(report: Report, path: str | Path) -> str | None:
         figures, missing = {}, str(exc)
     page = render_html(run=report.run, summary=report.summary, user_level=report.user_level,
                        user_level_note=report.user_level_note, summaries=report.summaries, figures=figures,
-                       notes=report.notes, figures_missing=missing, decision=report.decision)
+                       notes=report.notes, figures_missing=missing, decision=report.decision,
+                       downloads=downloads_html(source, int(report.run["id"]), path, report.rows)
+                       if source is not None else "", drilldown=drilldown_html(report.rows, report.columns))
     Path(path).write_text(page, encoding="utf-8")
     return missing

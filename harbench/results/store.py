@@ -303,6 +303,12 @@ class Store:
         with self._reading() as con:
             yield from row_chunks(con, run_id, chunk or CHUNK)
 
+    def sample_kinds(self, run_id: int) -> list[str]:
+        """The kinds of raw samples the run's jobs hold (``latency_s``, a metric's repeats), in name order."""
+        with self._reading() as con:
+            return [r[0] for r in con.execute("SELECT DISTINCT s.kind FROM samples s JOIN jobs j ON j.id=s.job_id "
+                                              "WHERE j.run_id=? ORDER BY s.kind", (run_id,))]
+
     def samples(self, run_id: int, kind: str) -> Iterator[tuple[dict[str, Any], list[float]]]:
         """The run's raw samples of ``kind`` (latency), streamed from the cursor, each list checked against its
         digest (a flipped bit would move a comparison's verdict); ``CHUNK`` lists are parsed in one ``json.loads``."""

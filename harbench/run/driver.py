@@ -84,7 +84,7 @@ class Runner:
             env["jobs_planned"] = len(jobs)  # so every view can tell a partial run from a complete one
             run_id = self.store.start_run(self.suite.name, self.suite.source, self.suite.text, shash, env)
             done = set()
-        summary = RunSummary(run_id, self.suite.name, len(jobs), 0, 0, 0)
+        summary = RunSummary(run_id, self.suite.name, len(jobs), 0, 0, 0, results=str(self.store.folder))
         summary.ok = len(done)
         todo = [j for j in jobs if j.key not in done]
         finished = len(jobs) - len(todo)

@@ -181,5 +181,6 @@ def serve(store: Any, source: str, text: str) -> RunSummary | None:
     store.add_jobs(run_id, [(rec, rec.facts.pop("_provenance", {}), rec.facts.pop("_samples", {})) for rec in records])
     store.finish_run(run_id, "complete")
     n = len(records)
-    return RunSummary(run_id, s["name"], n, n, 0, 0, wall_s=time.perf_counter() - t0, cached=n)
+    return RunSummary(run_id, s["name"], n, n, 0, 0, wall_s=time.perf_counter() - t0, cached=n,
+                      results=str(store.folder))
 

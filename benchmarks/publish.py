@@ -1,0 +1,102 @@
+"""Speed of result bundles (#34), printed as a table of medians: wall and CPU seconds, each command a subprocess.
+
+* publish  — ``harbench publish`` of a fabricated 10^5-job run (target <= 30 s), and ``harbench report`` on the
+             bundle against the same report on the store;
+* claims   — ``harbench claims`` on every bundle committed under ``published/`` (target <= 5 s), with the summary
+             cache cold (a fresh user cache: the plugins are loaded and compute) and warm (the second call).
+
+Usage: python benchmarks/publish.py [--jobs N] [--repeat N] [--parts publish,claims]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from tabulate import tabulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scaling import _child_cpu, fabricated  # noqa: E402  (the store benchmark's fabricated run)
+
+from harbench.results.store import Store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+HARBENCH = os.path.join(os.path.dirname(sys.executable), "harbench")
+
+
+def timed(cmd: list[str], repeat: int, env: dict[str, str] | None = None, fresh: bool = False) -> list[str]:
+    """Median wall and CPU seconds of ``repeat`` runs of ``cmd`` (``fresh``: each with an empty user cache)."""
+    walls, cpus, rss = [], [], 0.0
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as cache:
+            if fresh:
+                os.environ["HARBENCH_CACHE_DIR"] = cache
+            try:
+                wall, peak, rc, cpu = _child_cpu(cmd)
+            finally:
+                if fresh:
+                    os.environ.pop("HARBENCH_CACHE_DIR", None)
+        if rc != 0:
+            raise SystemExit(f"{' '.join(cmd)} exited {rc}")
+        walls.append(wall)
+        cpus.append(cpu)
+        rss = max(rss, peak)
+    return [f"{statistics.median(walls):.2f}", f"{statistics.median(cpus):.2f}", f"{rss:,.0f}"]
+
+
+def publish_part(n: int, repeat: int) -> list[list[str]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as results:
+        store = Store(results)
+        run_id = store.start_run("fabricated", "fabricated.yaml", "name: fabricated\n", "x",
+                                 {"jobs_planned": n, "hardware": {}})
+        records = fabricated(n)
+        while chunk := [item for _, item in zip(range(10_000), records)]:
+            store.add_jobs(run_id, chunk)
+        store.finish_run(run_id, "complete")
+        out = os.path.join(results, "bundle")
+        rows.append([f"harbench publish ({n:,} jobs)", *timed([HARBENCH, "publish", str(run_id), "--results",
+                                                               results, "-o", out], repeat)])
+        size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file()) / 2**20
+        store_size = os.path.getsize(os.path.join(results, "harbench.sqlite")) / 2**20
+        rows.append([f"  bundle {size:.1f} MB (store {store_size:.0f} MB)", "", "", ""])
+        rows.append(["harbench report --format json (the store)",
+                     *timed([HARBENCH, "report", "--results", results, "--format", "json"], repeat)])
+        rows.append(["harbench report --format json (the bundle)",
+                     *timed([HARBENCH, "report", "--results", out, "--format", "json"], repeat)])
+    return rows
+
+
+def claims_part(repeat: int) -> list[list[str]]:
+    bundles = sorted(str(p.parent) for p in (ROOT / "published").glob("*/manifest.json"))
+    cmd = [HARBENCH, "claims", *bundles]
+    timed(cmd, 1)  # warm the user cache (the summaries of these rows)
+    return [[f"harbench claims ({len(bundles)} committed bundles), cold summary cache",
+             *timed(cmd, repeat, fresh=True)],
+            [f"harbench claims ({len(bundles)} committed bundles), warm", *timed(cmd, repeat)]]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--parts", default="publish,claims")
+    args = ap.parse_args()
+    parts = {p.strip() for p in args.parts.split(",")}
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}; medians of {args.repeat}")
+    rows = []
+    if "publish" in parts:
+        rows += publish_part(args.jobs, args.repeat)
+    if "claims" in parts:
+        rows += claims_part(args.repeat)
+    print(tabulate(rows, headers=["what", "wall s", "CPU s", "peak RSS MB"], tablefmt="github"))
+
+
+if __name__ == "__main__":
+    main()

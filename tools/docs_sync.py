@@ -1,0 +1,88 @@
+"""Generated blocks of the README and the plugin READMEs, kept equal to what their commands print (as llm keeps its
+docs with cog): ``python tools/docs_sync.py`` rewrites them, ``--check`` lists the stale ones and exits 1.
+
+A block is the fenced code block right after a marker line::
+
+    <!-- generated: harbench list methods --distribution harbench-crop -->
+    <!-- example: harbench report --results published/drift (first 19 lines; ...) -->
+
+``generated`` blocks hold the plugins' parameter listings (``harbench list KIND``, the entries of one
+distribution); the ``example`` block holds the first lines of a report of a committed bundle. The claim pages
+(docs/claims/*.md) are whole command outputs, checked by tests/test_published_claims.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = re.compile(r"^<!-- (generated|example): (.*?) -->$")
+FILES = [ROOT / "README.md", *sorted((ROOT / "plugins").glob("*/README.md"))]
+
+
+def parameters(kind: str, distribution: str) -> str:
+    """``harbench list KIND`` restricted to the entries ``distribution`` registers (plain text, no styling)."""
+    from harbench.plugins import get_registry
+    from harbench.registry_snapshot import listing, listing_lines
+
+    entries = [e for e in listing(get_registry(), kind) if e.get("distribution") == distribution]
+    return "\n".join(click.unstyle(line) for line in listing_lines(entries, kind, "text"))
+
+
+def example(command: str) -> str:
+    """The first lines of a ``harbench`` command: ``harbench report --results published/drift (first 19 lines...``."""
+    from harbench.cli import main
+
+    hit = re.match(r"harbench (.*?) \(first (\d+) lines", command)
+    if not hit:
+        raise ValueError(f"example marker {command!r}: expected 'harbench ARGS (first N lines ...)'")
+    args = [str(ROOT / a) if not a.startswith("-") and (ROOT / a).exists() else a for a in hit.group(1).split()]
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    return "\n".join(res.output.splitlines()[: int(hit.group(2))])
+
+
+def expected(kind: str, spec: str) -> str:
+    if kind == "example":
+        return example(spec)
+    hit = re.match(r"harbench list (\w+?)s? --distribution (\S+)$", spec)
+    if not hit:
+        raise ValueError(f"generated marker {spec!r}: expected 'harbench list KIND --distribution NAME'")
+    return parameters(hit.group(1), hit.group(2))
+
+
+def sync(path: Path, write: bool) -> bool:
+    """Whether ``path``'s blocks were current (rewriting them when ``write``)."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    out, i, current = [], 0, True
+    while i < len(lines):
+        out.append(lines[i])
+        hit = MARKER.match(lines[i])
+        if hit and i + 1 < len(lines) and lines[i + 1].startswith("```"):
+            end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
+            body = expected(*hit.groups())
+            current = current and "\n".join(lines[i + 2:end]) == body
+            out += [lines[i + 1], *body.split("\n"), lines[end]]
+            i = end
+        i += 1
+    if write and not current:
+        path.write_text("\n".join(out), encoding="utf-8")
+    return current
+
+
+def main(argv: list[str]) -> int:
+    os.chdir(ROOT)  # the markers' commands name paths relative to the repository
+    stale = [p for p in FILES if not sync(p, write="--check" not in argv)]
+    for p in stale:
+        print(f"{p.relative_to(ROOT)}: generated block(s) differ from their command"
+              + ("" if "--check" not in argv else " (run python tools/docs_sync.py)"))
+    return 1 if stale and "--check" in argv else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
