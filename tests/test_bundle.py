@@ -110,9 +110,9 @@ def test_reading_commands_print_the_same_from_the_bundle(published, command):
 
 def test_compare_and_export_read_bundles(published, tmp_path):
     store, ids, out = published
-    res = _cli("compare", str(ids[0]), str(ids[1]), "--results", str(out), "--fail-on", "acc_seen:-0.5")
+    res = _cli("compare", str(ids[0]), str(ids[1]), "--results", str(out), "--fail-on", "acc_seen:-50pt")
     assert res.exit_code == 1 and "FAILED" in res.output  # run 2's failed job, from the bundle as from the store
-    again = _cli("compare", str(ids[0]), str(ids[1]), "--results", str(store.folder), "--fail-on", "acc_seen:-0.5")
+    again = _cli("compare", str(ids[0]), str(ids[1]), "--results", str(store.folder), "--fail-on", "acc_seen:-50pt")
     assert (res.exit_code, res.output) == (again.exit_code, again.output)
     for fmt in ("csv", "json"):
         a, b = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
