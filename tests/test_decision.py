@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from harbench.cli import main
 from harbench.records import JobRecord, JobSpec
-from harbench.results.decision import decide, parse_budget, render_text, target_table
+from harbench.results.budgets import parse_budget
+from harbench.results.decision import decide, render_text, target_table
 from harbench.results.latex import escape
 from harbench.results.report import ReportOptions, build_report
 from harbench.results.store import Store

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from harbench.cli import main
+from harbench.results.budgets import parse_budget
 from harbench.results.compare import parse_fail_on
-from harbench.results.decision import parse_budget
 from harbench.units import parse_amount
 
 UNITS = {"acc_seen": "fraction", "adapt_j": "J", "latency_ms_p50": "ms"}

@@ -17,7 +17,8 @@ from tabulate import tabulate
 
 from ..units import parse_amount
 from .analysis import energy_methods, energy_note
-from .decision import Budget, DecisionView, decide, parse_budget, render_text
+from .budgets import Budget, parse_budget
+from .decision import DecisionView, decide, render_text
 from .export import export_rows
 from .frame import Frame
 from .lifetime import lifetime_notes, lifetime_summary
