@@ -32,3 +32,14 @@ def default_suite_rows(users: int = 6, seeds: int = 2) -> list[dict]:
                                  "latency_ms_p50": 0.40 + (0.001 * m if m in (1, 2) else 0.05 * m) + 0.1 * t,
                                  "adapt_peak_mb": 10.0 + 5 * m, "energy_method": energy})
     return rows
+
+
+def default_suite_store(folder) -> int:
+    """The rows above as a stored run (for views that read a results folder: the HTML page)."""
+    from .test_report import job, make_run
+
+    metrics = ("acc_seen", "acc_unseen", "gain_seen", "adapt_j", "adapt_s", "latency_ms_p50", "adapt_peak_mb",
+               "energy_method")
+    jobs = [job(r["method"], r["user"], seed=r["seed"], hardware=r["hardware"], variant=r["variant"], mode=r["mode"],
+                **{m: r[m] for m in metrics}) for r in default_suite_rows()]
+    return make_run(folder, jobs, suite="drift")

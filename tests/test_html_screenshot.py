@@ -28,6 +28,43 @@ def _chromium() -> str:
     return path
 
 
+OVERFLOW = """() => {
+    const doc = document.documentElement, view = doc.clientWidth;
+    const boxes = [...document.querySelectorAll('table, figure svg, h2, h3, p, details')].map(e => {
+        const r = e.getBoundingClientRect();
+        return {tag: e.tagName, text: (e.textContent || '').slice(0, 40), right: r.right, left: r.left,
+                clipped: e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'hidden'}; });
+    return {pageWidth: doc.scrollWidth, viewport: view,
+            outside: boxes.filter(b => b.right > view + 1 || b.left < -1), clipped: boxes.filter(b => b.clipped)};
+}"""
+
+
+def test_html_report_at_the_default_suites_size_fits_1366_px(tmp_path):
+    """8 method configurations with long variant names, 4 targets: the interval and "front" columns were cut off
+    and the page scrolled sideways."""
+    pytest.importorskip("matplotlib")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install playwright")
+    chromium = _chromium()
+    from .figure_rows import default_suite_store
+
+    default_suite_store(tmp_path / "r")
+    page_path = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "r"), "--html", str(page_path)])
+    assert res.exit_code == 0, res.output
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport=LAPTOP)
+            page.goto(page_path.as_uri())
+            layout = page.evaluate(OVERFLOW)
+            page.screenshot(path=str(tmp_path / "default.png"), full_page=True)
+        finally:
+            browser.close()
+    assert layout["pageWidth"] <= layout["viewport"], layout["outside"][:5]
+    assert not layout["outside"], layout["outside"][:5]
+    assert not layout["clipped"], layout["clipped"][:5]
+
+
 def test_html_report_fits_a_laptop_screen_with_every_figure(tmp_path):
     pytest.importorskip("matplotlib")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install playwright")
