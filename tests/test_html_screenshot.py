@@ -28,6 +28,22 @@ def _chromium() -> str:
     return path
 
 
+FIGURES_SCRIPT = """() => {
+    const doc = document.documentElement, main = document.querySelector('table.main');
+    const cells = [...main.querySelectorAll('tbody td')];
+    const line = parseFloat(getComputedStyle(cells[0]).lineHeight) || 16;
+    return {pageWidth: doc.scrollWidth, viewport: doc.clientWidth,
+            mainRight: main.getBoundingClientRect().right,
+            tallest: Math.max(...cells.map(c => c.getBoundingClientRect().height)), line: line,
+            figures: [...document.querySelectorAll('figure')].map(f => {
+                const svg = f.querySelector('svg'), r = svg ? svg.getBoundingClientRect() : null;
+                return {id: f.id, width: r ? r.width : 0, height: r ? r.height : 0,
+                        right: r ? r.right : 0}; }),
+            first: document.querySelector('section').id,
+            verdicts: [...document.querySelectorAll('.verdict')].map(v => v.textContent)};
+}"""
+
+
 OVERFLOW = """() => {
     const doc = document.documentElement, view = doc.clientWidth;
     const boxes = [...document.querySelectorAll('table, figure svg, h2, h3, p, details')].map(e => {
@@ -39,62 +55,42 @@ OVERFLOW = """() => {
 }"""
 
 
-def test_html_report_at_the_default_suites_size_fits_1366_px(tmp_path):
-    """8 method configurations with long variant names, 4 targets: the interval and "front" columns were cut off
-    and the page scrolled sideways."""
+def _render(results, tmp_path, script: str, shot: str) -> dict:
+    """``harbench report --html`` of ``results``, opened in headless Chromium at 1366 px: ``script``'s answer, and
+    a full-page screenshot ``shot`` beside the page."""
     pytest.importorskip("matplotlib")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install playwright")
     chromium = _chromium()
-    from .figure_rows import default_suite_store
-
-    default_suite_store(tmp_path / "r")
     page_path = tmp_path / "report.html"
-    res = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "r"), "--html", str(page_path)])
+    res = CliRunner().invoke(main, ["report", "--results", str(results), "--html", str(page_path)])
     assert res.exit_code == 0, res.output
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport=LAPTOP)
             page.goto(page_path.as_uri())
-            layout = page.evaluate(OVERFLOW)
-            page.screenshot(path=str(tmp_path / "default.png"), full_page=True)
+            layout = page.evaluate(script)
+            page.screenshot(path=str(tmp_path / shot), full_page=True)
         finally:
             browser.close()
+    return layout
+
+
+def test_html_report_at_the_default_suites_size_fits_1366_px(tmp_path):
+    """8 method configurations with long variant names, 4 targets: the interval and "front" columns were cut off
+    and the page scrolled sideways."""
+    from .figure_rows import default_suite_store
+
+    default_suite_store(tmp_path / "r")
+    layout = _render(tmp_path / "r", tmp_path, OVERFLOW, "default.png")
     assert layout["pageWidth"] <= layout["viewport"], layout["outside"][:5]
     assert not layout["outside"], layout["outside"][:5]
     assert not layout["clipped"], layout["clipped"][:5]
 
 
 def test_html_report_fits_a_laptop_screen_with_every_figure(tmp_path):
-    pytest.importorskip("matplotlib")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install playwright")
-    chromium = _chromium()
     planted_run(tmp_path / "r")
-    page_path = tmp_path / "report.html"
-    res = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "r"), "--html", str(page_path)])
-    assert res.exit_code == 0, res.output
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport=LAPTOP)
-            page.goto(page_path.as_uri())
-            layout = page.evaluate("""() => {
-                const doc = document.documentElement, main = document.querySelector('table.main');
-                const cells = [...main.querySelectorAll('tbody td')];
-                const line = parseFloat(getComputedStyle(cells[0]).lineHeight) || 16;
-                return {pageWidth: doc.scrollWidth, viewport: doc.clientWidth,
-                        mainRight: main.getBoundingClientRect().right,
-                        tallest: Math.max(...cells.map(c => c.getBoundingClientRect().height)), line: line,
-                        figures: [...document.querySelectorAll('figure')].map(f => {
-                            const svg = f.querySelector('svg'), r = svg ? svg.getBoundingClientRect() : null;
-                            return {id: f.id, width: r ? r.width : 0, height: r ? r.height : 0,
-                                    right: r ? r.right : 0}; }),
-                        first: document.querySelector('section').id,
-                        verdicts: [...document.querySelectorAll('.verdict')].map(v => v.textContent)};
-            }""")
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    layout = _render(tmp_path / "r", tmp_path, FIGURES_SCRIPT, "report.png")
     assert layout["pageWidth"] <= layout["viewport"], layout  # nothing scrolls sideways
     assert layout["mainRight"] <= layout["viewport"], layout  # the main table is not cut off on the right
     assert layout["tallest"] < 2 * layout["line"] + 8, layout  # every cell of the main table is one line high

@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from ..stats.describe import number
+
 GroupKey = tuple
 _OPERATORS = ("!=", ">=", "<=", "=", ">", "<")
 
@@ -73,15 +75,6 @@ def _equal(actual: Any, wanted: str) -> bool:
         w = number(wanted)
         return w is not None and math.isclose(float(actual), w, rel_tol=1e-12, abs_tol=1e-12)
     return str(actual) == wanted
-
-
-def number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------------- grouping

@@ -16,7 +16,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A value as a float, or None for None, bools and text (one reading for every view and statistic)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -30,11 +31,11 @@ def finite(values: Iterable[Any]) -> list[float]:
     out = []
     isfinite = math.isfinite
     for v in values:
-        if type(v) is float:  # the common case, without _number()'s checks
+        if type(v) is float:  # the common case, without number()'s checks
             if isfinite(v):
                 out.append(v)
             continue
-        n = _number(v)
+        n = number(v)
         if n is not None and isfinite(n):
             out.append(n)
     return out
