@@ -1,10 +1,19 @@
 """The paper's headline numbers, computed from a run's export rows (pure: rows in, table out).
 
-ΔP = Σ_{C ∈ {seen, unseen}} [A(CRoP, C) − A(generic, C)] and ΔG the same against conventional fine-tuning
-(``finetune-full``), per user (averaged over seeds) and averaged over users, in percentage points. Both are
-*sums* over the two contexts, as in the paper (Kaur et al., §5). Rows are matched on dataset, dataset parameters,
-seed and user (and hardware when the baseline ran on the same target). ΔG uses the ``finetune-full`` variant with
-the same ``epochs`` as CRoP's step 1 when there is one, else the only variant in the run.
+ΔP = Σ_{C ∈ {seen, unseen}} [A(CRoP, C) − A(generic, C)] and ΔG the same against conventional fine-tuning M^C,
+per user (averaged over seeds) and averaged over users, in percentage points. Both are *sums* over the two
+contexts, as in the paper (Kaur et al., §5).
+
+* **Score A** — balanced accuracy (``bacc_seen``/``bacc_unseen``, registered by this plugin), as the authors'
+  ``test()`` scores every model; ``score="accuracy"`` is the named alternative. Rows from a run that did not
+  compute balanced accuracy fall back to accuracy, and the table says so in its ``score`` column.
+* **M^C** — ``crop-ft``: CRoP's own step-1 ``train()`` with the penalty off, on the same split with the same
+  selection (the authors' WIDAR script), the variant with CRoP's ``epochs`` and ``lr`` preferred;
+  ``baseline="finetune-full"`` (the harness's baseline: another split, another selection) is the named
+  alternative, and also the fallback for runs without ``crop-ft`` rows (the table names the baseline used).
+
+Rows are matched on dataset, dataset parameters, seed and user (and hardware when the baseline ran on the same
+target). Each claim's paper size and no-effect margin come from :mod:`harbench_crop.paper`.
 """
 
 from __future__ import annotations
@@ -18,10 +27,16 @@ from typing import Any, Iterable, Mapping
 
 from harbench import ClaimResult, judge, per_user_mean
 
+from .paper import BY_KEY
+
 Row = Mapping[str, Any]
 FINETUNE = "finetune-full"
-HEADERS = ["scenario", "crop", "users", "seeds", "ΔP [95 % CI]", "ΔG [95 % CI]", "ΔG seen", "ΔG unseen",
-           "FT−generic unseen [95 % CI]", "verdict", "sparsity", "mixed kept", "α end of step 1"]
+CONVENTIONAL = "crop-ft"
+BASELINES = (CONVENTIONAL, FINETUNE)
+SCORES = {"balanced_accuracy": ("bacc_seen", "bacc_unseen"), "accuracy": ("acc_seen", "acc_unseen")}
+HEADERS = ["scenario", "crop", "score", "M^C", "users", "seeds", "ΔP [95 % CI]", "ΔG [95 % CI]", "ΔG seen",
+           "ΔG unseen", "FT−generic unseen [95 % CI]", "verdict", "paper ΔG (no effect ±)", "sparsity",
+           "mixed kept", "α end of step 1"]
 DETAIL_HEADERS = ["scenario", "crop", "user", "seeds", "ΔP", "ΔG", "CRoP−FT seen", "CRoP−FT unseen",
                   "FT−generic seen", "FT−generic unseen", "sparsity", "mixed kept"]
 
@@ -41,10 +56,23 @@ class Gains:
     alpha_step1_end: float | None = None
 
 
-def _usable(row: Row) -> bool:
-    def finite(v: Any) -> bool:
-        return isinstance(v, (int, float)) and math.isfinite(v)
-    return row.get("status") == "ok" and finite(row.get("acc_seen")) and finite(row.get("acc_unseen"))
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _usable(row: Row, columns: tuple[str, str] = SCORES["accuracy"]) -> bool:
+    return row.get("status") == "ok" and all(_finite(row.get(c)) for c in columns)
+
+
+def _score_columns(rows: list[Row], score: str) -> tuple[str, tuple[str, str]]:
+    """The score actually used and its two columns: balanced accuracy when every usable crop row carries it
+    (rows of runs that did not compute it fall back to accuracy, which the table names)."""
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; expected one of {', '.join(SCORES)}")
+    crop = [r for r in rows if r.get("method") == "crop" and _usable(r)]
+    if score == "balanced_accuracy" and crop and not all(_usable(r, SCORES[score]) for r in crop):
+        return "accuracy", SCORES["accuracy"]
+    return score, SCORES[score]
 
 
 def _scenario_key(row: Row) -> tuple[str, str]:
@@ -69,14 +97,23 @@ def _same_target(candidates: list[Row], hardware: Any) -> Row | None:
     return candidates[0] if candidates else None
 
 
+_MATCHED = ("epochs", "lr", "batch_size", "val_split", "val_fraction", "select_by")
+
+
 def _finetune_variant(crop_params: Mapping[str, Any], finetune_rows: list[Row]) -> str | None:
-    """The fine-tuning variant ΔG compares against: same step-1 epochs as CRoP, else the only one present."""
-    variants: dict[str, Any] = {}
+    """The fine-tuning variant ΔG compares against: the one sharing CRoP's step-1 settings (for ``crop-ft``:
+    epochs, lr, batch size, split and selection; for ``finetune-full``: its ``epochs``), else the only one."""
+    variants: dict[str, Mapping[str, Any]] = {}
     for r in finetune_rows:
-        variants.setdefault(r.get("variant", ""), (r.get("method_params") or {}).get("epochs"))
-    same_epochs = [v for v, e in variants.items() if e is not None and e == crop_params.get("epochs")]
-    if same_epochs:
-        return sorted(same_epochs)[0]
+        variants.setdefault(r.get("variant", ""), r.get("method_params") or {})
+
+    def matches(params: Mapping[str, Any]) -> bool:
+        shared = [k for k in _MATCHED if k in params and k in crop_params]
+        return bool(shared) and "epochs" in shared and all(params[k] == crop_params[k] for k in shared)
+
+    same = [v for v, params in variants.items() if matches(params)]
+    if same:
+        return sorted(same)[0]
     return next(iter(variants)) if len(variants) == 1 else None
 
 
@@ -84,16 +121,17 @@ def _pp(a: float, b: float) -> float:
     return 100.0 * (a - b)
 
 
-def _gains(crop: Row, generic: Row, finetune: Row | None) -> Gains:
+def _gains(crop: Row, generic: Row, finetune: Row | None, columns: tuple[str, str] = SCORES["accuracy"]) -> Gains:
     facts = crop.get("facts") or {}
     selected = facts.get("selected_state")
+    seen, unseen = columns
     return Gains(
-        p_seen=_pp(crop["acc_seen"], generic["acc_seen"]),
-        p_unseen=_pp(crop["acc_unseen"], generic["acc_unseen"]),
-        g_seen=None if finetune is None else _pp(crop["acc_seen"], finetune["acc_seen"]),
-        g_unseen=None if finetune is None else _pp(crop["acc_unseen"], finetune["acc_unseen"]),
-        ft_seen=None if finetune is None else _pp(finetune["acc_seen"], generic["acc_seen"]),
-        ft_unseen=None if finetune is None else _pp(finetune["acc_unseen"], generic["acc_unseen"]),
+        p_seen=_pp(crop[seen], generic[seen]),
+        p_unseen=_pp(crop[unseen], generic[unseen]),
+        g_seen=None if finetune is None else _pp(crop[seen], finetune[seen]),
+        g_unseen=None if finetune is None else _pp(crop[unseen], finetune[unseen]),
+        ft_seen=None if finetune is None else _pp(finetune[seen], generic[seen]),
+        ft_unseen=None if finetune is None else _pp(finetune[unseen], generic[unseen]),
         sparsity=facts.get("sparsity"),
         mixed=None if selected is None else selected == "mixed",
         alpha_step1_end=facts.get("alpha_step1_end", facts.get("alpha_after_finetune")),
@@ -129,12 +167,29 @@ def _scenario_labels(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], s
     return labels
 
 
-def _table(rows: Iterable[Row]) -> tuple[dict[tuple, dict[str, list[Gains]]], dict[tuple, str | None]] | None:
-    """(scenario, crop variant) → user → Gains per seed, and the finetune-full variant chosen for each group."""
-    ok = [r for r in rows if _usable(r)]
+@dataclass(frozen=True)
+class Table:
+    """(scenario, crop variant) → user → Gains per seed; the M^C variant chosen per group; what was used."""
+
+    groups: dict[tuple, dict[str, list[Gains]]]
+    chosen: dict[tuple, str | None]
+    score: str
+    baseline: str
+
+
+def _table(rows: Iterable[Row], score: str = "balanced_accuracy", baseline: str = CONVENTIONAL) -> Table | None:
+    """Per (scenario, crop variant) and user the Gains of each seed, scored by ``score`` against ``baseline``
+    (``crop-ft``, falling back to ``finetune-full`` when the run has no ``crop-ft`` rows)."""
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
+    rows = list(rows)
+    score, columns = _score_columns(rows, score)
+    ok = [r for r in rows if _usable(r, columns)]
     crop = [r for r in ok if r.get("method") == "crop"]
     generic = _index(r for r in ok if r.get("method") == "generic")
-    finetune = _index(r for r in ok if r.get("method") == FINETUNE)
+    if baseline == CONVENTIONAL and not any(r.get("method") == CONVENTIONAL for r in ok):
+        baseline = FINETUNE
+    finetune = _index(r for r in ok if r.get("method") == baseline)
     if not crop or not generic:
         return None
     table: dict[tuple, dict[str, list[Gains]]] = defaultdict(lambda: defaultdict(list))
@@ -148,10 +203,10 @@ def _table(rows: Iterable[Row]) -> tuple[dict[tuple, dict[str, list[Gains]]], di
         if group not in chosen_ft or chosen_ft[group] is None:
             chosen_ft[group] = _finetune_variant(r.get("method_params") or {}, ft_rows)
         ft = _same_target([f for f in ft_rows if f.get("variant", "") == chosen_ft[group]], r.get("hardware"))
-        table[group][str(r.get("user"))].append(_gains(r, base, ft))
+        table[group][str(r.get("user"))].append(_gains(r, base, ft, columns))
     if not table:
         return None
-    return table, chosen_ft
+    return Table(table, chosen_ft, score, baseline)
 
 
 def _per_user(users: Mapping[str, list[Gains]], value) -> dict[str, float]:
@@ -164,13 +219,14 @@ def _g_total(g: Gains) -> float | None:
     return None if g.g_seen is None or g.g_unseen is None else g.g_seen + g.g_unseen
 
 
-def crop_claims(rows: Iterable[Row]) -> dict[tuple[str, str], dict[str, ClaimResult]]:
+def crop_claims(rows: Iterable[Row], score: str = "balanced_accuracy",
+                baseline: str = CONVENTIONAL) -> dict[tuple[str, str], dict[str, ClaimResult]]:
     """Per (scenario label, crop variant): the paper's claims ΔP > 0 and ΔG > 0, and the premise FT − generic < 0
     on the unseen context, each judged by :func:`harbench.judge` over users (seeds averaged within a user)."""
-    built = _table(rows)
+    built = _table(rows, score, baseline)
     if built is None:
         return {}
-    table = built[0]
+    table = built.groups
     labels = _scenario_labels(g[0] for g in table)
     out: dict[tuple[str, str], dict[str, ClaimResult]] = {}
     for (scenario, variant), users in table.items():
@@ -201,14 +257,20 @@ def _ci(c: ClaimResult) -> str | None:
     return f"{c.mean:+.2f} {interval}"  # "+3.10 [+0.40, +5.90]", percentage points
 
 
-def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
+def _paper(key: str) -> str:
+    c = BY_KEY[key]
+    return f"{c.claimed:+.2f} (±{c.no_effect:g})"
+
+
+def crop_summary(rows: Iterable[Row], score: str = "balanced_accuracy",
+                 baseline: str = CONVENTIONAL) -> dict[str, Any] | None:
     """ΔP / ΔG with 95 % intervals and a verdict per scenario and crop variant; ``None`` without crop and generic."""
     rows = list(rows)
-    built = _table(rows)
+    built = _table(rows, score, baseline)
     if built is None:
         return None
-    table, chosen = built
-    claims = crop_claims(rows)
+    table, chosen = built.groups, built.chosen
+    claims = crop_claims(rows, score, baseline)
     labels = _scenario_labels(g[0] for g in table)
     out_rows: list[list[Any]] = []
     for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):
@@ -217,10 +279,13 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
         def avg(attr: str, digits: int = 2, means=means):
             v = _avg(getattr(m, attr) for m in means)
             return None if v is None else round(v, digits)
-        out_rows.append([labels[scenario], variant or "(default)", len(users), min(len(v) for v in users.values()),
-                         _ci(c["delta_p"]), _ci(c["delta_g"]), avg("g_seen"), avg("g_unseen"), _ci(c["premise"]),
-                         scenario_verdict(c), avg("sparsity", 3), avg("mixed"), avg("alpha_step1_end", 4)])
+        out_rows.append([labels[scenario], variant or "(default)", built.score, built.baseline, len(users),
+                         min(len(v) for v in users.values()), _ci(c["delta_p"]), _ci(c["delta_g"]), avg("g_seen"),
+                         avg("g_unseen"), _ci(c["premise"]), scenario_verdict(c), _paper("delta_g"),
+                         avg("sparsity", 3), avg("mixed"), avg("alpha_step1_end", 4)])
     ft_used = sorted({f"{variant or '(default)'} → {v or 'none'}" for (_, variant), v in chosen.items()})
+    sizes = "; ".join(f"{c.claim}: paper {c.claimed:+.2f} {c.unit} ({c.source}), no effect within ±{c.no_effect:g}"
+                      for c in BY_KEY.values())
     return {
         "title": "CRoP (Kaur et al., IMWUT 2025): ΔP and ΔG, percentage points, 95 % bootstrap intervals over users",
         "headers": HEADERS,
@@ -231,16 +296,19 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
                  "FT − generic < 0 on the unseen context is not itself reproduced. ΔG seen/unseen: its split, mean "
                  "over users. sparsity = share of prunable weights ToleratedPrune removed; mixed kept = share of "
                  "jobs whose step 4 kept the mixed model (epoch 0). Per-user rows: harbench_crop.crop_detail. "
-                 f"finetune-full variant used for each crop variant: {'; '.join(ft_used)}."),
+                 f"score: balanced accuracy (the authors'), or accuracy where the rows carry none; M^C: crop-ft "
+                 f"(CRoP's own train(), penalty off: the authors' WIDAR script), else finetune-full. "
+                 f"{built.baseline} variant used for each crop variant: {'; '.join(ft_used)}. Paper sizes: {sizes}."),
     }
 
 
-def crop_detail(rows: Iterable[Row]) -> dict[str, Any] | None:
+def crop_detail(rows: Iterable[Row], score: str = "balanced_accuracy",
+                baseline: str = CONVENTIONAL) -> dict[str, Any] | None:
     """The per-user table (seeds averaged) behind :func:`crop_summary`, with a mean-of-users row per group."""
-    built = _table(rows)
+    built = _table(rows, score, baseline)
     if built is None:
         return None
-    table = built[0]
+    table = built.groups
     labels = _scenario_labels(g[0] for g in table)
     out_rows: list[list[Any]] = []
     for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):
