@@ -290,8 +290,8 @@ def crop_summary(rows: Iterable[Row], score: str = "balanced_accuracy",
         "title": "CRoP (Kaur et al., IMWUT 2025): ΔP and ΔG, percentage points, 95 % bootstrap intervals over users",
         "headers": HEADERS,
         "rows": out_rows,
-        "note": ("ΔP = Σ over the seen and unseen context of (CRoP − generic) accuracy; ΔG the same against "
-                 "finetune-full; seeds averaged within a user, interval and verdict by harbench.judge over users. "
+        "note": ("ΔP = Σ over the seen and unseen context of (CRoP − generic) score; ΔG the same against "
+                 "M^C; seeds averaged within a user, interval and verdict by harbench.judge over users. "
                  "Verdict = ΔG > 0's (reproduced / not reproduced / inconclusive), inconclusive when the premise "
                  "FT − generic < 0 on the unseen context is not itself reproduced. ΔG seen/unseen: its split, mean "
                  "over users. sparsity = share of prunable weights ToleratedPrune removed; mixed kept = share of "

@@ -94,8 +94,20 @@ def _device_j(row: dict, cost: str = "harness") -> float | None:
     return adapt_j + (_num(_fact(row, "comm_j")) or 0.0)
 
 
+def _defaults() -> dict[str, str]:
+    """DUET's declared defaults as the variant string spells them (a sweep such as ``delta_scale: [0.1, 0.0]``
+    names the default value in the variant: ``duet[delta_scale=0.1]`` is default DUET)."""
+    from .method import Duet  # lazy: the summary is pure over rows; only the labels need the declaration
+
+    return {k: str(p.default) for k, p in Duet.parameters.items()}
+
+
 def _variant(row: dict) -> dict[str, str]:
-    return dict(tok.split("=", 1) for tok in (row.get("variant") or "").split() if "=" in tok)
+    tokens = dict(tok.split("=", 1) for tok in (row.get("variant") or "").split() if "=" in tok)
+    if row.get("method") == OURS and tokens:
+        defaults = _defaults()
+        tokens = {k: v for k, v in tokens.items() if defaults.get(k) != v}
+    return tokens
 
 
 def _label(method: str, variant: dict[str, str]) -> str:

@@ -137,3 +137,11 @@ def test_duet_cost_is_its_own_work_not_the_sandbox_start_up():
     assert old[3] == f"{(2.0 + 0.35) / 0.255:.0f}x" and old[6] == "not reproduced"
     with pytest.raises(ValueError, match="unknown cost"):
         duet_summary(rows, cost="wall")
+
+
+def test_a_swept_default_is_default_duet():
+    """A suite sweeping ``delta_scale: [0.1, 0.0]`` spells the default in the variant: still default DUET."""
+    rows = [{**r, "variant": "delta_scale=0.1"} if r["method"] == "duet" and r["variant"] == "" else r
+            for r in world()]
+    t = table(duet_summary(rows))
+    assert t["duet − generic"][6] == "reproduced" and t[PERSONALISES][6] == "reproduced"
