@@ -156,3 +156,15 @@ def test_a_swept_default_is_default_duet():
             for r in world()]
     t = table(duet_summary(rows))
     assert t["duet − generic"][6] == "reproduced" and t[PERSONALISES][6] == "reproduced"
+
+
+def test_every_judged_claim_takes_its_numbers_from_paper_py():
+    """One home for each claim's numbers: threshold, the paper's size, the no-effect margin and the family."""
+    from harbench_duet.paper import BY_KEY, FAMILY
+
+    verdicts = duet_summary(world())["verdicts"]
+    declared = {(c.threshold, c.claimed, c.no_effect, c.scale) for c in BY_KEY.values()}
+    assert len(verdicts) >= 8 and all(v["family"] == FAMILY for v in verdicts)
+    assert all((v["threshold"], v["claimed"], v["margin"], v["scale"]) in declared for v in verdicts)
+    ft_last = next(v for v in verdicts if v["claim"] == "duet − finetune-last")
+    assert ft_last["claimed"] == BY_KEY["duet − finetune-last"].claimed and ft_last["claimed_inside"] is not None

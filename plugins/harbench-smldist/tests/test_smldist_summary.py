@@ -117,3 +117,13 @@ def test_smaller_is_judged_at_the_papers_40_to_50_percent_not_at_ratio_1():
     assert len(new) == 1 and "saving 5" in new[0] and ": reproduced; Holm over" in new[0]
     with pytest.raises(ValueError, match="unknown smaller"):
         summarize(rows, smaller="bytes")
+
+
+def test_every_judged_claim_takes_its_numbers_from_paper_py():
+    """One home for each claim's numbers: threshold, the paper's size, the no-effect margin and the family."""
+    from harbench_smldist.paper import CLAIMS, FAMILY
+
+    verdicts = summarize(_rows())["verdicts"]
+    declared = {(c.threshold, c.claimed, c.no_effect) for c in CLAIMS}
+    assert len(verdicts) == 8 and all(v["family"] == FAMILY for v in verdicts)  # 3 costs + 5 paired claims
+    assert all((v["threshold"], v["claimed"], v["margin"]) in declared for v in verdicts)
