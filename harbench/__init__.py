@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and editors
         Claim,
         ClaimResult,
         Family,
+        PaperClaim,
         Unit,
         Verdict,
         bootstrap_interval,
@@ -81,7 +82,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["Param", "ParamError"], ".params"),
     "LiveBytes": ".measure.memory",
     **dict.fromkeys(["JobRecord", "JobSpec", "RunSummary"], ".records"),
-    **dict.fromkeys(["Claim", "ClaimResult", "Family", "Unit", "Verdict", "bootstrap_interval", "holm", "judge",
+    **dict.fromkeys(["Claim", "ClaimResult", "Family", "PaperClaim", "Unit", "Verdict", "bootstrap_interval", "holm", "judge",
                      "judge_family", "paired", "per_unit_mean", "per_user_mean", "ratio"], ".stats"),
     **dict.fromkeys(["report", "figures"], ".results.views"),
     **dict.fromkeys(["FitReport", "accuracy", "cross_entropy", "fit", "flops_per_window", "frozen_copy", "macro_f1",
@@ -111,7 +112,7 @@ def load(run: str | int = "latest", results: str = "results"):
 
 
 __all__ = [
-    "AdaptFacts", "AdaptResult", "Backbone", "Claim", "ClaimResult", "CostEstimate", "estimate", "Family", "Unit", "Verdict", "bootstrap_interval",
+    "AdaptFacts", "AdaptResult", "Backbone", "Claim", "ClaimResult", "CostEstimate", "estimate", "Family", "PaperClaim", "Unit", "Verdict", "bootstrap_interval",
     "holm", "judge", "judge_family", "paired", "per_unit_mean", "per_user_mean", "ratio", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",

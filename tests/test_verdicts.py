@@ -221,7 +221,7 @@ def test_one_cell_shows_one_interval_in_text_json_figure_and_decision_view(tmp_p
     point = plots._points(rows, "adapt_j")[0]
     accuracy = decision.accuracies(rows)[("mine", "")]
     assert cell["acc_seen_ci_low"] == pytest.approx(lo, abs=5e-4) and cell["acc_seen_ci_high"] == pytest.approx(hi, abs=5e-4)
-    assert point.y + point.y_err == pytest.approx(cell["acc_seen_ci_high"], rel=1e-9)
+    assert (point.y_low, point.y_high) == pytest.approx((cell["acc_seen_ci_low"], cell["acc_seen_ci_high"]), rel=1e-9)
     assert (accuracy.low, accuracy.high) == pytest.approx((cell["acc_seen_ci_low"], cell["acc_seen_ci_high"]))
     assert cell["acc_seen_n"] == 6
 
@@ -264,3 +264,20 @@ def test_the_verdicts_benchmark_runs():
                           "--reps", "50"], cwd=root, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "judge 40 claims, 12 users × 3 seeds" in res.stdout and "24 gated cases × 50 data sets" in res.stdout
+
+
+def test_a_papers_claim_becomes_a_claim_in_its_declared_family_only():
+    from harbench import PaperClaim
+
+    paper = PaperClaim("gap", "A beats B", ">", 0.0, 0.05, 0.01, "fraction", "plugin", "Table 1")
+    family = Family("plugin")
+    units = {Unit(f"u{i}", s): 0.05 + 0.01 * ((i + s) % 3 - 1) for i in range(6) for s in range(3)}
+    family.add_paper(paper, units, text="A beats B on dataset X")
+    family.add_paper(paper, units, threshold=0.2)
+    first, second = family.verdicts()
+    # the paper's size, its no-effect margin, its threshold (or a lower reach) and the family, from one declaration
+    assert (first.claim, first.claimed, first.margin, first.threshold) == ("A beats B on dataset X", 0.05, 0.01, 0.0)
+    assert first.outcome == "reproduced" and first.family == "plugin" and first.family_size == 2
+    assert second.threshold == 0.2 and second.outcome == "not reproduced"
+    with pytest.raises(ValueError, match="declared in family 'plugin', not 'other'"):
+        Family("other").add_paper(paper, units)

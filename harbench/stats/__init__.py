@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .samples import Stats
     from .significance import Paired, tost_p, wilcoxon
     from .units import paired, per_unit_mean, per_user_mean, ratio
-    from .verdicts import Claim, ClaimResult, Family, Verdict, judge, judge_family
+    from .verdicts import Claim, ClaimResult, Family, PaperClaim, Verdict, judge, judge_family
 
 _WHERE: dict[str, str] = {
     **dict.fromkeys(["Estimate", "estimate", "estimate_array", "finite", "harm_rate", "mean_std", "means_by", "stdev",
@@ -61,7 +61,8 @@ _WHERE: dict[str, str] = {
     "Stats": ".samples",
     **dict.fromkeys(["Paired", "tost_p", "wilcoxon"], ".significance"),
     **dict.fromkeys(["paired", "per_unit_mean", "per_user_mean", "ratio"], ".units"),
-    **dict.fromkeys(["Claim", "ClaimResult", "Family", "Verdict", "judge", "judge_family"], ".verdicts"),
+    **dict.fromkeys(["Claim", "ClaimResult", "Family", "PaperClaim", "Verdict", "judge", "judge_family"],
+                   ".verdicts"),
 }
 
 
@@ -82,6 +83,6 @@ __all__ = [
     "Claim", "ClaimResult", "Estimate", "Family", "Interval", "MIN_SEEDS", "MIN_USERS", "Paired", "Stats",
     "StatsInputError", "Unit", "Verdict", "bootstrap_interval", "cell_estimate", "estimate", "estimate_array",
     "finite", "grid_intervals", "harm_rate", "holm", "holm_levels", "interval", "judge", "judge_family", "mean_std",
-    "means_by", "paired", "pareto_front", "per_unit_mean", "per_user_mean", "ratio", "stdev", "t_quantile",
+    "means_by", "paired", "PaperClaim", "pareto_front", "per_unit_mean", "per_user_mean", "ratio", "stdev", "t_quantile",
     "tost_p", "users_for_power", "wilcoxon", "worst_decile",
 ]

@@ -62,6 +62,35 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class PaperClaim:
+    """A paper's claim as data, the one home of its numbers: what a summary judges (``direction`` ``threshold``),
+    the size the paper reports (``claimed``, in ``unit``; None where it gives none in that unit), the margin
+    within which harbench reads the effect as none (``no_effect``: a declaration, used by TOST) and the Holm family
+    it belongs to (``family``: the plugin summary's :class:`Family`). A summary turns it into a :class:`Claim` on
+    its per-unit values with :meth:`to_claim` (or :meth:`Family.add_paper`); the row's own wording and, where the
+    judged quantity's reach is lower than the paper's (a FLOP bound), a lower threshold are the only overrides."""
+
+    key: str  # the summary's name for the claim
+    claim: str
+    direction: Literal[">", "<"]
+    threshold: float
+    claimed: float | None
+    no_effect: float
+    unit: str
+    family: str
+    source: str
+    note: str = ""
+    scale: Scale = "linear"  # "log": a positive multiplicative quantity (a ratio), judged as a geometric mean
+    bounds: tuple[float, float] | None = None
+
+    def to_claim(self, values: Mapping[Any, float] | Iterable[float], text: str | None = None,
+                 threshold: float | None = None) -> Claim:
+        return Claim(self.claim if text is None else text, values,
+                     self.threshold if threshold is None else threshold, self.direction, self.claimed,
+                     self.no_effect, self.scale, self.bounds)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What was tested and what came out, as plain fields (``to_dict`` for JSON/Markdown/LaTeX renderers)."""
 
@@ -238,7 +267,8 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
                 verdicts.append(Verdict(outcome="fact", fact_holds=bool(holds), **common, **base))  # type: ignore
             continue
         p, p_adj, lvl = float(p_two[i]), adjusted[i], levels[i]
-        above = center[i] > (math.log(c.threshold) if iv.scale == "log" else c.threshold)
+        above = center[i] > (c.threshold if iv.scale != "log" else
+                             math.log(c.threshold) if c.threshold > 0 else -math.inf)
         on_side = above if c.direction == ">" else not above
         outcome: Outcome
         if p_adj < alpha:
@@ -310,9 +340,19 @@ class Family:
     def add(self, claim: str, values: Mapping[Any, float] | Iterable[float], threshold: float = 0.0,
             direction: str = ">", *, claimed: float | None = None, margin: float | None = None,
             scale: Scale = "linear", bounds: tuple[float, float] | None = None) -> int:
-        self.claims.append(Claim(claim, values, threshold, direction, claimed, margin, scale, bounds))
+        return self.add_claim(Claim(claim, values, threshold, direction, claimed, margin, scale, bounds))
+
+    def add_claim(self, claim: Claim) -> int:
+        self.claims.append(claim)
         self._verdicts = None
         return len(self.claims) - 1
+
+    def add_paper(self, paper: PaperClaim, values: Mapping[Any, float] | Iterable[float], text: str | None = None,
+                  threshold: float | None = None) -> int:
+        """Add a paper's claim judged on ``values``; the claim must be declared in this family."""
+        if paper.family != self.name:
+            raise ValueError(f"claim {paper.key!r} is declared in family {paper.family!r}, not {self.name!r}")
+        return self.add_claim(paper.to_claim(values, text, threshold))
 
     def verdicts(self) -> list[Verdict]:
         if self._verdicts is None:

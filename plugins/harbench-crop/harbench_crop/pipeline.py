@@ -33,9 +33,9 @@ class CropConfig:
 
     epochs: int = 30  # step 1 epochs ("initial epochs"; code 600)
     final_epochs: int = 60  # step 4 epochs ("final epochs"; code 1000)
-    lr: float = 1e-3  # step 1 Adam learning rate (code 1e-4, hard-coded in train())
+    lr: float = 1e-4  # step 1 Adam learning rate (ExtraSensory code: 1e-4, hard-coded in train())
     final_lr: float = 1e-4  # step 4 Adam learning rate (code 1e-4)
-    alpha0: float = 1e-4  # initial L1 coefficient [α]
+    alpha0: float = 0.5  # initial L1 coefficient [α] (ExtraSensory code: CostumLoss.gamma = 0.5; α0/lr = 5,000 steps)
     alpha_mode: AlphaMode = "code"
     alpha_reset: bool = True  # step 4 builds a new loss with α = α0 (code: train() makes a new CostumLoss)
     tau: float = 0.05  # tolerated absolute drop [τ]
@@ -155,6 +155,19 @@ def train_phase(
         report.best_epoch = report.epochs_run
     model.eval()
     return PhaseReport(report, kept, alpha_start, objective.alpha, alphas)
+
+
+def run_conventional(
+    generic: nn.Module, train: Windows, val: Windows | None, cfg: CropConfig, generator: torch.Generator
+) -> PhaseReport:
+    """Conventional fine-tuning (M^C of ΔG) as the authors' WIDAR script runs it: the **same** ``train()`` as
+    CRoP's step 1 (same split, optimizer, learning rate, epochs and mini-batches) with the penalty off
+    (``regularizer_name = 'None'`` → plain cross-entropy), and the best-validation model kept, the model as given
+    included (``train()`` starts ``best_model`` from the initial scores; the script then loads that best model).
+    Returns the phase report; the fine-tuned model is ``generic``'s copy trained in place by the caller."""
+    return train_phase(generic, L1Objective(0.0, cfg.alpha_mode), train, val, epochs=cfg.epochs, lr=cfg.lr,
+                       keep="best", select_initial=True, batch_size=cfg.batch_size, generator=generator,
+                       select_by=cfg.select_by)
 
 
 def run_crop(

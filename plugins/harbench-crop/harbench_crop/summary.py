@@ -1,10 +1,19 @@
 """The paper's headline numbers, computed from a run's export rows (pure: rows in, table out).
 
-ΔP = Σ_{C ∈ {seen, unseen}} [A(CRoP, C) − A(generic, C)] and ΔG the same against conventional fine-tuning
-(``finetune-full``), per user (averaged over seeds) and averaged over users, in percentage points. Both are
-*sums* over the two contexts, as in the paper (Kaur et al., §5). Rows are matched on dataset, dataset parameters,
-seed and user (and hardware when the baseline ran on the same target). ΔG uses the ``finetune-full`` variant with
-the same ``epochs`` as CRoP's step 1 when there is one, else the only variant in the run.
+ΔP = Σ_{C ∈ {seen, unseen}} [A(CRoP, C) − A(generic, C)] and ΔG the same against conventional fine-tuning M^C,
+per user (averaged over seeds) and averaged over users, in percentage points. Both are *sums* over the two
+contexts, as in the paper (Kaur et al., §5).
+
+* **Score A** — balanced accuracy (``bacc_seen``/``bacc_unseen``, registered by this plugin), as the authors'
+  ``test()`` scores every model; ``score="accuracy"`` is the named alternative. Rows from a run that did not
+  compute balanced accuracy fall back to accuracy, and the table says so in its ``score`` column.
+* **M^C** — ``crop-ft``: CRoP's own step-1 ``train()`` with the penalty off, on the same split with the same
+  selection (the authors' WIDAR script), the variant with CRoP's ``epochs`` and ``lr`` preferred;
+  ``baseline="finetune-full"`` (the harness's baseline: another split, another selection) is the named
+  alternative, and also the fallback for runs without ``crop-ft`` rows (the table names the baseline used).
+
+Rows are matched on dataset, dataset parameters, seed and user (and hardware when the baseline ran on the same
+target). Each claim's paper size and no-effect margin come from :mod:`harbench_crop.paper`.
 """
 
 from __future__ import annotations
@@ -14,14 +23,20 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from statistics import mean
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from harbench import ClaimResult, Family, Unit
 
+from .paper import BY_KEY, FAMILY
+
 Row = Mapping[str, Any]
 FINETUNE = "finetune-full"
-HEADERS = ["scenario", "crop", "users", "seeds", "ΔP [95 % CI]", "ΔG [95 % CI]", "ΔG seen", "ΔG unseen",
-           "FT−generic unseen [95 % CI]", "verdict", "ΔG Holm p", "sparsity", "mixed kept", "α end of step 1"]
+CONVENTIONAL = "crop-ft"
+BASELINES = (CONVENTIONAL, FINETUNE)
+SCORES = {"balanced_accuracy": ("bacc_seen", "bacc_unseen"), "accuracy": ("acc_seen", "acc_unseen")}
+HEADERS = ["scenario", "crop", "score", "M^C", "users", "seeds", "ΔP [95 % CI]", "ΔG [95 % CI]", "ΔG seen",
+           "ΔG unseen", "FT−generic unseen [95 % CI]", "verdict", "ΔG Holm p", "paper ΔG (no effect ±)", "sparsity",
+           "mixed kept", "α end of step 1"]
 DETAIL_HEADERS = ["scenario", "crop", "user", "seeds", "ΔP", "ΔG", "CRoP−FT seen", "CRoP−FT unseen",
                   "FT−generic seen", "FT−generic unseen", "sparsity", "mixed kept"]
 
@@ -42,10 +57,23 @@ class Gains:
     seed: Any = None  # the seed of the crop job (seeds are a level of the claims' intervals)
 
 
-def _usable(row: Row) -> bool:
-    def finite(v: Any) -> bool:
-        return isinstance(v, (int, float)) and math.isfinite(v)
-    return row.get("status") == "ok" and finite(row.get("acc_seen")) and finite(row.get("acc_unseen"))
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _usable(row: Row, columns: tuple[str, str] = SCORES["accuracy"]) -> bool:
+    return row.get("status") == "ok" and all(_finite(row.get(c)) for c in columns)
+
+
+def _score_columns(rows: list[Row], score: str) -> tuple[str, tuple[str, str]]:
+    """The score actually used and its two columns: balanced accuracy when every usable crop row carries it
+    (rows of runs that did not compute it fall back to accuracy, which the table names)."""
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; expected one of {', '.join(SCORES)}")
+    crop = [r for r in rows if r.get("method") == "crop" and _usable(r)]
+    if score == "balanced_accuracy" and crop and not all(_usable(r, SCORES[score]) for r in crop):
+        return "accuracy", SCORES["accuracy"]
+    return score, SCORES[score]
 
 
 def _scenario_key(row: Row) -> tuple[str, str]:
@@ -70,14 +98,23 @@ def _same_target(candidates: list[Row], hardware: Any) -> Row | None:
     return candidates[0] if candidates else None
 
 
+_MATCHED = ("epochs", "lr", "batch_size", "val_split", "val_fraction", "select_by")
+
+
 def _finetune_variant(crop_params: Mapping[str, Any], finetune_rows: list[Row]) -> str | None:
-    """The fine-tuning variant ΔG compares against: same step-1 epochs as CRoP, else the only one present."""
-    variants: dict[str, Any] = {}
+    """The fine-tuning variant ΔG compares against: the one sharing CRoP's step-1 settings (for ``crop-ft``:
+    epochs, lr, batch size, split and selection; for ``finetune-full``: its ``epochs``), else the only one."""
+    variants: dict[str, Mapping[str, Any]] = {}
     for r in finetune_rows:
-        variants.setdefault(r.get("variant", ""), (r.get("method_params") or {}).get("epochs"))
-    same_epochs = [v for v, e in variants.items() if e is not None and e == crop_params.get("epochs")]
-    if same_epochs:
-        return sorted(same_epochs)[0]
+        variants.setdefault(r.get("variant", ""), r.get("method_params") or {})
+
+    def matches(params: Mapping[str, Any]) -> bool:
+        shared = [k for k in _MATCHED if k in params and k in crop_params]
+        return bool(shared) and "epochs" in shared and all(params[k] == crop_params[k] for k in shared)
+
+    same = [v for v, params in variants.items() if matches(params)]
+    if same:
+        return sorted(same)[0]
     return next(iter(variants)) if len(variants) == 1 else None
 
 
@@ -85,16 +122,17 @@ def _pp(a: float, b: float) -> float:
     return 100.0 * (a - b)
 
 
-def _gains(crop: Row, generic: Row, finetune: Row | None) -> Gains:
+def _gains(crop: Row, generic: Row, finetune: Row | None, columns: tuple[str, str] = SCORES["accuracy"]) -> Gains:
     facts = crop.get("facts") or {}
     selected = facts.get("selected_state")
+    seen, unseen = columns
     return Gains(
-        p_seen=_pp(crop["acc_seen"], generic["acc_seen"]),
-        p_unseen=_pp(crop["acc_unseen"], generic["acc_unseen"]),
-        g_seen=None if finetune is None else _pp(crop["acc_seen"], finetune["acc_seen"]),
-        g_unseen=None if finetune is None else _pp(crop["acc_unseen"], finetune["acc_unseen"]),
-        ft_seen=None if finetune is None else _pp(finetune["acc_seen"], generic["acc_seen"]),
-        ft_unseen=None if finetune is None else _pp(finetune["acc_unseen"], generic["acc_unseen"]),
+        p_seen=_pp(crop[seen], generic[seen]),
+        p_unseen=_pp(crop[unseen], generic[unseen]),
+        g_seen=None if finetune is None else _pp(crop[seen], finetune[seen]),
+        g_unseen=None if finetune is None else _pp(crop[unseen], finetune[unseen]),
+        ft_seen=None if finetune is None else _pp(finetune[seen], generic[seen]),
+        ft_unseen=None if finetune is None else _pp(finetune[unseen], generic[unseen]),
         sparsity=facts.get("sparsity"),
         mixed=None if selected is None else selected == "mixed",
         alpha_step1_end=facts.get("alpha_step1_end", facts.get("alpha_after_finetune")),
@@ -131,12 +169,29 @@ def _scenario_labels(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], s
     return labels
 
 
-def _table(rows: Iterable[Row]) -> tuple[dict[tuple, dict[str, list[Gains]]], dict[tuple, str | None]] | None:
-    """(scenario, crop variant) → user → Gains per seed, and the finetune-full variant chosen for each group."""
-    ok = [r for r in rows if _usable(r)]
+@dataclass(frozen=True)
+class Table:
+    """(scenario, crop variant) → user → Gains per seed; the M^C variant chosen per group; what was used."""
+
+    groups: dict[tuple, dict[str, list[Gains]]]
+    chosen: dict[tuple, str | None]
+    score: str
+    baseline: str
+
+
+def _table(rows: Iterable[Row], score: str = "balanced_accuracy", baseline: str = CONVENTIONAL) -> Table | None:
+    """Per (scenario, crop variant) and user the Gains of each seed, scored by ``score`` against ``baseline``
+    (``crop-ft``, falling back to ``finetune-full`` when the run has no ``crop-ft`` rows)."""
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; expected one of {', '.join(BASELINES)}")
+    rows = list(rows)
+    score, columns = _score_columns(rows, score)
+    ok = [r for r in rows if _usable(r, columns)]
     crop = [r for r in ok if r.get("method") == "crop"]
     generic = _index(r for r in ok if r.get("method") == "generic")
-    finetune = _index(r for r in ok if r.get("method") == FINETUNE)
+    if baseline == CONVENTIONAL and not any(r.get("method") == CONVENTIONAL for r in ok):
+        baseline = FINETUNE
+    finetune = _index(r for r in ok if r.get("method") == baseline)
     if not crop or not generic:
         return None
     table: dict[tuple, dict[str, list[Gains]]] = defaultdict(lambda: defaultdict(list))
@@ -150,14 +205,18 @@ def _table(rows: Iterable[Row]) -> tuple[dict[tuple, dict[str, list[Gains]]], di
         if group not in chosen_ft or chosen_ft[group] is None:
             chosen_ft[group] = _finetune_variant(r.get("method_params") or {}, ft_rows)
         ft = _same_target([f for f in ft_rows if f.get("variant", "") == chosen_ft[group]], r.get("hardware"))
-        table[group][str(r.get("user"))].append(_gains(r, base, ft))
+        table[group][str(r.get("user"))].append(_gains(r, base, ft, columns))
     if not table:
         return None
-    return table, chosen_ft
+    return Table(table, chosen_ft, score, baseline)
 
 
-PAPER_DELTA_G = 7.78  # points: the paper's ΔG, the claimed size (size check and power; issue #32)
-FAMILY = "CRoP summary (ΔP, ΔG and the premise, every scenario and crop variant)"
+# each claim's per-unit quantity; its threshold, paper size, no-effect margin and family are in paper.py
+QUANTITIES: dict[str, Callable[[Gains], float | None]] = {
+    "delta_p": lambda g: g.p_seen + g.p_unseen,
+    "delta_g": lambda g: None if g.g_seen is None or g.g_unseen is None else g.g_seen + g.g_unseen,
+    "premise": lambda g: g.ft_unseen,
+}
 
 
 def _per_unit(users: Mapping[str, list[Gains]], value) -> dict[Unit, float]:
@@ -172,35 +231,30 @@ def _per_unit(users: Mapping[str, list[Gains]], value) -> dict[Unit, float]:
     return out
 
 
-def _g_total(g: Gains) -> float | None:
-    return None if g.g_seen is None or g.g_unseen is None else g.g_seen + g.g_unseen
-
-
-def crop_family(rows: Iterable[Row]) -> tuple[Family, dict[tuple[str, str], dict[str, ClaimResult]]]:
+def crop_family(rows: Iterable[Row], score: str = "balanced_accuracy", baseline: str = CONVENTIONAL
+                ) -> tuple[Family, dict[tuple[str, str], dict[str, ClaimResult]]]:
     """The summary's declared family (Holm over every claim it judges) and, per (scenario label, crop variant),
-    the verdicts on the paper's claims ΔP > 0 and ΔG > 0 (claimed +7.78 points), and the premise FT − generic < 0
-    on the unseen context; intervals over users × seeds (:func:`harbench.judge_family`)."""
+    the verdicts on the paper's claims of :mod:`harbench_crop.paper` (ΔP > 0, ΔG > 0 and the premise FT − generic
+    < 0 on the unseen context: direction, the paper's size and no effect within the declared margin); intervals
+    over users × seeds (:func:`harbench.judge_family`)."""
     family = Family(FAMILY)
-    built = _table(rows)
+    built = _table(rows, score, baseline)
     if built is None:
         return family, {}
-    table = built[0]
+    table = built.groups
     labels = _scenario_labels(g[0] for g in table)
     index: dict[tuple[str, str], dict[str, int]] = {}
     for (scenario, variant), users in table.items():
-        index[(labels[scenario], variant)] = {
-            "delta_p": family.add("ΔP > 0", _per_unit(users, lambda g: g.p_seen + g.p_unseen)),
-            "delta_g": family.add("ΔG > 0", _per_unit(users, _g_total), claimed=PAPER_DELTA_G),
-            "premise": family.add("FT − generic < 0 on the unseen context", _per_unit(users, lambda g: g.ft_unseen),
-                                  direction="<"),
-        }
+        index[(labels[scenario], variant)] = {key: family.add_paper(BY_KEY[key], _per_unit(users, value))
+                                              for key, value in QUANTITIES.items()}
     verdicts = family.verdicts()
     return family, {key: {name: verdicts[i] for name, i in claims.items()} for key, claims in index.items()}
 
 
-def crop_claims(rows: Iterable[Row]) -> dict[tuple[str, str], dict[str, ClaimResult]]:
+def crop_claims(rows: Iterable[Row], score: str = "balanced_accuracy",
+                baseline: str = CONVENTIONAL) -> dict[tuple[str, str], dict[str, ClaimResult]]:
     """Per (scenario label, crop variant): the verdicts of :func:`crop_family`."""
-    return crop_family(rows)[1]
+    return crop_family(rows, score, baseline)[1]
 
 
 def scenario_verdict(claims: Mapping[str, ClaimResult]) -> str:
@@ -233,14 +287,20 @@ def _holm_p(c: ClaimResult) -> str | None:
     return f"{c.p_adjusted:.3g} (m={c.family_size})"
 
 
-def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
+def _paper(key: str) -> str:
+    c = BY_KEY[key]
+    return f"{c.claimed:+.2f} (±{c.no_effect:g})"
+
+
+def crop_summary(rows: Iterable[Row], score: str = "balanced_accuracy",
+                 baseline: str = CONVENTIONAL) -> dict[str, Any] | None:
     """ΔP / ΔG with 95 % intervals and a verdict per scenario and crop variant; ``None`` without crop and generic."""
     rows = list(rows)
-    built = _table(rows)
+    built = _table(rows, score, baseline)
     if built is None:
         return None
-    table, chosen = built
-    family, claims = crop_family(rows)
+    table, chosen = built.groups, built.chosen
+    family, claims = crop_family(rows, score, baseline)
     labels = _scenario_labels(g[0] for g in table)
     out_rows: list[list[Any]] = []
     for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):
@@ -249,34 +309,40 @@ def crop_summary(rows: Iterable[Row]) -> dict[str, Any] | None:
         def avg(attr: str, digits: int = 2, means=means):
             v = _avg(getattr(m, attr) for m in means)
             return None if v is None else round(v, digits)
-        out_rows.append([labels[scenario], variant or "(default)", len(users), min(len(v) for v in users.values()),
-                         _ci(c["delta_p"]), _ci(c["delta_g"]), avg("g_seen"), avg("g_unseen"), _ci(c["premise"]),
-                         scenario_verdict(c), _holm_p(c["delta_g"]), avg("sparsity", 3), avg("mixed"), avg("alpha_step1_end", 4)])
+        out_rows.append([labels[scenario], variant or "(default)", built.score, built.baseline, len(users),
+                         min(len(v) for v in users.values()), _ci(c["delta_p"]), _ci(c["delta_g"]), avg("g_seen"),
+                         avg("g_unseen"), _ci(c["premise"]), scenario_verdict(c), _holm_p(c["delta_g"]),
+                         _paper("delta_g"), avg("sparsity", 3), avg("mixed"), avg("alpha_step1_end", 4)])
     ft_used = sorted({f"{variant or '(default)'} → {v or 'none'}" for (_, variant), v in chosen.items()})
+    sizes = "; ".join(f"{c.claim}: paper {c.claimed:+.2f} {c.unit} ({c.source}), no effect within ±{c.no_effect:g}"
+                      for c in BY_KEY.values())
     return {
         "title": "CRoP (Kaur et al., IMWUT 2025): ΔP and ΔG, percentage points, 95 % intervals over users and seeds",
         "headers": HEADERS,
         "rows": out_rows,
         "verdicts": [v.to_dict() for v in family.verdicts()],  # every judged claim (harbench validate --power)
-        "note": ("ΔP = Σ over the seen and unseen context of (CRoP − generic) accuracy; ΔG the same against "
-                 "finetune-full; intervals over users × seeds (seeds a level: docs/statistics.md) and verdicts by "
+        "note": ("ΔP = Σ over the seen and unseen context of (CRoP − generic) score; ΔG the same against "
+                 "M^C; intervals over users × seeds (seeds a level: docs/statistics.md) and verdicts by "
                  f"harbench.judge_family; {family.summary()}. "
                  "Verdict = ΔG > 0's (reproduced / not reproduced / inconclusive / no effect), inconclusive when the "
                  "premise FT − generic < 0 on the unseen context is not itself reproduced (or a fact that holds). "
-                 f"ΔG's size against the paper's +{PAPER_DELTA_G} pts and, when inconclusive, the users 80 % power "
-                 "would need: harbench_crop.crop_claims (Verdict.text()). ΔG seen/unseen: its split, mean "
+                 "Each claim's size against the paper's and, when inconclusive, the users 80 % power would need: "
+                 "harbench_crop.crop_claims (Verdict.text()). ΔG seen/unseen: its split, mean "
                  "over users. sparsity = share of prunable weights ToleratedPrune removed; mixed kept = share of "
                  "jobs whose step 4 kept the mixed model (epoch 0). Per-user rows: harbench_crop.crop_detail. "
-                 f"finetune-full variant used for each crop variant: {'; '.join(ft_used)}."),
+                 f"score: balanced accuracy (the authors'), or accuracy where the rows carry none; M^C: crop-ft "
+                 f"(CRoP's own train(), penalty off: the authors' WIDAR script), else finetune-full. "
+                 f"{built.baseline} variant used for each crop variant: {'; '.join(ft_used)}. Paper sizes: {sizes}."),
     }
 
 
-def crop_detail(rows: Iterable[Row]) -> dict[str, Any] | None:
+def crop_detail(rows: Iterable[Row], score: str = "balanced_accuracy",
+                baseline: str = CONVENTIONAL) -> dict[str, Any] | None:
     """The per-user table (seeds averaged) behind :func:`crop_summary`, with a mean-of-users row per group."""
-    built = _table(rows)
+    built = _table(rows, score, baseline)
     if built is None:
         return None
-    table = built[0]
+    table = built.groups
     labels = _scenario_labels(g[0] for g in table)
     out_rows: list[list[Any]] = []
     for (scenario, variant), users in sorted(table.items(), key=lambda kv: (labels[kv[0][0]], kv[0][1])):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from harbench_crop import crop_claims, crop_detail, crop_summary
+from harbench_crop.paper import BY_KEY
 
 from harbench import Unit, judge
 
@@ -127,7 +128,11 @@ def test_claims_use_per_user_means_and_harbench_judge():
     assert claims["premise"].verdict == "fact" and claims["premise"].fact_holds
     # the family: ΔP and ΔG are tested (the premise is a fact), Holm over the 2
     assert claims["delta_g"].family_size == 2 and claims["delta_g"].p_adjusted >= claims["delta_g"].p
-    assert claims["delta_g"].claimed == pytest.approx(7.78) and claims["delta_g"].half_size == "at least half"
+    assert claims["delta_g"].claimed == BY_KEY["delta_g"].claimed and claims["delta_g"].half_size == "at least half"
+    for key, verdict in claims.items():  # every number of a claim comes from paper.py
+        paper = BY_KEY[key]
+        assert (verdict.claimed, verdict.margin, verdict.threshold, verdict.direction, verdict.family) == (
+            paper.claimed, paper.no_effect, paper.threshold, paper.direction, paper.family)
     summary = crop_summary(rows)
     line = dict(zip(summary["headers"], summary["rows"][0]))
     assert line["verdict"] == "reproduced" and line["users"] == 6 and line["seeds"] == 2

@@ -5,6 +5,14 @@ query set are drawn, the head is generated from the buffer, and the loss is
 ``L_ppg + lambda * L_umn``: the generated head's cross-entropy on the query plus the universal head's on the same
 windows (the UMN path of the paper's Fig. 2; lambda = 0 trains the generator alone). The checkpoint kept is the
 one with the best score on held-out population users, so target users play no part in any choice.
+
+Only **trained** checkpoints are candidates (``select_initial=False``, the default), as in the authors'
+``code/main/multi_metric_meta_train.py`` (HelloZicky/DUET at ``7cf8069``): it scores the model after each epoch
+``for epoch in range(1, args.max_epoch + 1)`` and saves it when ``pred_overall_auc > best_auc`` (``best_auc = 0``),
+so the untrained generator is never kept. harbench used to score episode 0 too; because the validation users are in
+the backbone's training data, the untrained generator (≈ the universal head) then won for every non-augmented
+variant and every DUET claim was a claim about the universal head. ``select_initial=True`` keeps that behaviour as
+a named option.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ class TrainingConfig:
     val_buffers: int = 4  # buffers drawn per validation device, to steady the selection score
     select_by: str = "loss"  # loss | accuracy
     buffer_select: str = "recent"  # how training buffers are chosen: as the target devices choose theirs
+    select_initial: bool = False  # also score the untrained generator (episode 0) as a checkpoint candidate
 
 
 @dataclass
@@ -132,7 +141,8 @@ def train_generator(
             report.best_episode, report.best_val_loss, report.best_val_acc, report.val_umn_acc = episode, loss, acc, umn_acc
             best = (copy.deepcopy(generator.state_dict()), copy.deepcopy(backbone.state_dict()) if cfg.joint else None)
 
-    evaluate(0)
+    if cfg.select_initial:  # harbench's earlier choice; the authors' code scores trained epochs only
+        evaluate(0)
     for episode in range(1, cfg.episodes + 1):
         generator.train()
         chosen = torch.randint(len(split.train), (cfg.meta_batch,), generator=rng).tolist()

@@ -87,6 +87,8 @@ class Duet(Method):
         "eval_every": Param(50, "episodes between validation checks", ge=1),
         "val_fraction": Param(0.25, "share of population users held out for checkpoint selection", ge=0.0, le=0.9),
         "select_by": Param("loss", "checkpoint selection score on validation users", choices=("loss", "accuracy")),
+        "select_initial": Param(False, "also score the untrained generator (episode 0) as a checkpoint candidate "
+                                "(harbench's earlier choice; the authors' code selects among trained epochs only)"),
         "radio_j_per_byte": Param(WIFI_J_PER_BYTE, "radio energy per byte when the hardware gives none "
                                   "(default: Wi-Fi 0.007 J/KB, Balasubramanian et al. IMC 2009)", ge=0.0),
     }
@@ -113,6 +115,7 @@ class Duet(Method):
             episodes=p.episodes, meta_batch=p.meta_batch, buffer_size=p.buffer_size, query_size=p.query_size,
             lr=p.lr, weight_decay=p.weight_decay, umn_weight=p.umn_weight, joint=p.backbone_mode == "joint",
             backbone_lr=p.backbone_lr, eval_every=p.eval_every, select_by=p.select_by, buffer_select=p.buffer_select,
+            select_initial=p.select_initial,
         )
 
     def prepare(self, generic: Backbone, population: Windows, ctx) -> MethodState:

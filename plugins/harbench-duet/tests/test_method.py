@@ -249,3 +249,15 @@ def test_switching_the_personal_model_to_training_mode_leaves_the_shared_backbon
     assert not any(m.training for m in world.generic.modules())
     after = world.generic.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # no running-stat update
+
+
+def test_the_untrained_generator_is_never_the_checkpoint(world_factory):
+    """The authors' multi_metric_meta_train.py scores the model after each trained epoch only; harbench used to
+    score episode 0 too, and the untrained generator then won whenever training did not beat it on validation.
+    A learning rate that wrecks the generator makes episode 0 the best score: it must still not be kept."""
+    wrecked = dict(lr=30.0, umn_steps=0, form="direct", episodes=12, eval_every=4)
+    old = world_factory(**wrecked, select_initial=True).state.meta["training"]
+    assert old["best_episode"] == 0  # the earlier behaviour, kept as a named option
+    new = world_factory(**wrecked).state.meta["training"]
+    assert 1 <= new["best_episode"] <= new["episodes_run"] == 12
+    assert new["best_episode"] % 4 == 0  # one of the scored (trained) checkpoints

@@ -1,7 +1,7 @@
 import math
 
 import pytest
-from harbench_duet.summary import duet_summary
+from harbench_duet.summary import PERSONALISES, duet_summary
 
 pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
 
@@ -109,3 +109,62 @@ def test_each_dataset_is_judged_on_its_own():
     assert verdicts[("synthetic-drift", "duet − generic")] == "reproduced"
     assert verdicts[("sp-sw-har", "duet − generic")] == "not reproduced"
     assert all(not (isinstance(v, float) and math.isnan(v)) for r in s["rows"] for v in r)
+
+
+def test_personalisation_needs_duet_to_beat_its_own_universal_head_not_only_generic():
+    # DUET beats generic by 5 points, but its universal head does better: the gain is the head, not the personalisation
+    t = table(duet_summary(world(duet_gain=0.05, universal_gain=0.05 + 0.03)))
+    assert t["duet − generic"][6] == "reproduced"
+    assert t[PERSONALISES][6] == "not reproduced" and t[PERSONALISES][2] == "both > 0"
+    assert table(duet_summary(world()))[PERSONALISES][6] == "reproduced"  # beats both
+    no_twin = [r for r in world() if r["variant"] != "delta_scale=0.0"]
+    assert table(duet_summary(no_twin))[PERSONALISES][6].startswith("inconclusive (no delta_scale=0 twin")
+
+
+def _timed(rows, own_s, start_up):
+    """DUET rows whose own work is ``own_s`` inside an adapt phase the harness measured with a start-up on top."""
+    out = []
+    for r in rows:
+        if r["method"] == "duet":
+            r = {**r, "adapt_s": own_s + start_up, "adapt_j": 1.0,
+                 "facts": {**r["facts"], "device_s": own_s / 2, "cloud_s": own_s / 2}}
+        out.append(r)
+    return out
+
+
+def test_duet_cost_is_its_own_work_not_the_sandbox_start_up():
+    rows = _timed(world(), own_s=0.005, start_up=0.25)
+    t = table(duet_summary(rows))
+    assert t["duet own work (device_s + cloud_s), steady state"][3] == "5.00 ms"
+    assert t["harness overhead per duet adapt (adapt_s − own work)"][3] == "250.00 ms"
+    ratio = t["finetune-full adapt time / duet"]
+    # a ratio's geometric mean over the units of the complete grid (u01..u07: see the test above)
+    geo = math.exp(sum(math.log(2.0 + 0.1 * i) for i in range(1, 8)) / 7)
+    assert ratio[3] == f"{geo / 0.005:.0f}x" and ratio[6] == "reproduced"
+    energy = t["finetune-full device energy / duet"]  # 1 J over 255 ms -> 5 ms of it, + 0.05 J radio
+    assert energy[3] == f"{20.0 / (1.0 * 0.005 / 0.255 + 0.05):.0f}x"
+    # the earlier choice, as a named option: the harness's adapt_s, dominated by the start-up
+    old = table(duet_summary(rows, cost="harness"))["finetune-full adapt time / duet"]
+    assert old[3] == f"{geo / 0.255:.0f}x" and old[6] == "not reproduced"
+    with pytest.raises(ValueError, match="unknown cost"):
+        duet_summary(rows, cost="wall")
+
+
+def test_a_swept_default_is_default_duet():
+    """A suite sweeping ``delta_scale: [0.1, 0.0]`` spells the default in the variant: still default DUET."""
+    rows = [{**r, "variant": "delta_scale=0.1"} if r["method"] == "duet" and r["variant"] == "" else r
+            for r in world()]
+    t = table(duet_summary(rows))
+    assert t["duet − generic"][6] == "reproduced" and t[PERSONALISES][6] == "reproduced"
+
+
+def test_every_judged_claim_takes_its_numbers_from_paper_py():
+    """One home for each claim's numbers: threshold, the paper's size, the no-effect margin and the family."""
+    from harbench_duet.paper import BY_KEY, FAMILY
+
+    verdicts = duet_summary(world())["verdicts"]
+    declared = {(c.threshold, c.claimed, c.no_effect, c.scale) for c in BY_KEY.values()}
+    assert len(verdicts) >= 8 and all(v["family"] == FAMILY for v in verdicts)
+    assert all((v["threshold"], v["claimed"], v["margin"], v["scale"]) in declared for v in verdicts)
+    ft_last = next(v for v in verdicts if v["claim"] == "duet − finetune-last")
+    assert ft_last["claimed"] == BY_KEY["duet − finetune-last"].claimed and ft_last["claimed_inside"] is not None

@@ -32,7 +32,7 @@ LOGITS_INPUTS = ("code", "fused")
 class Recipe:
     """Training hyper-parameters of the cloud side (Adam everywhere instead of the code's Ranger + plateau LR)."""
 
-    teacher_epochs: int = 12
+    teacher_epochs: int = 30
     stage_epochs: int = 3
     logits_epochs: int = 12
     lr: float = 1e-3

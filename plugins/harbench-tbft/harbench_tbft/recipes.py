@@ -4,10 +4,15 @@
   residual block or the whole network and 1e-2 for the classifier, up to 10 epochs, early stopping with patience 5
   on the validation loss, and the best-validation checkpoint restored before testing.
 * ``output`` — ``main_exp/Cifar10/exp_cifar10flip.py`` (CIFAR-Flip): the same recipe.
-* ``feature`` — ``main_exp/Living17/Living17_ResNet26_finetune.py`` (``part_finetune_optimizer``, ``train_model``):
-  Adam (default betas, no weight decay), lr 1e-3 for a residual block or the whole network and 5e-3 for the
-  classifier, 10 epochs, and the **last** epoch is the result: the validation set is evaluated every epoch but
-  selects nothing, so here no adapt window is held out (``val_fraction`` 0).
+* ``feature`` — ``main_exp/Living17/Living17_ResNet26_finetune.py`` at the repository's newest commit
+  (``fc3140a``; the file last changed in ``f8402bc``): ``part_finetune_optimizer`` gives Adam (default betas, no
+  weight decay) at lr 1e-3 for a residual block or the whole network and **1e-2** for the classifier
+  (``elif finetune_part == 'fc': ... LR = 0.01``); ``train_model`` runs 10 epochs and keeps the model with the
+  **lowest validation loss** (``if val_loss < best_val_loss: best_model = copy.deepcopy(model)``, since commit
+  ``7bb8a39``), the validation set being a 15 % split (``split_dataset(..., train_ratio=0.7, val_ratio=0.15)``);
+  no early stopping. Here 15 % of the adapt windows are held out for that selection.
+* ``feature-3d1a8e3`` — the same file at the January 2024 commit ``3d1a8e3`` that harbench followed before:
+  classifier at 5e-3 and the **last** epoch kept, nothing held out. A named option, not the authors' current code.
 
 Every field can still be overridden by the method's parameter of the same name; ``None`` there means "the
 recipe's value".
@@ -18,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-RECIPE_CHOICES: tuple[str, ...] = ("auto", "input", "feature", "output")
+RECIPE_CHOICES: tuple[str, ...] = ("auto", "input", "feature", "output", "feature-3d1a8e3")
 FALLBACK_RECIPE = "input"
 """``recipe: auto`` on a context that declares no drift type: the CIFAR recipe, the one most of the code uses."""
 
@@ -46,9 +51,25 @@ _CIFAR = dict(optimizer="sgd", lr=1e-3, lr_fc=1e-2, momentum=0.9, weight_decay=5
 RECIPES: dict[str, Recipe] = {
     "input": Recipe("input", "main_exp/Cifar10/exp_cifar10c.py", **_CIFAR),
     "output": Recipe("output", "main_exp/Cifar10/exp_cifar10flip.py", **_CIFAR),
-    "feature": Recipe("feature", "main_exp/Living17/Living17_ResNet26_finetune.py", optimizer="adam", lr=1e-3,
-                      lr_fc=5e-3, momentum=0.0, weight_decay=0.0, epochs=10, patience=None, val_fraction=0.0),
+    "feature": Recipe("feature", "main_exp/Living17/Living17_ResNet26_finetune.py@fc3140a", optimizer="adam",
+                      lr=1e-3, lr_fc=1e-2, momentum=0.0, weight_decay=0.0, epochs=10, patience=None,
+                      val_fraction=0.15),
+    "feature-3d1a8e3": Recipe("feature-3d1a8e3", "main_exp/Living17/Living17_ResNet26_finetune.py@3d1a8e3",
+                              optimizer="adam", lr=1e-3, lr_fc=5e-3, momentum=0.0, weight_decay=0.0, epochs=10,
+                              patience=None, val_fraction=0.0),
 }
+RECIPE_DRIFT = {"input": "input", "output": "output", "feature": "feature", "feature-3d1a8e3": "feature"}
+"""The drift type each recipe was written for (the two CIFAR recipes are the same recipe)."""
+
+
+def recipe_fits(recipe: str | None, drift: str | None) -> bool:
+    """Whether a row trained with ``recipe`` may be judged under ``drift``: the CIFAR recipe for input- and
+    output-level drift, a Living17 recipe for feature-level drift. Rows that name no recipe are not refused."""
+    if recipe is None or drift is None or recipe not in RECIPE_DRIFT:
+        return True
+    cifar = {"input", "output"}
+    made_for = RECIPE_DRIFT[recipe]
+    return made_for == drift or (made_for in cifar and drift in cifar)
 
 OVERRIDABLE: tuple[str, ...] = ("optimizer", "lr", "lr_fc", "momentum", "weight_decay", "epochs", "patience",
                                 "val_fraction")
