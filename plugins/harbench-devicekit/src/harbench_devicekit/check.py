@@ -36,7 +36,7 @@ def shipped_unit(profile_dirs: Sequence[Path], name: str, unit: str = "cpu") -> 
 
 def feature_matrix(measurements: Measurements, unit: ComputeUnit, rule: str = "reachable") -> tuple[np.ndarray, np.ndarray]:
     """(features of every row, FLOPs of every row); architectures with the same live cell share one trace."""
-    memo: dict[tuple[bool, ...], tuple[np.ndarray, float]] = {}
+    memo: dict[tuple[str, ...], tuple[np.ndarray, float]] = {}
     feats, flops = [], []
     for m in measurements.rows:
         live = m.genotype.live_edges(rule)
@@ -73,7 +73,7 @@ class CheckResult:
     seed: int
     rule: str
     profile: str
-    runs: dict[str, dict[int, dict[str, list[float]]]]
+    runs: dict[str, dict[int, dict[str, list[float | None]]]]
 
     def summary(self, estimator: str, shots: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -133,7 +133,7 @@ def run_check(target: str, measurements: Measurements, unit: ComputeUnit, profil
     feats, flops = feature_matrix(measurements, unit, rule)
     flops_feats = np.zeros_like(feats)
     flops_feats[:, opmodel.FEATURES.index("roofline")] = flops  # FLOPs alone, scaled by the same 1-column fit
-    runs: dict[str, dict[int, dict[str, list[float]]]] = {name: {} for name in ESTIMATORS}
+    runs: dict[str, dict[int, dict[str, list[float | None]]]] = {name: {} for name in ESTIMATORS}
     for k in shots:
         for name in ESTIMATORS:
             runs[name][k] = {m: [] for m in METRICS}

@@ -163,7 +163,7 @@ def fit(feats: np.ndarray, measured_s: Sequence[float], columns: tuple[str, ...]
         prior_coef = prior(unit)[idx] * max(scale, 1e-9)
 
     def solve(rows: np.ndarray) -> np.ndarray:
-        if prior_coef is None:
+        if prior_coef is None or unit is None:
             return _solve(x[rows], y[rows])
         return _solve(x[rows], y[rows], prior(unit)[idx] * max(float(_solve(feats[rows, :1], y[rows])[0]), 1e-9))
 
