@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from harbench.cli import main
+from harbench_devicekit.cli_check import estimator_check_command
+from harbench_raspberrypi.plugin import RaspberryPi4  # noqa: F401 - registers the rpi4 target
 
 FOLDER = os.environ.get("HARBENCH_RPI4_LATENCY")
 CSV = Path(FOLDER or "../shared/data/rpi4-latency") / "nasbench201-raspi4-dev.csv"
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not FOLDER or not CSV.is_file(),
 
 
 def test_ten_shot_estimator_check_on_the_measured_board():
-    res = CliRunner().invoke(main, ["estimator-check", "rpi4", "--measurements", str(CSV), "--shots", "10",
+    res = CliRunner().invoke(estimator_check_command, ["rpi4", "--measurements", str(CSV), "--shots", "10",
                                     "--repeats", "5", "--min-ms", "1", "--format", "json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
