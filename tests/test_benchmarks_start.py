@@ -20,3 +20,17 @@ def test_the_store_benchmark_runs_every_reading_command_on_a_small_fabricated_ru
     commands = [line for line in res.stdout.splitlines() if line.startswith("| harbench") or "export_run" in line]
     assert len(commands) == 9, res.stdout
     assert all("exit 0" in line for line in commands), res.stdout
+
+
+def test_the_estimator_check_benchmark_runs_on_a_small_fabricated_csv(tmp_path):
+    ops = ["skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    lines = ["arch_index,arch,latency_ms"]
+    for i in range(16):
+        a, b, c = ops[i % 4], ops[(i // 4) % 4], ops[(i + 1) % 4]
+        lines.append(f"{i},|{a}~0|+|{b}~0|{c}~1|+|{a}~0|{b}~1|{c}~2|,{5.0 + 2.5 * i}")
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "estimator_check.py"), str(csv), "--repeat", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "architectures: 16" in res.stdout and "estimator-check (subprocess" in res.stdout
