@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 
 from . import opmodel
 from .measurements import Measurements, require_rows
-from .nasbench201 import network_trace
+from .nasbench201 import DEFAULT_RULE, network_trace
 from .profiles import ComputeUnit, profile_from_file
 
 ESTIMATORS = ("flops", "roofline-v1", opmodel.ESTIMATOR)
@@ -34,7 +34,7 @@ def shipped_unit(profile_dirs: Sequence[Path], name: str, unit: str = "cpu") -> 
     raise FileNotFoundError(f"no shipped profile {name!r} in {', '.join(str(f) for f in profile_dirs)}")
 
 
-def feature_matrix(measurements: Measurements, unit: ComputeUnit, rule: str = "reachable") -> tuple[np.ndarray, np.ndarray]:
+def feature_matrix(measurements: Measurements, unit: ComputeUnit, rule: str = DEFAULT_RULE) -> tuple[np.ndarray, np.ndarray]:
     """(features of every row, FLOPs of every row); architectures with the same live cell share one trace."""
     memo: dict[tuple[str, ...], tuple[np.ndarray, float]] = {}
     feats, flops = [], []
@@ -125,7 +125,7 @@ class CheckResult:
 
 
 def run_check(target: str, measurements: Measurements, unit: ComputeUnit, profile: str, shots: Sequence[int],
-              repeats: int = 5, min_ms: float = 1.0, seed: int = 0, rule: str = "reachable") -> CheckResult:
+              repeats: int = 5, min_ms: float = 1.0, seed: int = 0, rule: str = DEFAULT_RULE) -> CheckResult:
     latency = np.array([m.latency_ms for m in measurements.rows]) / 1e3
     eligible = np.flatnonzero(latency * 1e3 >= min_ms)
     for k in shots:
