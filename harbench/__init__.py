@@ -97,7 +97,7 @@ def load(run: str | int = "latest", results: str = "results"):
 
 
 __all__ = [
-    "AdaptFacts", "AdaptResult", "Backbone", "ClaimResult", "bootstrap_interval", "holm", "judge", "paired", "per_user_mean", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
+    "AdaptFacts", "AdaptResult", "Backbone", "CostEstimate", "estimate", "ClaimResult", "bootstrap_interval", "holm", "judge", "paired", "per_user_mean", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",
