@@ -168,6 +168,15 @@ def test_calibrate_from_measurements_writes_the_profile_the_target_reads(tmp_pat
                                                        torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(),
                                                        torch.nn.Linear(8, 4)), torch.zeros(1, 6, 128))
     assert hw.latency_s > 0 and hw.latency_interval_s is not None  # any traced module, 1-D included
+    from harbench_raspberrypi.plugin import RaspberryPi4
+
+    extra = RaspberryPi4().describe().extra  # what the decision view and the reports read
+    assert extra["cost_intervals"]["latency_ms_p50"] == [pytest.approx(low / after.latency_s),
+                                                          pytest.approx(high / after.latency_s)]
+    assert extra["calibrated_from"] == after.calibrated_from and extra["calibration_status"] == "calibrated"
+    written.write_text(written.read_text().replace("conv_spatial", "conv_hexagonal"))
+    with pytest.raises(ValueError, match=f"{written}: calibration.cpu.opmodel: unknown feature.*conv_hexagonal"):
+        harbench.estimate("rpi4", model, example_input())
 
 
 def test_convolutions_are_traced_with_their_efficiency_class():

@@ -114,7 +114,8 @@ class OpModel:
         columns = tuple(str(c) for c in block["columns"])
         unknown = [c for c in columns if c not in FEATURES]
         if unknown or len(block["coefficients"]) != len(columns):
-            raise ValueError(f"opmodel block: unknown feature(s) {unknown} or coefficients do not match columns")
+            raise ValueError(f"unknown feature(s) {', '.join(unknown) or 'none'} (known: {', '.join(FEATURES)}) or "
+                             "as many coefficients as columns expected")
         low, high = block.get("ratio_low"), block.get("ratio_high")
         return OpModel(columns, tuple(float(c) for c in block["coefficients"]),
                        None if low is None else float(low), None if high is None else float(high),
