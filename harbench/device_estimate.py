@@ -54,6 +54,7 @@ def estimate(target: str | Hardware, model: torch.nn.Module, example_input: torc
         from .plugins import get_registry
 
         hardware = get_registry().get("hardware", target).cls(**params)
+        assert isinstance(hardware, Hardware)
     else:
         hardware = target
     info = hardware.describe()

@@ -44,3 +44,17 @@ def test_the_benchmark_fixtures_pin_torch_to_one_thread(tmp_path):
                               str(tmp_path / "test_pinned.py"), "--harbench-generic-epochs", "1", *extra],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout[-3000:] + res.stderr[-2000:]
+
+
+def test_the_estimator_check_benchmark_runs_on_a_small_fabricated_csv(tmp_path):
+    ops = ["skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    lines = ["arch_index,arch,latency_ms"]
+    for i in range(16):
+        a, b, c = ops[i % 4], ops[(i // 4) % 4], ops[(i + 1) % 4]
+        lines.append(f"{i},|{a}~0|+|{b}~0|{c}~1|+|{a}~0|{b}~1|{c}~2|,{5.0 + 2.5 * i}")
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "estimator_check.py"), str(csv), "--repeat", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "architectures: 16" in res.stdout and "estimator-check (subprocess" in res.stdout

@@ -16,11 +16,13 @@ import torch
 from click.testing import CliRunner
 from harbench_devicekit import opmodel
 from harbench_devicekit.check import shipped_unit
+from harbench_devicekit.cli_check import estimator_check_command
 from harbench_devicekit.nasbench201 import OPS, Genotype, build, example_input, network_trace
+from harbench_devicekit.plugin import calibrate_command
 from harbench_devicekit.trace import trace_forward
+from harbench_raspberrypi.plugin import PROFILES
 
 import harbench
-from harbench.cli import main
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 PLANTED = {"conv_spatial": 6.0, "conv_pointwise": 12.0, "pool_memory": 5.0, "other_memory": 2.0, "ops": 40e-6}
@@ -30,9 +32,10 @@ def arch_of(ops: tuple[str, ...]) -> str:
     return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
 
 
-def rpi4_unit():
-    from harbench_raspberrypi.plugin import PROFILES
+COMMANDS = {"estimator-check": estimator_check_command, "calibrate": calibrate_command}
 
+
+def rpi4_unit():
     return shipped_unit([PROFILES], "rpi4")[0]
 
 
@@ -69,11 +72,17 @@ def test_dead_edges_are_the_ones_that_cannot_reach_the_output():
     g = Genotype.parse("|none~0|+|skip_connect~0|none~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|")
     assert g.live_edges("reachable") == (False, True, False, True, True, True)
     assert g.live_edges("constant-zero") == (False, True, False, True, False, True)
+    # node 2 sums a zero (the `none` from the input) with node 1: dead under `reachable`, computed under
+    # `zero-sums`, which is how the measured board behaves (its convolution is paid for)
+    g = Genotype.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|")
+    assert g.live_edges("reachable") == (False, False, False, True, False, False)
+    assert g.live_edges("zero-sums") == (True, False, True, True, False, False)
     cut = Genotype.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|")
     assert not cut.passes_input() and len(network_trace(cut)) == 0
 
 
-@pytest.mark.parametrize("arch", [ARCH, "|none~0|+|skip_connect~0|none~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|",
+@pytest.mark.parametrize("arch", [ARCH, "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|",
+                                  "|none~0|+|skip_connect~0|none~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|",
                                   "|avg_pool_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|"])
 def test_the_composed_trace_is_the_trace_of_the_built_network(arch):
     """The check composes cached block traces for speed; they must describe the network ``build`` returns."""
@@ -87,8 +96,8 @@ def test_the_composed_trace_is_the_trace_of_the_built_network(arch):
 # ---------------------------------------------------------------------------------------------- the fit
 def test_the_fit_recovers_planted_coefficients_and_brackets_new_points():
     rng = np.random.default_rng(1)
-    x = np.abs(rng.normal(size=(60, len(opmodel.FEATURES)))) * np.array([1e-2, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 100])
-    true = np.array([0, 8.0, 12.0, 0, 5.0, 3.0, 40e-6])
+    x = np.abs(rng.normal(size=(60, len(opmodel.FEATURES)))) * np.array([1e-2, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 100, 10])
+    true = np.array([0, 8.0, 12.0, 0, 5.0, 3.0, 40e-6, 0])
     y = x @ true * rng.uniform(0.97, 1.03, len(x))  # ±3 % noise
     model = opmodel.fit(x[:20], y[:20])
     assert model.columns == opmodel.columns_for(20)
@@ -103,7 +112,7 @@ def test_the_fit_recovers_planted_coefficients_and_brackets_new_points():
 # -------------------------------------------------------------------------------------------- commands
 def test_estimator_check_recovers_a_planted_board(tmp_path):
     csv = planted_csv(tmp_path / "board.csv")
-    res = CliRunner().invoke(main, ["estimator-check", "rpi4", "--measurements", str(csv), "--shots", "10",
+    res = CliRunner().invoke(estimator_check_command, ["rpi4", "--measurements", str(csv), "--shots", "10",
                                     "--repeats", "3", "--format", "json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
@@ -112,7 +121,7 @@ def test_estimator_check_recovers_a_planted_board(tmp_path):
     assert out["excluded"] == 0 and out["evaluated"] == 30
     # FLOPs alone cannot see the memory-bound part that was planted
     assert out["references"]["flops"]["mape"]["median"] > 3 * out["mape"]["median"]
-    table = CliRunner().invoke(main, ["estimator-check", "rpi4", "--measurements", str(csv), "--shots", "1,5",
+    table = CliRunner().invoke(estimator_check_command, ["rpi4", "--measurements", str(csv), "--shots", "1,5",
                                       "--repeats", "2", "--format", "markdown"])
     assert table.exit_code == 0 and "| opmodel-v1 | 5 |" in table.output and "| flops | 1 |" in table.output
 
@@ -130,7 +139,7 @@ def test_estimator_check_recovers_a_planted_board(tmp_path):
 def test_bad_measurements_are_one_line_naming_file_row_and_field(tmp_path, content, words, command):
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    res = CliRunner().invoke(main, [command, "rpi4", "--measurements", str(path), "--shots", "10"])
+    res = CliRunner().invoke(COMMANDS[command], ["rpi4", "--measurements", str(path), "--shots", "10"])
     assert res.exit_code != 0 and res.exception is None or isinstance(res.exception, SystemExit), res.output
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and str(path) in lines[0] and words in lines[0], res.output
@@ -143,7 +152,7 @@ def test_calibrate_from_measurements_writes_the_profile_the_target_reads(tmp_pat
     before = harbench.estimate("rpi4", model, example_input())
     assert before.status == "uncalibrated" and before.latency_interval_s is None
     csv = planted_csv(tmp_path / "board.csv")
-    res = CliRunner().invoke(main, ["calibrate", "rpi4", "--measurements", str(csv), "--shots", "10"])
+    res = CliRunner().invoke(calibrate_command, ["rpi4", "--measurements", str(csv), "--shots", "10"])
     assert res.exit_code == 0, res.output
     written = tmp_path / "user-profiles" / "rpi4.yaml"  # $HARBENCH_PROFILE_DIR (the conftest points it here)
     assert f"profile written to {written}" in res.output
@@ -159,6 +168,15 @@ def test_calibrate_from_measurements_writes_the_profile_the_target_reads(tmp_pat
                                                        torch.nn.AdaptiveAvgPool1d(1), torch.nn.Flatten(),
                                                        torch.nn.Linear(8, 4)), torch.zeros(1, 6, 128))
     assert hw.latency_s > 0 and hw.latency_interval_s is not None  # any traced module, 1-D included
+    from harbench_raspberrypi.plugin import RaspberryPi4
+
+    extra = RaspberryPi4().describe().extra  # what the decision view and the reports read
+    assert extra["cost_intervals"]["latency_ms_p50"] == [pytest.approx(low / after.latency_s),
+                                                          pytest.approx(high / after.latency_s)]
+    assert extra["calibrated_from"] == after.calibrated_from and extra["calibration_status"] == "calibrated"
+    written.write_text(written.read_text().replace("conv_spatial", "conv_hexagonal"))
+    with pytest.raises(ValueError, match=f"{written}: calibration.cpu.opmodel: unknown feature.*conv_hexagonal"):
+        harbench.estimate("rpi4", model, example_input())
 
 
 def test_convolutions_are_traced_with_their_efficiency_class():

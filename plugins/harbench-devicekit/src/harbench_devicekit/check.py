@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 
 from . import opmodel
 from .measurements import Measurements, require_rows
-from .nasbench201 import network_trace
+from .nasbench201 import DEFAULT_RULE, network_trace
 from .profiles import ComputeUnit, profile_from_file
 
 ESTIMATORS = ("flops", "roofline-v1", opmodel.ESTIMATOR)
@@ -34,9 +34,9 @@ def shipped_unit(profile_dirs: Sequence[Path], name: str, unit: str = "cpu") -> 
     raise FileNotFoundError(f"no shipped profile {name!r} in {', '.join(str(f) for f in profile_dirs)}")
 
 
-def feature_matrix(measurements: Measurements, unit: ComputeUnit, rule: str = "reachable") -> tuple[np.ndarray, np.ndarray]:
+def feature_matrix(measurements: Measurements, unit: ComputeUnit, rule: str = DEFAULT_RULE) -> tuple[np.ndarray, np.ndarray]:
     """(features of every row, FLOPs of every row); architectures with the same live cell share one trace."""
-    memo: dict[tuple[bool, ...], tuple[np.ndarray, float]] = {}
+    memo: dict[tuple[str, ...], tuple[np.ndarray, float]] = {}
     feats, flops = [], []
     for m in measurements.rows:
         live = m.genotype.live_edges(rule)
@@ -73,7 +73,7 @@ class CheckResult:
     seed: int
     rule: str
     profile: str
-    runs: dict[str, dict[int, dict[str, list[float]]]]
+    runs: dict[str, dict[int, dict[str, list[float | None]]]]
 
     def summary(self, estimator: str, shots: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -125,7 +125,7 @@ class CheckResult:
 
 
 def run_check(target: str, measurements: Measurements, unit: ComputeUnit, profile: str, shots: Sequence[int],
-              repeats: int = 5, min_ms: float = 1.0, seed: int = 0, rule: str = "reachable") -> CheckResult:
+              repeats: int = 5, min_ms: float = 1.0, seed: int = 0, rule: str = DEFAULT_RULE) -> CheckResult:
     latency = np.array([m.latency_ms for m in measurements.rows]) / 1e3
     eligible = np.flatnonzero(latency * 1e3 >= min_ms)
     for k in shots:
@@ -133,7 +133,7 @@ def run_check(target: str, measurements: Measurements, unit: ComputeUnit, profil
     feats, flops = feature_matrix(measurements, unit, rule)
     flops_feats = np.zeros_like(feats)
     flops_feats[:, opmodel.FEATURES.index("roofline")] = flops  # FLOPs alone, scaled by the same 1-column fit
-    runs: dict[str, dict[int, dict[str, list[float]]]] = {name: {} for name in ESTIMATORS}
+    runs: dict[str, dict[int, dict[str, list[float | None]]]] = {name: {} for name in ESTIMATORS}
     for k in shots:
         for name in ESTIMATORS:
             runs[name][k] = {m: [] for m in METRICS}

@@ -13,7 +13,7 @@ import yaml
 from . import opmodel
 from .check import feature_matrix, run_check, shipped_unit
 from .measurements import MeasurementError, read_measurements, require_rows
-from .nasbench201 import DEAD_CODE_RULES
+from .nasbench201 import DEAD_CODE_RULES, DEFAULT_RULE
 from .profiles import user_profile_dir
 
 
@@ -45,7 +45,7 @@ def _shots(value: str) -> list[int]:
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(1), help="seeded draws of the shots")
 @click.option("--min-ms", default=1.0, show_default=True, type=float, help="score only rows at or above this latency")
 @click.option("--seed", default=0, show_default=True, type=int, help="first seed (repeat r uses seed + r)")
-@click.option("--dead-code", default="reachable", show_default=True, type=click.Choice(DEAD_CODE_RULES),
+@click.option("--dead-code", default=DEFAULT_RULE, show_default=True, type=click.Choice(DEAD_CODE_RULES),
               help="which dead cell edges the builder drops (see docs/devices.md)")
 @click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(("text", "json", "markdown")))
 def estimator_check_command(target: str, measurements: Path, shots: str, repeats: int, min_ms: float, seed: int,

@@ -25,7 +25,8 @@ from .trace import OpTrace, trace_forward
 CHANNELS, CELLS, CLASSES, SIDE = 16, 5, 10, 32
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-DEAD_CODE_RULES = ("reachable", "constant-zero")
+DEAD_CODE_RULES = ("zero-sums", "reachable", "constant-zero")
+DEFAULT_RULE = "zero-sums"
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to node, from node), in the string's order
 
 
@@ -58,17 +59,22 @@ class Genotype:
                 ops.append(op)
         return Genotype(tuple(ops))
 
-    def live_edges(self, rule: str = "reachable") -> tuple[bool, ...]:
+    def live_edges(self, rule: str = DEFAULT_RULE) -> tuple[bool, ...]:
         """Which edges a compiler keeps under dead-code rule ``rule``.
 
         ``reachable``: drop ``none`` edges and every edge into a node that has no path of non-``none`` edges to the
         output; an identity of a node that is all zeros is folded away too (adding zeros is free), while a
         convolution or pooling of such a node is still computed (a compiler does not know its input is zero).
-        ``constant-zero``: also fold every operation of an all-zero node (constant propagation).
+        ``zero-sums`` (the default): as ``reachable``, except that an intermediate node which sums a zero term (a
+        ``none`` edge, or an identity of an all-zero node) with live inputs is computed even when nothing reads it:
+        the measured Raspberry Pi 4 latencies show such dead branches being paid for, while pure sums of live
+        inputs that nothing reads are not. ``constant-zero``: also fold every operation of an all-zero node
+        (constant propagation). The default was chosen among these three by ``harbench estimator-check`` on the
+        shared measurements (see docs/devices.md); it is a rule about the graph, the same for every architecture.
         """
         if rule not in DEAD_CODE_RULES:
             raise ArchError(f"unknown dead-code rule {rule!r} (known: {', '.join(DEAD_CODE_RULES)})")
-        folds = {"skip_connect"} if rule == "reachable" else {"skip_connect", "nor_conv_1x1", "nor_conv_3x3",
+        folds = {"skip_connect"} if rule != "constant-zero" else {"skip_connect", "nor_conv_1x1", "nor_conv_3x3",
                                                               "avg_pool_3x3"}
         zero = {0: False}
         for j in (1, 2, 3):
@@ -78,12 +84,17 @@ class Genotype:
             return op != "none" and not (zero[src] and op in folds)
 
         needed = {3} if not zero[3] else set()
+        if rule == "zero-sums" and needed:  # a node summing a zero with live inputs is computed though unread
+            for j in (1, 2):
+                ins = [(i, op) for (to, i), op in zip(EDGES, self.ops) if to == j]
+                if not zero[j] and any(not computed(i, op) for i, op in ins):
+                    needed.add(j)
         for i in (2, 1, 0):
             if any(src == i and to in needed and computed(src, op) for (to, src), op in zip(EDGES, self.ops)):
                 needed.add(i)
         return tuple(to in needed and computed(src, op) for (to, src), op in zip(EDGES, self.ops))
 
-    def passes_input(self, rule: str = "reachable") -> bool:
+    def passes_input(self, rule: str = DEFAULT_RULE) -> bool:
         """Whether the cell's output depends on its input at all (else it is a constant zero)."""
         return any(self.live_edges(rule))
 
@@ -109,7 +120,7 @@ def _edge(op: str, c: int) -> nn.Module:
 class Cell(nn.Module):
     """A 4-node cell with only its live edges (see the module docstring)."""
 
-    def __init__(self, genotype: Genotype, c: int, side: int, rule: str = "reachable") -> None:
+    def __init__(self, genotype: Genotype, c: int, side: int, rule: str = DEFAULT_RULE) -> None:
         super().__init__()
         # an all-zero node that a kept convolution or pooling reads: a constant the compiler cannot see through
         self.register_buffer("zero", torch.zeros(1, c, side, side), persistent=False)
@@ -159,7 +170,7 @@ class ConstantLogits(nn.Module):
         return self.bias.expand(x.shape[0], -1)
 
 
-def build(arch: str | Genotype, rule: str = "reachable", channels: int = CHANNELS, cells: int = CELLS,
+def build(arch: str | Genotype, rule: str = DEFAULT_RULE, channels: int = CHANNELS, cells: int = CELLS,
           classes: int = CLASSES) -> nn.Module:
     """The network ``arch`` describes, without the dead code a compiler removes (``rule``: see
     :meth:`Genotype.live_edges`)."""
@@ -214,7 +225,7 @@ class _Add(nn.Module):
         return x + self.other
 
 
-def network_trace(arch: str | Genotype, rule: str = "reachable") -> OpTrace:
+def network_trace(arch: str | Genotype, rule: str = DEFAULT_RULE) -> OpTrace:
     """The operator trace of ``build(arch, rule)`` on :func:`example_input`, composed from cached traces of its
     blocks instead of tracing the whole network (thousands of architectures share a few dozen blocks; the test
     suite checks that the two traces are identical)."""

@@ -35,7 +35,8 @@ GEMM_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "linear"})
 POOL_OPS = frozenset({"avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool1d", "max_pool2d", "max_pool3d",
                       "max_pool2d_with_indices", "max_pool3d_with_indices", "_adaptive_avg_pool2d",
                       "_adaptive_avg_pool3d", "adaptive_max_pool2d", "adaptive_max_pool1d"})
-FEATURES = ("roofline", "conv_spatial", "conv_pointwise", "conv_grouped", "pool_memory", "other_memory", "ops")
+FEATURES = ("roofline", "conv_spatial", "conv_pointwise", "conv_grouped", "pool_memory", "other_memory", "ops",
+            "optimizer_ops")
 MIN_INTERVAL_SHOTS = 3
 HUBER = 0.1  # log-ratio where the loss turns from quadratic to linear (about 10 %)
 PRIOR_WEIGHT = 0.01  # weight of (log coefficient - log prior)^2 against the Huber loss of each shot
@@ -44,7 +45,8 @@ PRIOR_WEIGHT = 0.01  # weight of (log coefficient - log prior)^2 against the Hub
 def features(trace: OpTrace, unit: ComputeUnit) -> np.ndarray:
     """The trace's features, in the order of :data:`FEATURES`: the profile's roofline seconds; the FLOPs of each
     convolution class over peak (matrix products count as pointwise: a GEMM without spatial reuse); the bytes of
-    pooling and of every other operator over bandwidth; the operator count."""
+    pooling and of every other operator over bandwidth; the operator count of the graph and, apart (issued one at a
+    time from Python, dearer), of optimizer updates."""
     f = np.zeros(len(FEATURES))
     f[0] = float(sum(roofline_seconds(trace, unit)))
     for op in trace.ops:
@@ -56,7 +58,9 @@ def features(trace: OpTrace, unit: ComputeUnit) -> np.ndarray:
             f[4] += op.bytes / unit.bandwidth_bytes_s
         else:
             f[5] += op.bytes / unit.bandwidth_bytes_s
-    f[6] = float(len(trace))
+    optimizer = trace.count("optimizer")
+    f[6] = float(len(trace) - optimizer)
+    f[7] = float(optimizer)
     return f
 
 
@@ -64,8 +68,9 @@ def prior(unit: ComputeUnit) -> np.ndarray:
     """Each feature's coefficient as the profile's own roofline sees it (1/eta_c for compute, 1/eta_m for memory,
     t_op per operator): where the shots say nothing about a class, the fit stays here."""
     cal = unit.calibration
+    t_opt = cal.t_op_s if cal.t_op_optimizer_s is None else cal.t_op_optimizer_s
     return np.array([1.0, 1 / cal.eta_c, 1 / cal.eta_c, 1 / cal.eta_m, 1 / cal.eta_m, 1 / cal.eta_m,
-                     max(cal.t_op_s, 1e-7)])
+                     max(cal.t_op_s, 1e-7), max(t_opt, 1e-7)])
 
 
 def columns_for(shots: int) -> tuple[str, ...]:
@@ -109,7 +114,8 @@ class OpModel:
         columns = tuple(str(c) for c in block["columns"])
         unknown = [c for c in columns if c not in FEATURES]
         if unknown or len(block["coefficients"]) != len(columns):
-            raise ValueError(f"opmodel block: unknown feature(s) {unknown} or coefficients do not match columns")
+            raise ValueError(f"unknown feature(s) {', '.join(unknown) or 'none'} (known: {', '.join(FEATURES)}) or "
+                             "as many coefficients as columns expected")
         low, high = block.get("ratio_low"), block.get("ratio_high")
         return OpModel(columns, tuple(float(c) for c in block["coefficients"]),
                        None if low is None else float(low), None if high is None else float(high),
@@ -163,7 +169,7 @@ def fit(feats: np.ndarray, measured_s: Sequence[float], columns: tuple[str, ...]
         prior_coef = prior(unit)[idx] * max(scale, 1e-9)
 
     def solve(rows: np.ndarray) -> np.ndarray:
-        if prior_coef is None:
+        if prior_coef is None or unit is None:
             return _solve(x[rows], y[rows])
         return _solve(x[rows], y[rows], prior(unit)[idx] * max(float(_solve(feats[rows, :1], y[rows])[0]), 1e-9))
 

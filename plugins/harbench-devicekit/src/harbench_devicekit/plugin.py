@@ -23,7 +23,7 @@ from .calibrate import (
     write_profile,
 )
 from .cli_check import calibrate_from_measurements, estimator_check_command
-from .nasbench201 import DEAD_CODE_RULES
+from .nasbench201 import DEAD_CODE_RULES, DEFAULT_RULE
 from .profiles import PACKAGE_PROFILES, DeviceProfile, load_profile
 from .target import COMMON_PARAMETERS, DeviceTarget
 from .transport import make_transport
@@ -103,7 +103,7 @@ def calibration_device(target: str, settings: tuple[str, ...], threads: int) -> 
 @click.option("--shots", default=10, show_default=True, type=int, help="with --measurements: rows to fit on")
 @click.option("--seed", default=0, show_default=True, type=int, help="with --measurements: which rows")
 @click.option("--min-ms", default=1.0, show_default=True, type=float, help="with --measurements: skip rows below")
-@click.option("--dead-code", default="reachable", show_default=True, type=click.Choice(DEAD_CODE_RULES),
+@click.option("--dead-code", default=DEFAULT_RULE, show_default=True, type=click.Choice(DEAD_CODE_RULES),
               help="with --measurements: which dead cell edges the builder drops")
 def calibrate_command(target: str, settings: tuple[str, ...], quick: bool, min_duration: float, threads: int,
                       output: Path | None, no_write: bool, measurements: Path | None, shots: int, seed: int,

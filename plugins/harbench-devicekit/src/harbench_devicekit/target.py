@@ -216,7 +216,12 @@ class DeviceTarget(Hardware):
     def opmodel(self) -> OpModel | None:
         """The k-shot latency model of ``harbench calibrate TARGET --measurements`` in the profile, if any."""
         block = ((self.profile.raw.get("calibration") or {}).get(self.unit_name) or {}).get("opmodel")
-        return None if not block else OpModel.from_json(block)
+        try:
+            return None if not block else OpModel.from_json(block)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"device profile {self.profile.path}: calibration.{self.unit_name}.opmodel: {exc}; "
+                             f"recalibrate (harbench calibrate {self.name} --measurements FILE) or delete the "
+                             "file") from None
 
     # --------------------------------------------------------------------------------------------- estimate
     def _unit(self):
