@@ -36,7 +36,7 @@ CELL = ("dataset", "method", "variant", "hardware")
 
 @dataclass(frozen=True)
 class Threshold:
-    """``acc_seen:-0.01``: a drop of more than 0.01 fails; ``adapt_j:+10%``: a rise of more than 10 % fails.
+    """``acc_seen:-1pt``: a drop of more than 0.01 (one point) fails; ``adapt_j:+10%``: a rise of more than 10 % fails.
 
     The sign is the direction that counts as worse; ``%`` makes the amount relative to the base value.
     """
