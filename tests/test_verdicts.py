@@ -103,6 +103,26 @@ def test_the_interval_is_the_hull_of_its_parts_and_every_part_must_agree():
     assert judge("acc > 0.9", acc, threshold=0.9, bounds=(0.0, 1.0)).verdict == "reproduced"
 
 
+def test_one_claim_gets_one_interval_however_it_is_batched():
+    """The bootstrap's resamples and the pivot's draws depend on the design only: a claim judged alone or among
+    others (the same shape, so one stack) gets the same interval and the same p."""
+    rng = np.random.default_rng(9)
+    grids = [0.95 - np.abs(rng.normal(0, 0.03, (3, 8))) for _ in range(5)]
+    alone = judge("acc > 0.9", units(grids[2]), threshold=0.9, bounds=(0.0, 1.0))
+    batch = judge_family("", [Claim(f"c{i}", units(g), 0.9, bounds=(0.0, 1.0)) for i, g in enumerate(grids)],
+                         alpha=0.05)[2]
+    assert (batch.low, batch.high, batch.p) == pytest.approx((alone.low, alone.high, alone.p), rel=1e-9)  # BLAS blocking may differ
+    assert "studentized bootstrap" in alone.method and "pivot" in alone.method
+
+
+def test_a_resample_without_spread_does_not_make_the_interval_unbounded():
+    """Two-valued data (a planted effect on discrete accuracies): resamples of tied values have no t; counted as
+    t = 0 they leave the interval finite and a clear effect reproduced."""
+    grid = np.array([[0.18, 0.18, 0.23, 0.18, 0.23, 0.18, 0.18, 0.23], [0.23, 0.18, 0.18, 0.23, 0.18, 0.23, 0.18, 0.18]])
+    v = judge("gain > 0", units(grid))
+    assert math.isfinite(v.low) and math.isfinite(v.high) and v.verdict == "reproduced"
+
+
 def test_large_families_can_still_reproduce():
     """The bootstrap part's p-value is not a count of 999 resamples (which could not go below 0.001): a family of
     60 strong claims, Holm at 0.05/60, still reproduces them."""
