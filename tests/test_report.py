@@ -276,7 +276,9 @@ def test_accuracy_intervals_stay_within_0_100_with_few_users(tmp_path):
                                  for i, (u, a) in enumerate(accs.items())])
     headers, table = summary_table(Store(tmp_path).job_rows(run_id), ci=True)
     lo, hi = _bracket(table[0][headers.index("acc_seen")])
-    assert 90.0 <= lo < 99.0 < hi == 100.0  # t over 3 users, clipped at 100 %
+    # clipped at 100 %; near the bound the lower side is the distance-to-bound pivot's, which at 3 users cannot
+    # rule out a tail of bad users (docs/statistics.md): it reaches far below the t-interval's ~95.5 %
+    assert 0.0 <= lo < 95.0 and 99.0 < hi == 100.0
     from harbench.results.tables import units_note
 
     assert "interval over users and seeds" in units_note([])

@@ -69,7 +69,8 @@ def fabricate(folder, seeds=(0, 1, 2)) -> tuple[Store, int, list[dict]]:
 
 def two_level(rows: list[dict], metric: str, bounds=(-math.inf, math.inf)) -> tuple[float, ...]:
     """(mean, std of user means, low, high, users): the users run under every seed, seed means and user means,
-    se^2 = var(seed means)/S + var(user means)/n with Satterthwaite's degrees of freedom."""
+    se^2 = var(seed means)/S + var(user means)/n with Satterthwaite's degrees of freedom; the hull with the
+    skew-robust parts where they apply (docs/statistics.md)."""
     seeds = sorted({r["seed"] for r in rows})
     cells = {(r["user"], r["seed"]): r[metric] for r in rows}
     users = [u for u in dict.fromkeys(r["user"] for r in rows) if all((u, s) in cells for s in seeds)]
@@ -81,8 +82,21 @@ def two_level(rows: list[dict], metric: str, bounds=(-math.inf, math.inf)) -> tu
     df = (vs + vu) ** 2 / (vs ** 2 / (len(seeds) - 1) + vu ** 2 / (len(users) - 1))
     mean = statistics.fmean(user_means)
     half = float(stats.t.ppf(0.975, df)) * math.sqrt(vs + vu)
-    return (mean, statistics.stdev(user_means), max(mean - half, bounds[0]), min(mean + half, bounds[1]),
-            len(users))
+    low, high = mean - half, mean + half
+    # the skew-robust parts (harbench.stats.robust, tested on their own): the interval is the hull
+    import numpy as np
+
+    from harbench.stats import robust
+
+    z = np.array(grid, dtype=float)[None]
+    if len(users) >= robust.MIN_BOOT_USERS:
+        lo, hi, _, _ = robust.bootstrap_t(z, np.array([mean]), np.array([math.sqrt(vs + vu)]), np.array([df]), 0.975)
+        low, high = min(low, float(lo[0])), max(high, float(hi[0]))
+    if math.isfinite(bounds[0]):
+        lo, hi, _, _ = robust.bounded_gpq(z, bounds, 0.95)
+        if not math.isnan(lo[0]):
+            low, high = min(low, float(lo[0])), max(high, float(hi[0]))
+    return (mean, statistics.stdev(user_means), max(low, bounds[0]), min(high, bounds[1]), len(users))
 
 
 def expected_groups(plain: list[dict]) -> dict[tuple, dict[str, tuple]]:

@@ -71,6 +71,69 @@ def test_a_user_missing_a_seed_is_left_out_and_noted():
     assert iv.users == 5 and iv.dropped == 1 and any("1 user left out" in n for n in notes)
 
 
+def test_one_seed_needs_five_users_for_a_direction_verdict_on_the_linear_scale():
+    """The minimum-units rule (docs/statistics.md): with one seed and 3–4 users no part can correct a skew, and the
+    t-interval alone misses the gate on skewed data there, so the verdict is inconclusive however large the effect;
+    a log-scale quantity keeps its verdict (its interval meets the gate at 3 users), and so do 3 seeds."""
+    four = [2.0, 2.1, 1.9, 2.05]
+    v = judge("gain > 0", four)
+    assert v.verdict == "inconclusive" and v.low > 0 and any("minimum-units rule" in n for n in v.notes)
+    assert judge("gain > 0", four + [1.95]).verdict == "reproduced"
+    assert judge("ratio > 1", four, threshold=1.0, scale="log").verdict == "reproduced"
+    assert judge("acc > 0.5", [0.9, 0.92, 0.91, 0.93], threshold=0.5, bounds=(0.0, 1.0)).verdict == "inconclusive"
+    three_seeds = {Unit(f"u{u}", s): 2.0 + 0.1 * u - 0.05 * s for u in range(3) for s in range(3)}
+    assert judge("gain > 0", three_seeds).verdict == "reproduced"
+
+
+def test_the_interval_is_the_hull_of_its_parts_and_every_part_must_agree():
+    """Accuracies near 100 % with one bad user: the t-interval alone would call "> 0.9" reproduced; the lognormal
+    distance-to-bound pivot (a tail of bad users is likely when one shows) widens the lower side, and the verdict
+    follows the hull."""
+    from harbench.stats.intervals import grid_bounds
+
+    acc = np.array([0.99, 0.985, 0.98, 0.99, 0.975, 0.98, 0.93, 0.985])
+    out = grid_bounds(acc[None, None, :], bounds=(0.0, 1.0), threshold=np.array([0.9]))
+    t_half = 2.3646 * acc.std(ddof=1) / math.sqrt(len(acc))  # t_{0.975, 7}
+    t_low = acc.mean() - t_half
+    assert t_low > 0.95  # the t-interval alone: "> 0.95" reproduced
+    v = judge("acc > 0.95", acc, threshold=0.95, bounds=(0.0, 1.0))
+    assert v.low < 0.95 < acc.mean() and v.verdict == "inconclusive"
+    assert "studentized bootstrap" in v.method and "distance-to-bound pivot" in v.method
+    assert out["low"][0] <= t_low and out["high"][0] >= acc.mean() + t_half - 1e-12
+    assert judge("acc > 0.9", acc, threshold=0.9, bounds=(0.0, 1.0)).verdict == "reproduced"
+
+
+def test_one_claim_gets_one_interval_however_it_is_batched():
+    """The bootstrap's resamples and the pivot's draws depend on the design only: a claim judged alone or among
+    others (the same shape, so one stack) gets the same interval and the same p."""
+    rng = np.random.default_rng(9)
+    grids = [0.95 - np.abs(rng.normal(0, 0.03, (3, 8))) for _ in range(5)]
+    alone = judge("acc > 0.9", units(grids[2]), threshold=0.9, bounds=(0.0, 1.0))
+    batch = judge_family("", [Claim(f"c{i}", units(g), 0.9, bounds=(0.0, 1.0)) for i, g in enumerate(grids)],
+                         alpha=0.05)[2]
+    assert (batch.low, batch.high, batch.p) == pytest.approx((alone.low, alone.high, alone.p), rel=1e-9)  # BLAS blocking may differ
+    assert "studentized bootstrap" in alone.method and "pivot" in alone.method
+
+
+def test_a_resample_without_spread_does_not_make_the_interval_unbounded():
+    """Two-valued data (a planted effect on discrete accuracies): resamples of tied values have no t; counted as
+    t = 0 they leave the interval finite and a clear effect reproduced."""
+    grid = np.array([[0.18, 0.18, 0.23, 0.18, 0.23, 0.18, 0.18, 0.23], [0.23, 0.18, 0.18, 0.23, 0.18, 0.23, 0.18, 0.18]])
+    v = judge("gain > 0", units(grid))
+    assert math.isfinite(v.low) and math.isfinite(v.high) and v.verdict == "reproduced"
+
+
+def test_large_families_can_still_reproduce():
+    """The bootstrap part's p-value is not a count of 999 resamples (which could not go below 0.001): a family of
+    60 strong claims, Holm at 0.05/60, still reproduces them."""
+    rng = np.random.default_rng(5)
+    fam = Family("sixty")
+    for i in range(60):
+        fam.add(f"c{i}", 1.0 + rng.normal(0, 0.2, 12))
+    assert all(v.verdict == "reproduced" for v in fam.verdicts())
+    assert max(v.p for v in fam.verdicts()) < 0.05 / 60
+
+
 # ---------------------------------------------------------------------------------------- size and no effect
 
 
@@ -193,8 +256,8 @@ def test_a_bad_direction_is_one_line():
 
 
 def test_verdicts_are_plain_dicts_for_renderers():
-    d = judge("gain > 0", [0.1, 0.2, 0.3, 0.25], claimed=0.3).to_dict()
-    assert json.loads(json.dumps(d))["outcome"] == "reproduced" and d["users"] == 4 and d["claimed"] == 0.3
+    d = judge("gain > 0", [0.3, 0.32, 0.28, 0.31, 0.29], claimed=0.3).to_dict()
+    assert json.loads(json.dumps(d))["outcome"] == "reproduced" and d["users"] == 5 and d["claimed"] == 0.3
 
 
 # ------------------------------------------------------------------------------- one interval per cell
@@ -235,7 +298,7 @@ def test_validate_power_reads_an_earlier_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(power, "paper_summaries", lambda rows: [{"title": "t", "verdicts": [
         judge("gain > 0", [0.9, -0.6, 1.2, -0.3, 0.4], claimed=1.0, family="demo").to_dict(),
-        judge("gain > 0", [1.1, 1.2, 1.0, 1.3], family="demo").to_dict(),
+        judge("gain > 0", [1.1, 1.2, 1.0, 1.3, 1.15], family="demo").to_dict(),
         judge("ratio > 1", [1.35] * 4, threshold=1.0).to_dict()]}])
     from .test_report import job, make_run
 
@@ -263,7 +326,7 @@ def test_the_verdicts_benchmark_runs():
     res = subprocess.run([sys.executable, str(root / "benchmarks" / "verdicts.py"), "--claims", "40", "--repeat", "1",
                           "--reps", "50"], cwd=root, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "judge 40 claims, 12 users × 3 seeds" in res.stdout and "24 gated cases × 50 data sets" in res.stdout
+    assert "judge 40 claims, 12 users × 3 seeds" in res.stdout and "72 gated cases × 50 data sets" in res.stdout
 
 
 def test_a_papers_claim_becomes_a_claim_in_its_declared_family_only():

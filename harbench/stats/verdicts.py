@@ -31,10 +31,11 @@ from typing import Any, Hashable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
-from .intervals import Interval, Scale, grid_interval_many, unit_grid
+from .intervals import Interval, Scale, direction_decidable, grid_judge_many, unit_grid
 from .multiplicity import holm, holm_levels
 from .power import power_sentence, users_for_power
-from .significance import directional_p, tost_p
+from .robust import MIN_BOOT_USERS
+from .significance import tost_p
 
 Outcome = Literal["reproduced", "not reproduced", "inconclusive", "no effect", "fact", "no verdict"]
 Direction = Literal[">", "<"]
@@ -214,11 +215,13 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
         grid, dropped, notes = unit_grid(items)
         grids.append((len(prepared), grid, dropped, notes))
         prepared.append((c, None, notes))
-    done = grid_interval_many([g for _, g, _, _ in grids], level, [prepared[i][0].scale for i, _, _, _ in grids],
-                              [prepared[i][0].bounds for i, _, _, _ in grids], [d for _, _, d, _ in grids],
-                              [n for _, _, _, n in grids])
-    for (i, _, _, _), (iv, notes) in zip(grids, done):
+    done = grid_judge_many([g for _, g, _, _ in grids], level, [prepared[i][0].scale for i, _, _, _ in grids],
+                           [prepared[i][0].bounds for i, _, _, _ in grids], [d for _, _, d, _ in grids],
+                           [n for _, _, _, n in grids], [prepared[i][0].threshold for i, _, _, _ in grids])
+    one_sided: dict[int, tuple[float, float]] = {}
+    for (i, _, _, _), (iv, notes, above_p, below_p) in zip(grids, done):
         prepared[i] = (prepared[i][0], iv, notes)
+        one_sided[i] = (above_p, below_p)
 
     def tested(iv: Interval | None) -> bool:
         return iv is not None and iv.defined and iv.spread > 0 and math.isfinite(iv.se) and iv.se > 0
@@ -230,14 +233,10 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
     center = np.full(len(prepared), math.nan)
     if m:
         ivs = [prepared[i][1] for i in test_index]
-        cs = [prepared[i][0] for i in test_index]
         log = np.array([iv.scale == "log" for iv in ivs])  # type: ignore[union-attr]
         mean = np.array([math.log(iv.mean) if lg else iv.mean for iv, lg in zip(ivs, log)])  # type: ignore
-        se = np.array([iv.se for iv in ivs])  # type: ignore[union-attr]
-        df = np.array([iv.df for iv in ivs])  # type: ignore[union-attr]
-        thr = np.array([math.log(c.threshold) if lg and c.threshold > 0 else (-math.inf if lg else c.threshold)
-                        for c, lg in zip(cs, log)])
-        gt, lt = directional_p(mean, se, df, thr)
+        gt = np.array([one_sided[i][0] for i in test_index])
+        lt = np.array([one_sided[i][1] for i in test_index])
         p_two[test_index] = np.minimum(1.0, 2 * np.minimum(gt, lt))
         p_gt[test_index] = gt
         center[test_index] = mean
@@ -271,7 +270,12 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
                              math.log(c.threshold) if c.threshold > 0 else -math.inf)
         on_side = above if c.direction == ">" else not above
         outcome: Outcome
-        if p_adj < alpha:
+        if not direction_decidable(iv.users, iv.seeds, iv.scale):
+            outcome = "inconclusive"
+            notes = notes + [f"{iv.users} users × 1 seed: a direction verdict needs {MIN_BOOT_USERS} users with one "
+                             f"seed (minimum-units rule, docs/statistics.md)"]
+            base["notes"] = tuple(notes)
+        elif p_adj < alpha:
             outcome = "reproduced" if on_side else "not reproduced"
         else:
             outcome = "inconclusive"
