@@ -187,3 +187,32 @@ def test_convolutions_are_traced_with_their_efficiency_class():
     assert kinds == ["pointwise", "spatial", "grouped"]
     f = opmodel.features(trace_forward(model[:3], torch.zeros(1, 8, 4, 4)), rpi4_unit())
     assert all(f[opmodel.FEATURES.index(c)] > 0 for c in ("conv_pointwise", "conv_spatial", "conv_grouped"))
+
+
+def test_a_roofline_calibrated_profile_puts_its_held_out_residuals_on_every_estimate(tmp_path):
+    """``harbench calibrate`` against timed reference workloads stores the leave-one-model-out measured/estimated
+    range; a profile with it gives inference and adapt estimates an interval, one without it (shipped,
+    ``uncalibrated``) gives none."""
+    import yaml
+    from harbench_devicekit.calibrate import CalibrationPoint, calibration_block, fit
+    from harbench_devicekit.roofline import roofline_seconds
+    from harbench_raspberrypi.plugin import RaspberryPi4
+
+    unit = rpi4_unit()
+    points = []
+    for i, arch in enumerate([ARCH, arch_of(("nor_conv_1x1",) * 6), arch_of(("avg_pool_3x3",) * 6)]):
+        trace = network_trace(arch)
+        p = CalibrationPoint(f"net{i}", f"net{i}", "forward", 1, trace)
+        p.measured_s = sum(roofline_seconds(trace, unit)) * (1.0 + 0.1 * i)  # planted misfit: 0 %, +10 %, +20 %
+        points.append(p)
+    fitted = fit(points, unit.peak_flops, unit.bandwidth_bytes_s, unit.cores, unit.threads)
+    assert fitted.ratio_low is not None and 0 < fitted.ratio_low < fitted.ratio_high  # held-out misfit, both ways or not
+    doc = yaml.safe_load(open(next(iter(RaspberryPi4.profile_dirs)) / "rpi4.yaml"))
+    doc["calibration"].update(calibration_block(fitted, "2026-12-06", "cpu", "three planted workloads"))
+    (tmp_path / "user-profiles").mkdir()
+    (tmp_path / "user-profiles" / "rpi4.yaml").write_text(yaml.safe_dump(doc))
+    est = harbench.estimate("rpi4", build(ARCH), example_input())
+    assert est.status == "calibrated" and est.estimator == "roofline-v1"
+    low, high = est.latency_interval_s
+    assert low == pytest.approx(est.latency_s * fitted.ratio_low) and high == pytest.approx(est.latency_s * fitted.ratio_high)
+    assert RaspberryPi4().describe().extra["cost_intervals"]["adapt_j"] == [fitted.ratio_low, fitted.ratio_high]

@@ -54,6 +54,10 @@ class CalibrationFit:
     mape: float
     mape_cv: float
     estimates: list[float]
+    # measured / estimated of each workload predicted by the fold that left its model out: the range is the
+    # interval a calibrated profile puts on every estimate (None: fewer than two models to leave out)
+    ratio_low: float | None = None
+    ratio_high: float | None = None
 
 
 def reference_points(quick: bool = False, batches: tuple[int, ...] = BATCHES) -> tuple[list[CalibrationPoint], dict[str, bytes], list[dict[str, Any]]]:
@@ -149,6 +153,7 @@ def fit(points: list[CalibrationPoint], peak_flops: float, bandwidth: float, cor
     mape, cal = best_for(points)
     unit = ComputeUnit(name, peak_flops, bandwidth, cores, threads, cal)
     held_out_errors = []
+    ratios: list[float] = []
     for model in sorted({p.model for p in points}):
         train = [p for p in points if p.model != model]
         test = [p for p in points if p.model == model]
@@ -156,9 +161,12 @@ def fit(points: list[CalibrationPoint], peak_flops: float, bandwidth: float, cor
             continue
         _, cv_cal = best_for(train)
         cv_unit = ComputeUnit(name, peak_flops, bandwidth, cores, threads, cv_cal)
-        held_out_errors += [abs(e - p.measured_s) / p.measured_s for e, p in zip(_predict(test, cv_unit), test)]
+        predicted = _predict(test, cv_unit)
+        held_out_errors += [abs(e - p.measured_s) / p.measured_s for e, p in zip(predicted, test)]
+        ratios += [p.measured_s / e for e, p in zip(predicted, test) if e > 0]
     mape_cv = 100.0 * float(np.mean(held_out_errors)) if held_out_errors else float("nan")
-    return CalibrationFit(cal, mape, mape_cv, _predict(points, unit))
+    low, high = (float(min(ratios)), float(max(ratios))) if ratios else (None, None)
+    return CalibrationFit(cal, mape, mape_cv, _predict(points, unit), low, high)
 
 
 def measure(points: list[CalibrationPoint], files: dict[str, bytes], items: list[dict[str, Any]],
@@ -207,7 +215,11 @@ def calibration_block(fitted: CalibrationFit, date: str, unit: str, source: str)
         unit: {"t_call_s": cal.t_call_s, "t_op_s": cal.t_op_s, "t_op_optimizer_s": cal.t_op_optimizer_s,
                "eta_c": cal.eta_c, "eta_m": cal.eta_m,
                "mape_percent": round(fitted.mape, 2), "mape_leave_one_model_out_percent": round(fitted.mape_cv, 2),
-               "source": f"fitted by harbench calibrate on {date} against {source}"},
+               **({"ratio_low": fitted.ratio_low, "ratio_high": fitted.ratio_high}
+                  if fitted.ratio_low is not None else {}),
+               "source": f"fitted by harbench calibrate on {date} against {source}"
+                         + ("; ratio_low/high: measured / estimated range, leave-one-model-out"
+                            if fitted.ratio_low is not None else "")},
     }
 
 
@@ -222,7 +234,8 @@ def device_profile_document(profile: DeviceProfile, fitted: CalibrationFit, date
         ratio = ref.t_op_s / at_mode.t_op_s if at_mode.t_op_s else 1.0
         cal = Calibration(cal.t_call_s * ratio, cal.t_op_s * ratio, cal.eta_c, cal.eta_m,
                           None if cal.t_op_optimizer_s is None else cal.t_op_optimizer_s * ratio)
-    block = calibration_block(CalibrationFit(cal, fitted.mape, fitted.mape_cv, fitted.estimates), date, unit,
+    block = calibration_block(CalibrationFit(cal, fitted.mape, fitted.mape_cv, fitted.estimates, fitted.ratio_low,
+                                             fitted.ratio_high), date, unit,
                               f"agent measurements on {result.get('node')} ({result.get('runtime')}, mode {mode})")
     doc.setdefault("calibration", {}).update(block)
     return doc

@@ -1,6 +1,8 @@
 """``harbench estimator-check``: calibrate a device's estimator on k measured architectures and score it on the
 rest, repeated over seeded draws, next to two references (FLOPs alone, the profile's roofline) fitted the same way.
 
+The shipped roofline is also scored as it is (0 shots: no fit, every row at or above ``min_ms``).
+
 The protocol is held-out: each repeat draws k rows (seed + repeat) from the rows at or above ``min_ms``, fits on
 them, and scores only the other rows. Rows below ``min_ms`` are excluded (cells whose output is cut off by
 ``none`` edges measure a fraction of a millisecond: not a modelling target) and counted in the output.
@@ -134,6 +136,9 @@ def run_check(target: str, measurements: Measurements, unit: ComputeUnit, profil
     flops_feats = np.zeros_like(feats)
     flops_feats[:, opmodel.FEATURES.index("roofline")] = flops  # FLOPs alone, scaled by the same 1-column fit
     runs: dict[str, dict[int, dict[str, list[float | None]]]] = {name: {} for name in ESTIMATORS}
+    # the shipped profile as it is (0 shots, no fit): how far an uncalibrated estimate is off
+    shipped = scores(feats[eligible, opmodel.FEATURES.index("roofline")], latency[eligible], None)
+    runs["roofline-v1"][0] = {m: [v] for m, v in shipped.items()}
     for k in shots:
         for name in ESTIMATORS:
             runs[name][k] = {m: [] for m in METRICS}

@@ -117,7 +117,9 @@ class DeviceProfile:
         cal_block = (self.raw.get("calibration") or {}).get(name)
         if not cal_block:
             raise KeyError(f"profile {self.name!r} has no calibration for unit {name!r}")
-        cal = Calibration(**{k: float(v) for k, v in _figures(cal_block).items() if k in Calibration.__annotations__})
+        terms: dict[str, Any] = {k: None if v is None else float(v) for k, v in _figures(cal_block).items()
+                                 if k in Calibration.__annotations__}  # t_op_optimizer_s null: no optimizer fitted
+        cal = Calibration(**terms)
         peak, bandwidth = float(spec["peak_flops"]), float(spec["bandwidth_bytes_s"])
         cores = int(spec.get("cores", 1))
         threads = int(spec.get("threads", cores))

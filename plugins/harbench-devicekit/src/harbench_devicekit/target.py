@@ -123,6 +123,10 @@ class DeviceTarget(Hardware):
             extra["calibrated_from"] = model.source
             if model.ratio_low is not None:
                 extra["cost_intervals"] = {"latency_ms_p50": [model.ratio_low, model.ratio_high]}
+        elif not self.remote and self.roofline_ratios is not None:
+            low, high = self.roofline_ratios
+            extra["cost_intervals"] = {axis: [low, high] for axis in ("latency_ms_p50", "adapt_j", "adapt_s")}
+            extra["calibrated_from"] = self._roofline_block.get("source")
         if self.remote:
             extra["host"] = self.params.host
             extra["runtime"] = self.params.runtime
@@ -161,11 +165,19 @@ class DeviceTarget(Hardware):
                 "roofline_status", self.profile.calibration_status)
             cost = PhaseCost(est.seconds, est.joules, est.joules_net, f"estimate:{ESTIMATOR}",
                              {**common, **self._estimate_extra(est), "calibration_status": roofline_status,
-                              "uncertainty": "uncalibrated" if roofline_status == "uncalibrated" else "no interval",
-                              **({"calibrated_from": profile_cal.get(self.unit_name, {}).get("source")}
-                                 if roofline_status != "uncalibrated" else {})})
+                              **self._adapt_uncertainty(est, roofline_status, profile_cal)})
         cost.peak_mb = memory["total_mb"]
         return result, cost
+
+    def _adapt_uncertainty(self, est: Estimate, status: str, cal: dict[str, Any]) -> dict[str, Any]:
+        if status == "uncalibrated":
+            return {"uncertainty": "uncalibrated"}
+        out: dict[str, Any] = {"calibrated_from": (cal.get(self.unit_name) or {}).get("source")}
+        ratios = self.roofline_ratios
+        if ratios is None:
+            return {**out, "uncertainty": "no interval"}
+        return {**out, "uncertainty": "interval", "seconds_interval": [est.seconds * ratios[0], est.seconds * ratios[1]],
+                "joules_interval": [est.joules * ratios[0], est.joules * ratios[1]]}
 
     def _adapt_memory(self, result: AdaptResult, workload: AdaptWorkload, window: tuple[int, int]) -> dict[str, Any]:
         """The adapt phase's peak memory, modelled from the workload (see :mod:`harbench_devicekit.memory`)."""
@@ -198,7 +210,14 @@ class DeviceTarget(Hardware):
                  "memory": {"kind": "estimated", "calibration": "uncalibrated", **memory}}
         fitted = self.opmodel
         if fitted is None:
-            extra["uncertainty"] = "uncalibrated" if self.profile.calibration_status == "uncalibrated" else "no interval"
+            ratios = self.roofline_ratios
+            if ratios is not None:
+                extra.update({"latency_interval_s": [est.seconds * ratios[0], est.seconds * ratios[1]],
+                              "joules_interval": [est.joules * ratios[0], est.joules * ratios[1]],
+                              "uncertainty": "interval", "calibrated_from": self._roofline_block.get("source")})
+            else:
+                extra["uncertainty"] = ("uncalibrated" if self.profile.calibration_status == "uncalibrated"
+                                        else "no interval")
             return InferenceCost([est.seconds], est.joules, est.joules_net, f"estimate:{ESTIMATOR}", extra,
                                  peak_mb=memory["total_mb"])
         seconds = max(float(fitted.predict(features(trace, unit))), 0.0)
@@ -206,11 +225,25 @@ class DeviceTarget(Hardware):
         interval = fitted.interval(seconds)
         extra.update({"estimator": OPMODEL, "roofline_s": est.seconds, "calibration_status": "calibrated",
                       "calibrated_from": fitted.source, "latency_interval_s": None if interval is None else list(interval),
-                      "joules_interval": None if interval is None else [est.joules * scale * fitted.ratio_low,
-                                                                        est.joules * scale * fitted.ratio_high],
+                      "joules_interval": None if interval is None or seconds <= 0 else
+                      [est.joules * scale * interval[0] / seconds, est.joules * scale * interval[1] / seconds],
                       "uncertainty": "interval" if interval else "no interval (fewer than 3 shots)"})
         return InferenceCost([seconds], est.joules * scale, est.joules_net * scale, f"estimate:{OPMODEL}", extra,
                              peak_mb=memory["total_mb"])
+
+    @property
+    def _roofline_block(self) -> dict[str, Any]:
+        return ((self.profile.raw.get("calibration") or {}).get(self.unit_name) or {})
+
+    @property
+    def roofline_ratios(self) -> tuple[float, float] | None:
+        """The measured / estimated range of the roofline's calibration (``harbench calibrate`` against timed
+        reference workloads, leave-one-model-out), when the profile was calibrated by measurement."""
+        block = self._roofline_block
+        status = (self.profile.raw.get("calibration") or {}).get("roofline_status", self.profile.calibration_status)
+        if status == "uncalibrated" or block.get("ratio_low") is None or block.get("ratio_high") is None:
+            return None
+        return float(block["ratio_low"]), float(block["ratio_high"])
 
     @cached_property
     def opmodel(self) -> OpModel | None:
