@@ -108,3 +108,13 @@ def test_plugin_tests_use_only_the_public_api():
                 if n.startswith("harbench.") and n != "harbench.testing":
                     reaching.append(f"{path.relative_to(PLUGINS)}:{node.lineno} imports {n}")
     assert not reaching, "plugin tests reach into core internals:\n" + "\n".join(reaching)
+
+
+def test_every_test_of_a_method_plugin_runs_under_the_kernel_matrix():
+    """The four method plugins' tests train models and assert on their numbers: each file carries the ``kernel``
+    marker, so ``make test`` reruns it under ATEN_CPU_CAPABILITY=default and =avx2 (a new file without it would
+    only ever run under this machine's kernel)."""
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    files = [f for p in ("crop", "duet", "smldist", "tbft") for f in (root / f"harbench-{p}" / "tests").glob("test_*.py")]
+    unmarked = [str(f.relative_to(root)) for f in files if "pytestmark = pytest.mark.kernel" not in f.read_text()]
+    assert files and not unmarked, unmarked

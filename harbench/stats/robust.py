@@ -9,7 +9,7 @@ agree (an intersection–union test: its false-"reproduced" rate is at most the 
 
 * :func:`bootstrap_t`: the studentized ("bootstrap-t") interval, resampling seeds and users independently (Owen's
   pigeonhole bootstrap for a crossed design) and studentizing every resample with the same standard error formula
-  as the t-interval (:func:`.intervals.grid_moments`). It corrects for skewness from the sample itself (Hall 1992)
+  as the t-interval (:func:`.moments.grid_moments`). It corrects for skewness from the sample itself (Hall 1992)
   but at 5–12 users it still errs on the skewed side about twice as often as nominal, so it is run at twice the
   confidence of the other side's error: each one-sided error ``(1 - level) / 4`` (the level the simulation showed
   is needed; docs/statistics.md gives the widths this costs on normal data). With fewer than
@@ -148,7 +148,7 @@ def bounded_gpq(y: np.ndarray, bounds: tuple[float, float], level: float, thresh
     bounds, or no unit is off the bound."""
     from scipy import special
 
-    from .intervals import grid_moments
+    from .moments import grid_moments
 
     r, s, n = y.shape
     lo_b, hi_b = bounds

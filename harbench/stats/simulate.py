@@ -158,7 +158,8 @@ def run_case(data: str, seeds: int, users: int, reps: int, rng: np.random.Genera
     y, truth, scale = draw(data, seeds, users, reps, rng)
     bounds = BOUNDS.get(data)
     if t_only:
-        from .intervals import grid_moments, t_quantiles
+        from .intervals import t_quantiles
+        from .moments import grid_moments
 
         z = np.log(y) if scale == "log" else y
         m, vs, vu, df = grid_moments(z, two_seed_rule)

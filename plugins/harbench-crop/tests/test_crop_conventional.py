@@ -23,6 +23,8 @@ from harbench.testing import tiny_outputs
 
 from .test_crop_summary import row
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 CHEAP = dict(epochs=3, batch_size=8)
 
 

@@ -13,6 +13,8 @@ from harbench_tbft.summary import claims, flop_bound
 
 from .test_tbft_summary import _by_claim, _rows
 
+pytestmark = pytest.mark.kernel  # trains models: `make test` runs it again under other torch SIMD kernels
+
 # per-window training-step FLOPs: fc still pays the whole forward pass, so it can save at most 1 - 0.335 = 66.5 %
 STEP_FLOPS = {"front": 0.99, "stage2": 0.78, "stage3": 0.56, "fc": 0.335, "all": 1.0}
 
