@@ -20,10 +20,10 @@ from typing import Callable, Iterator
 
 from ..plugins import Registry
 from ..records import JobRecord
+from ..sandbox import die_with_parent
 from ..suite import Suite
 from .nodes import Counters, Worker, WorkerSpec
 from .plan import Unit
-from .sandbox import die_with_parent
 
 Task = tuple[str, tuple]  # ("generic", (di, seed, backbone)) | ("prepare", (di, seed, mi)) | ("unit", (di, seed, mi, jobs))
 Result = tuple[list[JobRecord], Counters]
