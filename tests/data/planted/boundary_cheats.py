@@ -40,6 +40,7 @@ class PrepareHook(Method):
     """Registers a global forward hook in ``prepare`` that scrambles every module's output, for every method."""
 
     name = "cheat-prepare-hook"
+    description = "planted: cheat-prepare-hook"
 
     def prepare(self, generic, population, ctx):
         torch.nn.modules.module.register_module_forward_hook(_scramble)
@@ -53,6 +54,7 @@ class PreparePatches(Method):
     """Monkeypatches ``torch.relu``/``F.relu``, the default dtype, the thread count and the RNG in ``prepare``."""
 
     name = "cheat-prepare-patches"
+    description = "planted: cheat-prepare-patches"
 
     def prepare(self, generic, population, ctx):
         torch.relu = lambda x, *a, **k: x * 0.0  # type: ignore[assignment]
@@ -71,6 +73,7 @@ class PrepareSpy(Method):
     """Searches ``prepare``'s process for the test splits and ships their labels in its state."""
 
     name = "cheat-prepare-spy"
+    description = "planted: cheat-prepare-spy"
 
     def prepare(self, generic, population, ctx):
         found = sum(isinstance(o, (Splits, TargetSplit)) for o in gc.get_objects())
@@ -118,6 +121,7 @@ class ModelSpy(Method):
     global hook."""
 
     name = "cheat-model-spy"
+    description = "planted: cheat-model-spy"
 
     def adapt(self, generic, state, user, ctx):
         return AdaptResult(_LabelThief(frozen_copy(generic)))
@@ -142,6 +146,7 @@ class PinnedTrain(Method):
     """Returns a model pinned to train(): BatchNorm normalises with the test batch's statistics."""
 
     name = "cheat-pinned-train"
+    description = "planted: cheat-pinned-train"
 
     def adapt(self, generic, state, user, ctx):
         model = frozen_copy(generic)
@@ -161,6 +166,7 @@ class BatchStandardise(Method):
     """Re-standardises each input from the batch it is evaluated on."""
 
     name = "cheat-batch-standardise"
+    description = "planted: cheat-batch-standardise"
 
     def adapt(self, generic, state, user, ctx):
         return AdaptResult(_BatchStandardised(frozen_copy(generic)))
@@ -171,6 +177,7 @@ class BatchStandardise(Method):
 
 class PrepareSysExit(Method):
     name = "cheat-prepare-sysexit"
+    description = "planted: cheat-prepare-sysexit"
 
     def prepare(self, generic, population, ctx):
         sys.exit(0)
@@ -181,6 +188,7 @@ class PrepareSysExit(Method):
 
 class PrepareOsExit(Method):
     name = "cheat-prepare-osexit"
+    description = "planted: cheat-prepare-osexit"
 
     def prepare(self, generic, population, ctx):
         os._exit(0)
@@ -191,6 +199,7 @@ class PrepareOsExit(Method):
 
 class PrepareSegfault(Method):
     name = "cheat-prepare-segfault"
+    description = "planted: cheat-prepare-segfault"
 
     def prepare(self, generic, population, ctx):
         os.kill(os.getpid(), signal.SIGSEGV)
@@ -204,6 +213,7 @@ class KillParent(Method):
     """Kills the process that started its adapt process (the zygote)."""
 
     name = "cheat-kill-parent"
+    description = "planted: cheat-kill-parent"
 
     def adapt(self, generic, state, user, ctx):
         os.kill(os.getppid(), signal.SIGKILL)
@@ -228,6 +238,7 @@ class ForkBurner(Method):
     """Forks a child that burns a core forever; the fork's parent returns at once."""
 
     name = "cheat-fork-burner"
+    description = "planted: cheat-fork-burner"
     setsid = False
 
     def adapt(self, generic, state, user, ctx):
@@ -244,6 +255,7 @@ class ForkBurner(Method):
 
 class SetsidBurner(ForkBurner):
     name = "cheat-setsid-burner"
+    description = "planted: cheat-setsid-burner"
     setsid = True
 
 
@@ -254,6 +266,7 @@ class NegativeTarget(Hardware):
     """An estimating target that reports negative energy and time."""
 
     name = "cheat-negative-target"
+    description = "planted: cheat-negative-target"
 
     def describe(self):
         return HardwareInfo(self.name, "model", 1.0, "estimated")
@@ -269,6 +282,7 @@ class TooLarge(Metric):
     """A fraction metric that reports 1.5."""
 
     name = "cheat-fraction"
+    description = "planted: cheat-fraction"
     unit = "fraction"
 
     def compute(self, out):
