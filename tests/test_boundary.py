@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harbench.results.store import Store
+from harbench.sandbox.isolation import landlock_abi
 from harbench.run import Runner
 from harbench.suite import parse_suite
 
@@ -159,3 +160,20 @@ def test_outputs_out_of_range_fail_their_job_naming_plugin_and_value(cheats, tmp
             assert "hardware target 'cheat-negative-target' reported adapt seconds = -0.5" in r["error"], r["error"]
         else:
             assert "metric 'cheat-fraction' computed 1.5" in r["error"], r["error"]
+
+
+@pytest.mark.skipif(not landlock_abi(), reason="this kernel offers no Landlock (isolation: strict fails its jobs)")
+def test_strict_isolation_keeps_the_data_folder_out_of_reach(cheats, tmp_path, monkeypatch):
+    """isolation: process leaves the dataset's files readable (the README says so); strict (Landlock) does not."""
+    data = tmp_path / "data" / "sp-sw-har"
+    data.mkdir(parents=True)
+    (data / "windows.csv").write_text("secret,labels\n" * 100)
+    monkeypatch.setenv("HARBENCH_DATA", str(tmp_path / "data"))
+    got = {}
+    for isolation in ("process", "strict"):
+        text = suite(["cheat-reads-data", "generic"]) + f"isolation: {isolation}\n"
+        _, rows = run(cheats, text, tmp_path / isolation)
+        assert all(r["status"] == "ok" for r in rows.values()), [r["error"] for r in rows.values()]
+        got[isolation] = [r["facts"] for k, r in rows.items() if k[0] == "cheat-reads-data"]
+    assert all(f["bytes_read"] == 1400 and f["denied"] == 0 for f in got["process"]), got
+    assert all(f["bytes_read"] == 0 and f["denied"] >= 1 for f in got["strict"]), got

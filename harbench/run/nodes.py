@@ -79,6 +79,21 @@ class WorkerSpec:
     plugins: str  # the distributions the driver loaded, comma-separated
 
 
+def protected_paths(suite: Suite, results: str | Path) -> list[str]:
+    """What ``isolation: strict`` keeps a job's processes from reading: ``$HARBENCH_DATA``, every dataset's
+    ``path`` (and ``manifest``'s folder) and the results folder (its cache holds other methods' models)."""
+    out = [Path(results)]
+    if os.environ.get("HARBENCH_DATA"):
+        out.append(Path(os.environ["HARBENCH_DATA"]).expanduser())
+    for d in suite.datasets:
+        for key in ("path", "manifest"):
+            value = d.params.get(key)
+            if isinstance(value, str) and value:
+                path = Path(value).expanduser()
+                out.append(path.parent if key == "manifest" else path)
+    return [str(p.resolve()) for p in out]
+
+
 class Worker:
     def __init__(self, suite: Suite, registry: Registry, results: str | Path, *, workers: int = 1,
                  targets: Targets | None = None, cache: WeightCache | None = None,
@@ -95,7 +110,7 @@ class Worker:
         self.metrics = {m: registry.get("metric", m).cls() for m in names_}
         self.lock = HostLock(Path(locks or Path(results) / ".locks")).hold if workers > 1 else no_lock
         self.threads = suite.model.threads
-        self.sandbox = Sandbox(registry, suite.model.isolation, self.targets)
+        self.sandbox = Sandbox(registry, suite.model.isolation, self.targets, protected_paths(suite, results))
         self._splits: dict[tuple, Splits] = {}
         self._generics: dict[tuple, tuple] = {}
         self._states: dict[tuple, tuple[Method, MethodState]] = {}

@@ -9,9 +9,9 @@ import pickle
 import signal
 import sys
 from dataclasses import asdict
-from typing import Any
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.reduction import recv_handle
+from typing import Any
 
 from ..api import MethodState
 from .child import JobProcess
@@ -24,9 +24,12 @@ from .zygote import root_main
 class Sandbox:
     """The host's handle on its root and zygote. ``start()`` must run before the host process loads any data."""
 
-    def __init__(self, registry, isolation: str = "process", targets=None):
+    def __init__(self, registry, isolation: str = "process", targets=None, protected: list[str] | None = None):
         self.registry = registry
         self.targets = targets
+        # strict: a process boundary whose job processes cannot read ``protected`` (see .isolation)
+        self.protected = list(protected or []) if isolation == "strict" else None
+        isolation = "process" if isolation == "strict" else isolation
         self.isolation = isolation if hasattr(os, "fork") else "inline"
         self.root: Connection | None = None
         self.root_pid: int | None = None
@@ -47,7 +50,7 @@ class Sandbox:
             parent.close()
             code = 0
             try:
-                root_main(self.registry, self.targets, child)
+                root_main(self.registry, self.targets, child, self.protected)
             except BaseException:
                 code = 1
             finally:

@@ -21,6 +21,7 @@ import signal
 import sys
 from multiprocessing.connection import Connection, Pipe
 from multiprocessing.reduction import send_handle
+from pathlib import Path
 
 import torch
 
@@ -28,6 +29,7 @@ from ..api import Windows
 from ..models import build_backbone
 from ..training import fit, make_optimizer, predict
 from .child import JobProcess, error_message
+from .isolation import IsolationUnavailable, restrict_reading
 from .reaper import become_subreaper, die_with_parent, reap_all
 from .wire import encode
 
@@ -84,7 +86,7 @@ def _child(run, *args) -> int:
     return pid
 
 
-def root_main(registry, targets, conn: Connection) -> None:
+def root_main(registry, targets, conn: Connection, protected: list[str] | None = None) -> None:
     _fresh_stdio()
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the host decides when to stop
@@ -110,15 +112,21 @@ def root_main(registry, targets, conn: Connection) -> None:
                 pass
         reap_all()  # the dead zygote, and every orphan of its last job
         ours, theirs = Pipe(duplex=True)
-        zygote = _child(_zygote_main, registry, targets, theirs, host)
+        zygote = _child(_zygote_main, registry, targets, theirs, protected)
         theirs.close()
         send_handle(conn, ours.fileno(), host)
         conn.send_bytes(str(zygote).encode())
         ours.close()
 
 
-def _zygote_main(registry, targets, conn: Connection, host: int) -> None:
+def _zygote_main(registry, targets, conn: Connection, protected: list[str] | None) -> None:
     become_subreaper()
+    refusal: BaseException | None = None
+    if protected is not None:  # isolation: strict -- once here, inherited by every job process
+        try:
+            restrict_reading([Path(p) for p in protected])
+        except IsolationUnavailable as exc:
+            refusal = exc
     while True:
         try:
             payload = conn.recv_bytes()
@@ -126,7 +134,7 @@ def _zygote_main(registry, targets, conn: Connection, host: int) -> None:
             return
         if os.getppid() == 1:
             return
-        pid = _child(_job_main, registry, targets, conn, payload)
+        pid = _child(_job_main, registry, targets, conn, payload, refusal)
         _, status = os.waitpid(pid, 0)
         killed = reap_all()
         try:
@@ -135,7 +143,11 @@ def _zygote_main(registry, targets, conn: Connection, host: int) -> None:
             return
 
 
-def _job_main(registry, targets, conn: Connection, payload: bytes) -> None:
+def _job_main(registry, targets, conn: Connection, payload: bytes, refusal: BaseException | None) -> None:
+    if refusal is not None:
+        conn.send_bytes(error_message(refusal))
+        return
+
     def ask(op: str) -> dict:
         """The host's energy meter, for a host-measuring target's inference (see child.HostMeter)."""
         conn.send_bytes(encode("meter", {"op": op}))

@@ -221,6 +221,33 @@ class KillParent(Method):
         return AdaptResult(frozen_copy(generic))
 
 
+# ------------------------------------------------------------------------------------------ data on disk
+
+
+class ReadsData(Method):
+    """Reads the dataset's files from disk (``$HARBENCH_DATA``) and reports how many bytes it got."""
+
+    name = "cheat-reads-data"
+    description = "planted: cheat-reads-data"
+
+    def adapt(self, generic, state, user, ctx):
+        from harbench import AdaptFacts
+
+        got, denied = 0, 0
+        for folder, _, files in os.walk(os.environ.get("HARBENCH_DATA", "/nonexistent"), onerror=lambda e: None):
+            for name in files:
+                try:
+                    with open(os.path.join(folder, name), "rb") as f:
+                        got += len(f.read())
+                except OSError:
+                    denied += 1
+        try:
+            os.listdir(os.environ.get("HARBENCH_DATA", "/nonexistent"))
+        except OSError:
+            denied += 1
+        return AdaptResult(frozen_copy(generic), AdaptFacts(extra={"bytes_read": got, "denied": denied}))
+
+
 # -------------------------------------------------------------------------------------------- burners
 
 
@@ -290,7 +317,7 @@ class TooLarge(Metric):
 
 
 PLANTED = [PrepareHook, PreparePatches, PrepareSpy, ModelSpy, PinnedTrain, BatchStandardise, PrepareSysExit,
-           PrepareOsExit, PrepareSegfault, KillParent, ForkBurner, SetsidBurner]
+           PrepareOsExit, PrepareSegfault, KillParent, ForkBurner, SetsidBurner, ReadsData]
 
 
 @hookimpl
