@@ -83,10 +83,24 @@ class HostMeter:
     host's one long-running meter (a meter per job process would pay codecarbon's start and idle measurement per
     job), while the timing stays here beside the model."""
 
+    tracker = None
+
     def __init__(self, ask: Callable[[str], dict]):
         self.ask = ask
-        info = ask("describe")
-        self.method, self.idle_w, self.tracker = info["method"], info["idle_w"], None
+        self._info: dict | None = None  # asked for on first use: a target with energy off never starts the meter
+
+    def _described(self) -> dict:
+        if self._info is None:
+            self._info = self.ask("describe")
+        return self._info
+
+    @property
+    def method(self) -> str:
+        return self._described()["method"]
+
+    @property
+    def idle_w(self) -> float | None:
+        return self._described()["idle_w"]
 
     @contextmanager
     def region(self) -> Iterator[list]:
