@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harbench.results.store import Store
-from harbench.sandbox.isolation import landlock_abi
 from harbench.run import Runner
+from harbench.sandbox.isolation import landlock_abi
 from harbench.suite import parse_suite
 
 from .conftest import FAST_CPU
@@ -99,16 +99,19 @@ main()
 """
 
 
-def test_a_dying_plugin_fails_its_jobs_in_one_line_and_the_run_exits_1(cheats, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_dying_plugin_fails_its_jobs_in_one_line_and_the_run_exits_1(cheats, tmp_path, workers):
     """sys.exit, os._exit and a segfault in prepare, and an adapt that kills its zygote: each fails its own jobs with
-    one line naming the method and how it died; the next method's jobs run (a new zygote); exit status 1."""
+    one line naming the method and how it died; the next method's jobs run (a new zygote); exit status 1; with two
+    workers no BrokenProcessPool (prepare's process is not the pool's)."""
     methods = ["cheat-prepare-sysexit", "cheat-prepare-osexit", "cheat-prepare-segfault", "cheat-kill-parent",
                "generic"]
     path = tmp_path / "suite.yaml"
-    path.write_text(suite(methods))
+    path.write_text(suite(methods, workers=workers))
     out = subprocess.run([sys.executable, "-c", HARBENCH, "run", str(path), "--results", str(tmp_path / "r"), "-q"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 1, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "Traceback" not in out.stdout + out.stderr, out.stderr[-3000:]
     store = Store(tmp_path / "r")
     runs = store.runs()
     assert [r["status"] for r in runs] == ["failed"]

@@ -112,14 +112,15 @@ def root_main(registry, targets, conn: Connection, protected: list[str] | None =
                 pass
         reap_all()  # the dead zygote, and every orphan of its last job
         ours, theirs = Pipe(duplex=True)
-        zygote = _child(_zygote_main, registry, targets, theirs, protected)
+        zygote = _child(_zygote_main, registry, targets, theirs, protected, conn)
         theirs.close()
         send_handle(conn, ours.fileno(), host)
         conn.send_bytes(str(zygote).encode())
         ours.close()
 
 
-def _zygote_main(registry, targets, conn: Connection, protected: list[str] | None) -> None:
+def _zygote_main(registry, targets, conn: Connection, protected: list[str] | None, root: Connection) -> None:
+    root.close()  # a job must not be able to ask the root for zygotes behind the host's back
     become_subreaper()
     refusal: BaseException | None = None
     if protected is not None:  # isolation: strict -- once here, inherited by every job process
