@@ -27,8 +27,11 @@ from .digests import changed, model_digest, state_digest
 from .messages import AdaptRequest, LoadRequest, ModelSpec, PrepareRequest
 from .wire import encode, plain
 
-# a second evaluation of the test windows: reversed order, in batches of this size (a different company for each)
-SECOND_BATCH = 7
+
+def second_batch(n: int) -> int:
+    """The second evaluation's batch size: reversed order in batches of at most 32 and at most half the windows,
+    so every window meets other company (and another batch size) than in the first pass."""
+    return max(1, min(32, n // 2))
 
 
 def build_model(spec: ModelSpec) -> torch.nn.Module:
@@ -216,7 +219,7 @@ class JobProcess:
     # ------------------------------------------------------------------------------------- the model
     def do_evaluate(self, x_seen: torch.Tensor, x_unseen: torch.Tensor, example: torch.Tensor) -> bytes:
         """Logits on the test inputs (the labels stay in the host), twice: in order in batches of 512, then in
-        reverse order in batches of :data:`SECOND_BATCH`; the model's statistics; its weights when the cache can
+        reverse order in batches of :func:`second_batch`; the model's statistics; its weights when the cache can
         rebuild it (the generic architecture)."""
         assert self.result is not None
         model, method = self.result.model.eval(), self.request.method
@@ -230,7 +233,8 @@ class JobProcess:
             order = torch.arange(len(both) - 1, -1, -1)
             again = torch.empty(0)
             if len(both):
-                parts = [model(both[order[i : i + SECOND_BATCH]]) for i in range(0, len(both), SECOND_BATCH)]
+                size = second_batch(len(both))
+                parts = [model(both[order[i : i + size]]) for i in range(0, len(both), size)]
                 again = torch.empty_like(torch.cat(parts))
                 again[order] = torch.cat(parts)
         try:

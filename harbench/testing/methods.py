@@ -32,6 +32,7 @@ from ..run import CAPABILITIES
 from ..run.cache import WeightCache
 from ..run.stream import label_free_stream
 from ..sandbox import transductive
+from ..sandbox.child import second_batch
 from .core import (
     FAST_CPU,
     SHORT_RUN,
@@ -178,7 +179,7 @@ class _MethodRun:
         return f"{result.facts.optimizer_steps} optimizer step(s), {result.facts.params_trained} parameter(s) trained"
 
     def independent_of_batch(self) -> str:
-        """The runner evaluates every model twice (in order in one batch; reversed in batches of 7) and fails a job
+        """The runner evaluates every model twice (in order in one batch; reversed in batches of at most 32 and half the windows) and fails a job
         whose logits differ beyond float tolerance: a model must not use the test batch's statistics."""
         target = list(self.splits.targets.values())[0]
         x = torch.cat([target.test_seen.x, target.test_unseen.x])
@@ -186,7 +187,8 @@ class _MethodRun:
         with torch.no_grad():
             first = model(x)
             order = torch.arange(len(x) - 1, -1, -1)
-            parts = [model(x[order[i : i + 7]]) for i in range(0, len(x), 7)]
+            size = second_batch(len(x))
+            parts = [model(x[order[i : i + size]]) for i in range(0, len(x), size)]
         again = torch.empty_like(first)
         again[order] = torch.cat(parts)
         why = transductive(first, again)
