@@ -68,8 +68,9 @@ class SuiteModel(pydantic.BaseModel):
     # scheduled, and one thread per process is also the fastest on small models (no oversubscription)
     threads: pydantic.PositiveInt = 1
     # process: each adapt runs in a fresh process holding only its inputs (the default, and the guarantee);
-    # inline: in the host process (for debugging; fresh copies and integrity checks, no boundary)
-    isolation: Literal["process", "inline"] = "process"
+    # inline: in the host process (for debugging; fresh copies and integrity checks, no boundary);
+    # strict: process, and the job processes cannot read the data folders or the results folder (Linux Landlock)
+    isolation: Literal["process", "inline", "strict"] = "process"
     label_free_windows: pydantic.PositiveInt | None = None  # window budget of label-free methods' stream (None: all)
     # a job whose adapt peak memory exceeds the target's usable memory: skipped (with "needs N MB, device has M
     # MB"), or kept with that warning in its facts and the report's notes

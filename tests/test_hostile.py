@@ -95,7 +95,8 @@ def test_a_method_that_kills_its_own_process_fails_only_its_job(registry, tmp_pa
                         "harbench-suicide", "0.1")
     rows = run(registry, tiny_suite(methods="[suicide, generic]"), tmp_path)
     status = {(r["method"], r["user"]): (r["status"], r["error"]) for r in rows}
-    assert all(s == ("failed", "job: SandboxDied: the adapt process exited with status 3")
+    assert all(s == ("failed", "job: SandboxDied: method 'suicide' (adapt): its process exited with status 3 "
+                    "(os._exit or a crash in native code)")
                for (m, _), s in status.items() if m == "suicide"), status
     assert all(s[0] == "ok" for (m, _), s in status.items() if m == "generic")
 

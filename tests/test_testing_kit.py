@@ -244,3 +244,40 @@ def test_a_metric_that_is_always_none_is_flagged():
     with pytest.raises(ConformanceError) as exc:
         check_metric(Never)
     assert "None on every tiny output" in str(exc.value)
+
+
+# ------------------------------------------------------------------- the boundary's cheats (issue #36)
+
+
+def _cheat(name: str):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "data" / "planted"))
+    import boundary_cheats
+
+    return getattr(boundary_cheats, name)
+
+
+@pytest.mark.parametrize("cheat, says", [
+    ("PrepareOsExit", "exited with status 0 before they finished"),
+    ("KillParent", "was killed by signal 9"),
+    ("PrepareSysExit", "the plugin raised SystemExit"),
+])
+def test_a_method_that_ends_the_checks_process_fails_the_check(cheat, says):
+    """os._exit(0) used to end pytest with status 0 and no output; now the report fails and says how."""
+    with pytest.raises(ConformanceError) as exc:
+        check_method(_cheat(cheat))
+    assert says in str(exc.value)
+
+
+@pytest.mark.parametrize("cheat, says", [
+    ("PinnedTrain", "depend on the batch they are evaluated in"),
+    ("BatchStandardise", "depend on the batch they are evaluated in"),
+    ("ForkBurner", "adapt() left 1 process(es) running"),
+    ("SetsidBurner", "adapt() left 1 process(es) running"),
+])
+def test_the_kit_catches_transduction_and_leftover_processes(cheat, says):
+    with pytest.raises(ConformanceError) as exc:
+        check_method(_cheat(cheat))
+    assert says in str(exc.value)

@@ -1,77 +1,85 @@
-"""What a job checks and computes on an adapted model: finite weights and outputs of the right shape, the test
-splits' predictions and probabilities (once per adapted model), model statistics, and a failed job's record."""
+"""What the host computes from an adapted model's evaluation: the logits' checks (finite, the right shape, the same
+in another batch order and size), predictions and probabilities, and a failed job's record. The model itself never
+reaches the host (see :mod:`harbench.sandbox`)."""
 
 from __future__ import annotations
 
-import math
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from ..api import AdaptResult, DatasetInfo
-from ..models import count_params
 from ..records import JobRecord, JobSpec
-from ..training import flops_per_window
-from .sandbox import AdaptFailed
+from ..sandbox import AdaptFailed, Message, Session, check_model_stats, transductive
+
+
+@dataclass
+class Evaluation:
+    seen: tuple[torch.Tensor, torch.Tensor]  # predictions, class probabilities (N, C)
+    unseen: tuple[torch.Tensor, torch.Tensor]
+    stats: dict[str, float]
+    facts: dict
+    weights: dict[str, torch.Tensor] | None  # the adapted weights, when the cache can rebuild the model
 
 
 @dataclass
 class SharedAdapt:
-    """A unit's adapt results and their evaluations by user, and the cache key of this job's adapt node."""
+    """A unit's current user: the job process holding that user's adapted model, and its evaluation, shared by
+    every target of the user; the cache key of this job's adapt node."""
 
-    results: dict[str, AdaptResult]
-    evaluations: dict[str, tuple]
-    key: str
+    key: str = ""
+    user: str | None = None
+    session: Session | None = None
+    adapted: bool = False  # adapted in this run (not loaded from the cache)
+    evaluation: Evaluation | None = None
+    extra: dict = field(default_factory=dict)
 
-    def evaluate(self, user: str, result: AdaptResult, target) -> tuple[tuple, tuple, dict]:
-        """(predictions, class probabilities) of each test split and model statistics, computed once per adapted
-        model however many targets report them."""
-        done = self.evaluations.get(user)
-        if done is not None and done[0] is result:
-            return done[1]
-        model, example = result.model, target.test_seen.x[:1]
-        pred_seen = checked_predictions(model, target.test_seen.x, "seen")
-        unseen = checked_predictions(model, target.test_unseen.x, "unseen")
-        outputs = (pred_seen, unseen, model_stats(model, example))
-        if self.results.get(user) is result:
-            self.evaluations[user] = (result, outputs)
-        return outputs
+    def switch(self, user: str) -> None:
+        if user != self.user:
+            self.close()
+            self.user = user
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.session, self.evaluation, self.adapted, self.user = None, None, False, None
 
 
-def checked_predictions(model: torch.nn.Module, x: torch.Tensor, split: str,
-                        batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluation(msg: Message, method: str, classes: int, n_seen: int, n_unseen: int) -> Evaluation:
+    """Check the job process's logits and derive predictions and probabilities; any doubt fails the job."""
+    shape = tuple(msg.header.get("shape") or ())
+    if shape != (1, classes):
+        raise ValueError(f"method {method!r} returned a model whose output shape is {shape}, expected (1, {classes})")
+    t = msg.tensors
+    seen, unseen, again = t.get("seen"), t.get("unseen"), t.get("again")
+    for name, logits, n in (("seen", seen, n_seen), ("unseen", unseen, n_unseen)):
+        if logits is None or (n and tuple(logits.shape) != (n, classes)):
+            raise ValueError(f"method {method!r}: the model's logits on the {name} test windows have shape "
+                             f"{None if logits is None else tuple(logits.shape)}, expected ({n}, {classes})")
+    assert seen is not None and unseen is not None
+    out = [checked_predictions(seen, n_seen, "seen"), checked_predictions(unseen, n_unseen, "unseen")]
+    first = torch.cat([x for x, n in ((seen, n_seen), (unseen, n_unseen)) if n] or [torch.zeros(0, classes)])
+    why = transductive(first, again if again is not None else torch.zeros(0))
+    if why:
+        raise ValueError(f"method {method!r}: the model's predictions depend on the batch they are evaluated in "
+                         f"({why}); a personalized model must predict each window on its own (e.g. BatchNorm in "
+                         "eval mode, no statistics of the test batch)")
+    stats = msg.header.get("stats") or {}
+    check_model_stats(method, stats)
+    weights = {k[2:]: v for k, v in t.items() if k.startswith("w/")} if msg.header.get("cacheable") else None
+    return Evaluation(out[0], out[1], stats, msg.header.get("facts") or {}, weights)
+
+
+def checked_predictions(logits: torch.Tensor, n: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Class predictions and probabilities (softmax of the logits, (N, C)) on a test split; logits that are not
     finite fail the job (argmax of NaN is class 0, which would pass as a poor but real accuracy)."""
-    if not len(x):
+    if not n:
         return torch.zeros(0, dtype=torch.long), torch.zeros(0, 0)
-    with torch.no_grad():
-        logits = torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
     bad = int((~torch.isfinite(logits)).any(dim=1).sum())
     if bad:
-        raise ValueError(f"the personalized model's outputs are not finite on {bad} of {len(x)} test windows "
+        raise ValueError(f"the personalized model's outputs are not finite on {bad} of {n} test windows "
                          f"({split} context)")
     return logits.argmax(dim=1), torch.softmax(logits.to(torch.float64), dim=1)
-
-
-def check_model(model: torch.nn.Module, info: DatasetInfo, example: torch.Tensor, method: str) -> None:
-    for name, p in model.state_dict().items():
-        if p.is_floating_point() and not torch.isfinite(p).all():
-            raise ValueError(f"method {method!r} returned a model with non-finite weights in {name!r}")
-    with torch.no_grad():
-        out = model.eval()(example)
-    if tuple(out.shape) != (1, info.num_classes):
-        raise ValueError(f"method {method!r} returned a model whose output shape is {tuple(out.shape)}, "
-                         f"expected (1, {info.num_classes})")
-
-
-def model_stats(model: torch.nn.Module, example: torch.Tensor) -> dict[str, float]:
-    kb = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 1024
-    try:
-        flops = flops_per_window(model, example)
-    except Exception:
-        flops = math.nan
-    return {"params": count_params(model), "model_kb": kb, "flops": flops}
 
 
 def failed(job: JobSpec, exc: BaseException, stage: str) -> JobRecord:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import multiprocessing
+import os
 import signal
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -21,10 +22,10 @@ from typing import Callable, Iterator
 from ..console import one_line_warnings
 from ..plugins import Registry
 from ..records import JobRecord
+from ..sandbox import die_with_parent
 from ..suite import Suite
 from .nodes import Counters, Worker, WorkerSpec
 from .plan import Unit
-from .sandbox import die_with_parent
 
 Task = tuple[str, tuple]  # ("generic", (di, seed, backbone)) | ("prepare", (di, seed, mi)) | ("unit", (di, seed, mi, jobs))
 Result = tuple[list[JobRecord], Counters]
@@ -32,11 +33,13 @@ Result = tuple[list[JobRecord], Counters]
 _worker: Worker | None = None  # this worker process's nodes
 
 
-def init_worker(spec: WorkerSpec, cache_folder: str | None = None) -> None:
+def init_worker(spec: WorkerSpec, cache_folder: str | None = None, parent: int | None = None) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when to stop
     die_with_parent()  # a killed driver leaves no worker behind to finish its task and write the cache
     one_line_warnings()  # a dataset's warning reaches the terminal as the CLI shows it, not with a source line
+    if parent is not None and os.getppid() != parent:  # it died while this process was starting (importing torch)
+        os._exit(0)
     _worker = Worker.from_spec(spec, cache_folder)
 
 
@@ -109,7 +112,7 @@ def run_pool(spec: WorkerSpec, suite: Suite, registry: Registry, units: list[Uni
     graph = Graph(suite, registry, units)
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(max_workers=spec.workers, mp_context=ctx, initializer=init_worker,
-                             initargs=(spec,)) as pool:
+                             initargs=(spec, None, os.getpid())) as pool:
         pending: set[Future] = set()
         while graph.ready or pending:
             while graph.ready and len(pending) < spec.workers and not stop.requested:

@@ -8,7 +8,6 @@ run hooks. The same class runs a ``workers: 1`` suite in the driver's process.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import time
@@ -22,6 +21,7 @@ from ..api import DatasetInfo, Method, MethodContext, MethodState, Splits, UserD
 from ..models import build_backbone
 from ..plugins import Registry, get_registry
 from ..records import JobRecord, JobSpec
+from ..sandbox import ModelSpec, PrepareRequest, Sandbox, weights_bytes
 from ..suite import Resolved, Suite, parse_suite
 from ..training import accuracy, fit, make_optimizer, predict
 from .cache import WeightCache
@@ -31,7 +31,6 @@ from .job import JobNode
 from .keys import NodeKeys, generic_key, prepare_key
 from .leakage import check_splits
 from .limits import time_limit
-from .sandbox import Sandbox
 from .targets import Targets
 
 # stored with every job whatever `metrics:` lists: how its energy was obtained
@@ -80,6 +79,21 @@ class WorkerSpec:
     plugins: str  # the distributions the driver loaded, comma-separated
 
 
+def protected_paths(suite: Suite, results: str | Path) -> list[str]:
+    """What ``isolation: strict`` keeps a job's processes from reading: ``$HARBENCH_DATA``, every dataset's
+    ``path`` (and ``manifest``'s folder) and the results folder (its cache holds other methods' models)."""
+    out = [Path(results)]
+    if os.environ.get("HARBENCH_DATA"):
+        out.append(Path(os.environ["HARBENCH_DATA"]).expanduser())
+    for d in suite.datasets:
+        for key in ("path", "manifest"):
+            value = d.params.get(key)
+            if isinstance(value, str) and value:
+                path = Path(value).expanduser()
+                out.append(path.parent if key == "manifest" else path)
+    return [str(p.resolve()) for p in out]
+
+
 class Worker:
     def __init__(self, suite: Suite, registry: Registry, results: str | Path, *, workers: int = 1,
                  targets: Targets | None = None, cache: WeightCache | None = None,
@@ -96,7 +110,7 @@ class Worker:
         self.metrics = {m: registry.get("metric", m).cls() for m in names_}
         self.lock = HostLock(Path(locks or Path(results) / ".locks")).hold if workers > 1 else no_lock
         self.threads = suite.model.threads
-        self.sandbox = Sandbox(registry, suite.model.isolation)
+        self.sandbox = Sandbox(registry, suite.model.isolation, self.targets, protected_paths(suite, results))
         self._splits: dict[tuple, Splits] = {}
         self._generics: dict[tuple, tuple] = {}
         self._states: dict[tuple, tuple[Method, MethodState]] = {}
@@ -177,14 +191,18 @@ class Worker:
             return
         # measured targets first: they must run adapt themselves; estimated targets then reuse that result
         jobs = sorted(jobs, key=lambda j: (j.user, not self.targets.measured(j)))
-        shared = SharedAdapt({}, {}, "")
-        for job in jobs:
-            hw = self.targets.of(job)
-            exclusive = hw.measures_host and self.targets.measured(job)
-            shared.key = self.keys.adapt(di, seed, mi, job.user)
-            with self.lock(exclusive):
-                yield self.jobs.run(job, method, state, generic, generic_acc.get(job.user), splits, seed, shared,
-                                    self.counters)
+        shared = SharedAdapt()
+        try:
+            for job in jobs:
+                hw = self.targets.of(job)
+                exclusive = hw.measures_host and self.targets.measured(job)
+                shared.key = self.keys.adapt(di, seed, mi, job.user)
+                with self.lock(exclusive):
+                    rec = self.jobs.run(job, method, state, generic, generic_acc.get(job.user), splits, seed, shared,
+                                        self.counters)
+                yield rec
+        finally:  # the last user's job process ends with its unit
+            shared.close()
 
     def _skip_reason(self, method: Method, info: DatasetInfo, job: JobSpec) -> str | None:
         for cap in sorted(method.requires):
@@ -251,14 +269,15 @@ class Worker:
 
     def _compute_prepare(self, key: str, m: Resolved, method: Method, generic, splits: Splits,
                          seed: int) -> MethodState:
-        torch.manual_seed(seed)
-        ctx = MethodContext(seed=seed, info=splits.info)
+        info = splits.info
+        ctx = MethodContext(seed=seed, info=info)
         self.note(f"prepare of {m.name}{f'[{m.variant}]' if m.variant else ''} (seed {seed})")
         t0 = time.perf_counter()
-        state = method.prepare(copy.deepcopy(generic), splits.population, ctx)  # the shared model stays untouched
+        request = PrepareRequest(m.name, dict(method.params),
+                                 ModelSpec(method.backbone, info.channels, info.num_classes, weights_bytes(generic)),
+                                 splits.population, ctx, seed, self.threads)
+        state = self.sandbox.prepare(request)  # in a job process: its hooks and patches end with it
         self._timed("prepare", time.perf_counter() - t0)
-        if not isinstance(state, MethodState):
-            raise TypeError(f"method {m.name!r}: prepare() returned {type(state).__name__}, expected harbench.MethodState")
         self.cache.put("prepare", key, state.tensors, state.meta)
         self.counters.prepared += 1
         return state

@@ -7,7 +7,9 @@ import contextlib
 import inspect
 import json
 import math
+import os
 import signal
+import sys
 import tempfile
 import threading
 import types
@@ -76,21 +78,109 @@ class _Checker:
 
     def __call__(self, name: str, fn: Callable[[], str | None]) -> bool:
         if name == SHORT_RUN and self.report.failed:
-            self.report.checks.append(Check(name, False, "not run: fix the failures above first"))
+            self._add(Check(name, False, "not run: fix the failures above first"))
             return False
         try:
             detail = fn() or ""
-            self.report.checks.append(Check(name, True, detail))
+            self._add(Check(name, True, detail))
             return True
         except Exception as exc:  # the check's failure is the result, whatever raised it
-            self.report.checks.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
+            self._add(Check(name, False, f"{type(exc).__name__}: {exc}"))
             return False
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt from the plugin: fail the check, go on
+            self._add(Check(name, False, f"the plugin raised {type(exc).__name__}({exc})"))
+            return False
+
+    def _add(self, check: Check) -> None:
+        self.report.checks.append(check)
+        if _STREAM is not None:  # in the check's own process: the parent keeps every check that finished
+            _write_all(_STREAM, (json.dumps([check.name, check.passed, check.detail]) + "\n").encode())
 
     def finish(self) -> ConformanceReport:
         torch.set_num_threads(self._threads)
         if self.report.failed:
             raise ConformanceError(str(self.report))
         return self.report
+
+
+_STREAM: int | None = None  # the pipe to the parent, inside :func:`in_own_process`'s child
+
+
+def _in_own_process() -> bool:
+    return _STREAM is not None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+_DONE = "__checks finished__"
+
+
+def in_own_process(kind: str, name: str, body: Callable[[], Any]) -> ConformanceReport:
+    """Run ``body`` (which runs its checks with a :class:`_Checker`) in a process of its own, and report here.
+
+    A plugin that ends its process (``sys.exit`` escaping, ``os._exit``, a signal, killing its parent) would
+    otherwise end the plugin author's pytest, with status 0 and no output for ``os._exit(0)``. Here the checks run
+    in a grandchild whose parent is a sacrificial subreaper: the report keeps every check that finished and fails
+    with how the process ended; what the plugin started is killed with it. POSIX only; elsewhere in-process."""
+    if not hasattr(os, "fork"):
+        return body()
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the sacrificial parent: a subreaper that waits for the checks and kills what they left
+        os.close(read)
+        os._exit(_middle(write, body))
+    os.close(write)
+    chunks = []
+    with os.fdopen(read, "rb") as f:
+        for chunk in iter(lambda: f.read(65536), b""):
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    report, done = ConformanceReport(kind, name), False
+    for line in b"".join(chunks).decode(errors="replace").splitlines():
+        try:
+            check_name, passed, detail = json.loads(line)
+        except ValueError:
+            continue
+        if check_name == _DONE:
+            done = True
+            continue
+        report.checks.append(Check(str(check_name), bool(passed), str(detail)))
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    if not done:
+        how = f"was killed by signal {code - 128}" if code >= 128 else f"exited with status {code}"
+        report.checks.append(Check("runs to the end", False, f"the process running the checks {how} before they "
+                                   "finished (did the plugin call os._exit, raise a signal or kill a process?)"))
+    if report.failed:
+        raise ConformanceError(str(report))
+    return report
+
+
+def _middle(write: int, body: Callable[[], Any]) -> int:
+    from ..sandbox.reaper import become_subreaper, die_with_parent, reap_all
+
+    global _STREAM
+    die_with_parent()
+    become_subreaper()
+    pid = os.fork()
+    if pid == 0:  # the checks
+        die_with_parent()
+        _STREAM = write
+        try:
+            body()
+        except ConformanceError:
+            pass
+        except BaseException as exc:  # noqa: BLE001 -- reported to the parent as a failed check
+            _write_all(write, (json.dumps(["runs to the end", False, f"{type(exc).__name__}: {exc}"]) + "\n").encode())
+        _write_all(write, (json.dumps([_DONE, True, ""]) + "\n").encode())
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    reap_all()
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
 def _require(condition: bool, message: str) -> None:

@@ -31,6 +31,8 @@ from ..models import BACKBONES
 from ..run import CAPABILITIES
 from ..run.cache import WeightCache
 from ..run.stream import label_free_stream
+from ..sandbox import transductive
+from ..sandbox.child import second_batch
 from .core import (
     FAST_CPU,
     SHORT_RUN,
@@ -41,11 +43,13 @@ from .core import (
     _check_plugin_class,
     _Checker,
     _fingerprint,
+    _in_own_process,
     _require,
     _same,
     _short_run,
     _time_limit,
     _tiny_splits,
+    in_own_process,
 )
 
 # ---------------------------------------------------------------------------------------------- methods
@@ -55,8 +59,13 @@ def check_method(cls: type[Method], params: dict[str, Any] | None = None, timeou
     """Check a :class:`harbench.Method`; ``params`` should make it cheap (e.g. ``{"epochs": 1}``).
 
     ``timeout_s`` bounds each prepare and adapt on the tiny data (a hang fails the check instead of the test run).
+    The checks run in a process of their own (:func:`in_own_process`): a method that ends its process fails.
     """
     params = dict(params or {})
+    return in_own_process("method", getattr(cls, "name", repr(cls)), lambda: _check_method(cls, params, timeout_s))
+
+
+def _check_method(cls: type[Method], params: dict[str, Any], timeout_s: float) -> ConformanceReport:
     check = _Checker("method", getattr(cls, "name", repr(cls)))
     if not check("interface", lambda: _method_interface(cls, params)):
         return check.finish()
@@ -67,6 +76,7 @@ def check_method(cls: type[Method], params: dict[str, Any] | None = None, timeou
         return check.finish()
     if run.skipped:
         return check.finish()
+    check("predictions do not depend on the batch", run.independent_of_batch)
     check("does not modify its inputs", run.inputs_untouched)
     check("adapts a second user", run.second_user)
     check("deterministic for a fixed seed", run.deterministic)
@@ -152,6 +162,7 @@ class _MethodRun:
         self.user = self._user(self.splits, self.method)
         self.adapt_before = self.user.adapt.x.clone()
         result = self._adapt(self.method, self.generic, self.state, self.user)
+        _no_leftover_processes()
         _require(isinstance(result, AdaptResult), f"adapt() returned {type(result).__name__}, expected AdaptResult")
         _require(isinstance(result.facts, AdaptFacts), "AdaptResult.facts must be a harbench.AdaptFacts")
         info = self.splits.info
@@ -162,9 +173,28 @@ class _MethodRun:
         for name, t in result.model.state_dict().items():
             _require(not t.is_floating_point() or bool(torch.isfinite(t).all()), f"non-finite weights in {name!r}")
         json.dumps(result.facts.extra)  # facts are stored as JSON
+        self.result = result
         self.predictions = self._predictions(result)
         self.weights = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
         return f"{result.facts.optimizer_steps} optimizer step(s), {result.facts.params_trained} parameter(s) trained"
+
+    def independent_of_batch(self) -> str:
+        """The runner evaluates every model twice (in order in one batch; reversed in batches of at most 32 and half the windows) and fails a job
+        whose logits differ beyond float tolerance: a model must not use the test batch's statistics."""
+        target = list(self.splits.targets.values())[0]
+        x = torch.cat([target.test_seen.x, target.test_unseen.x])
+        model = self.result.model.eval()
+        with torch.no_grad():
+            first = model(x)
+            order = torch.arange(len(x) - 1, -1, -1)
+            size = second_batch(len(x))
+            parts = [model(x[order[i : i + size]]) for i in range(0, len(x), size)]
+        again = torch.empty_like(first)
+        again[order] = torch.cat(parts)
+        why = transductive(first, again)
+        _require(why is None, f"the adapted model's predictions depend on the batch they are evaluated in ({why}); "
+                 "predict each window on its own (BatchNorm in eval mode, no statistics of the test batch)")
+        return ""
 
     def second_user(self) -> str:
         user = self._user(self.splits, self.method, index=1)
@@ -239,6 +269,25 @@ class _MethodRun:
         _require(torch.equal(again, self.predictions), "the adapted model changed when only test windows"
                  + (" or adapt labels" if self.method.label_free else "") + " changed: the method uses data it must not see")
         return "label-free: adapt labels withheld" if self.method.label_free else "only the adapt context is used"
+
+
+def _no_leftover_processes() -> None:
+    """Every process a method starts must end before its call returns: the runner kills what is left and refuses
+    to measure beside it. Orphans re-parent to the checks' subreaper parent (see :func:`in_own_process`)."""
+    import signal
+
+    from ..sandbox.reaper import descendants
+
+    me = os.getpid()
+    top = os.getppid() if _in_own_process() else me
+    left = [p for p in descendants(top) if p != me]
+    for p in left:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _require(not left, f"prepare() or adapt() left {len(left)} process(es) running (pids {left[:5]}); every process "
+             "a method starts must end before it returns (the runner kills them and refuses to measure beside them)")
 
 
 def adapt_digest(cls: type[Method], params: dict[str, Any]) -> str:

@@ -8,10 +8,15 @@ import time
 from harbench import AdaptResult, Method, hookimpl
 
 
-def _host_pid() -> int:
-    """adapt runs in a sandbox process whose parent (the zygote) was forked from the host: the worker."""
-    with open(f"/proc/{os.getppid()}/stat") as f:
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _host_pid() -> int:
+    """adapt runs in a job process forked from the zygote, forked from the sandbox's root, forked from the host:
+    the worker."""
+    return _parent(_parent(os.getppid()))
 
 
 class CrashOnce(Method):

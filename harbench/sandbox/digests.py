@@ -1,21 +1,14 @@
-"""What crosses the device boundary: the generic weights and the adapt result serialised (safetensors bytes and
-a small skeleton), and the digests of a model and a prepared state that prove ``adapt`` changed neither."""
+"""Digests of a model and a prepared state (what ``adapt`` must leave unchanged) and the generic weights' bytes."""
 
 from __future__ import annotations
 
-import copy
-import pickle
 from typing import Any
 
 import torch
-from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from ..api import AdaptResult, MethodState
-from .cache import tensors_digest
-
-# ------------------------------------------------------------------------------------------------- digests
-
+from ..api import MethodState
+from ..run.cache import tensors_digest
 
 _ATTR_TYPES = (bool, int, float, str, type(None))
 
@@ -57,31 +50,8 @@ def state_digest(state: MethodState) -> dict[str, str]:
 
 
 def weights_bytes(model: torch.nn.Module) -> bytes:
-    """What an :class:`AdaptRequest` carries of the generic model (independent copies of every tensor)."""
+    """What a request carries of the generic model (independent copies of every tensor)."""
     return safetensors_save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()})
-
-
-def pack_result(result: AdaptResult) -> tuple:
-    """The reply of a job: the result with its model as a weightless skeleton (meta tensors) plus its weights as
-    safetensors bytes — milliseconds, where pickling every tensor took ~100 ms inside the measured region.
-    Models with non-persistent buffers or shared tensors are pickled whole."""
-    model = result.model
-    try:
-        if any(m._non_persistent_buffers_set for m in model.modules()):
-            raise ValueError("non-persistent buffers")
-        weights = safetensors_save({k: v.detach().contiguous() for k, v in model.state_dict().items()})
-        skeleton = copy.deepcopy(model).to("meta")
-        packed = pickle.dumps(AdaptResult(skeleton, result.facts), protocol=pickle.HIGHEST_PROTOCOL)
-        return ("result", packed, weights)
-    except Exception:
-        return ("result", pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), None)
-
-
-def unpack_result(packed: bytes, weights: bytes | None) -> AdaptResult:
-    result = pickle.loads(packed)
-    if weights is not None:
-        result.model.load_state_dict(safetensors_load(weights), assign=True)
-    return result
 
 
 def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
