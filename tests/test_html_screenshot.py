@@ -46,11 +46,15 @@ FIGURES_SCRIPT = """() => {
 
 OVERFLOW = """() => {
     const doc = document.documentElement, view = doc.clientWidth;
-    const boxes = [...document.querySelectorAll('table, figure svg, h2, h3, p, details')].map(e => {
+    // a table inside a .scroll box (the plugins' wide summary tables) scrolls inside it, not the page: the box
+    // must fit; the decision view's tables are in no such box and must fit whole
+    const boxes = [...document.querySelectorAll('table, figure svg, h2, h3, p, details, .scroll')]
+        .filter(e => !e.parentElement.closest('.scroll')).map(e => {
         const r = e.getBoundingClientRect();
         return {tag: e.tagName, text: (e.textContent || '').slice(0, 40), right: r.right, left: r.left,
                 clipped: e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'hidden'}; });
-    return {pageWidth: doc.scrollWidth, viewport: view,
+    const decision = [...document.querySelectorAll('#decision table')].map(t => ({right: t.getBoundingClientRect().right}));
+    return {pageWidth: doc.scrollWidth, viewport: view, decision: decision,
             outside: boxes.filter(b => b.right > view + 1 || b.left < -1), clipped: boxes.filter(b => b.clipped)};
 }"""
 
@@ -83,6 +87,7 @@ def test_html_report_at_the_default_suites_size_fits_1366_px(tmp_path):
 
     default_suite_store(tmp_path / "r")
     layout = _render(tmp_path / "r", tmp_path, OVERFLOW, "default.png")
+    assert layout["decision"] and all(b["right"] <= layout["viewport"] for b in layout["decision"]), layout
     assert layout["pageWidth"] <= layout["viewport"], layout["outside"][:5]
     assert not layout["outside"], layout["outside"][:5]
     assert not layout["clipped"], layout["clipped"][:5]
