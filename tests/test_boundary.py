@@ -64,21 +64,36 @@ def numbers(rows, methods=("generic", "finetune-last")):
     return out
 
 
+def cli_run(text: str, results: Path) -> dict:
+    """A run as a user starts it: a fresh ``harbench run`` process (whose sandbox root is forked before any data
+    exists in it), with the planted plugin from the fixture's environment."""
+    (results.parent / f"{results.name}.yaml").write_text(text)
+    done = subprocess.run([sys.executable, "-m", "harbench.cli", "run", str(results.parent / f"{results.name}.yaml"),
+                           "--results", str(results), "-q"], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    store = Store(results)
+    return {(r["method"], r["user"], r["hardware"]): r for r in store.job_rows(int(store.resolve_run("latest")["id"]))}
+
+
 def test_global_changes_and_spies_in_prepare_and_the_model_reach_nothing(cheats, tmp_path):
     """Hooks, monkeypatches, dtype, threads and RNG set in prepare or adapt end with their job's process; the
     test splits are not in prepare's process nor where the model is evaluated; a model's pickling hooks never run
-    in the host. Every clean job's numbers are identical to a clean run's, cold and warm."""
-    _, clean = run(cheats, suite(CLEAN), tmp_path / "clean")
+    in the host. Every clean job's numbers are identical to a clean run's, cold and warm.
+
+    The runs are fresh ``harbench run`` processes: run in-process inside a pytest worker, the sandbox's root would
+    be forked from a process that still holds earlier tests' data (the spy once found some in the full suite)."""
+    clean = cli_run(suite(CLEAN), tmp_path / "clean")
     cheaters = ["cheat-prepare-hook", "cheat-prepare-patches", "cheat-prepare-spy", "cheat-model-spy"]
     text = suite(cheaters + CLEAN)  # the cheats run first, in the same host process and sandbox
-    _, dirty = run(cheats, text, tmp_path / "dirty")
+    dirty = cli_run(text, tmp_path / "dirty")
     assert numbers(dirty) == numbers(clean)
     spy = [r for k, r in dirty.items() if k[0] == "cheat-prepare-spy"]
-    assert spy and all(r["status"] == "ok" and r["facts"]["found"] == 0 and r["facts"]["labels"] == 0 for r in spy)
+    assert spy and all(r["status"] == "ok" and r["facts"]["found"] == 0 and r["facts"]["labels"] == 0 for r in spy), [(r["status"], r["error"], r["facts"]) for r in spy]
     generic = {k[1]: r["acc_seen"] for k, r in dirty.items() if k[0] == "generic"}
     thief = {k[1]: r["acc_seen"] for k, r in dirty.items() if k[0] == "cheat-model-spy"}
     assert thief == generic  # found no labels: it answered as the generic model does
-    _, warm = run(cheats, text, tmp_path / "dirty")  # the cache serves the same clean numbers
+    warm = cli_run(text, tmp_path / "dirty")  # the cache serves the same clean numbers
     assert numbers(warm) == numbers(clean)
 
 
