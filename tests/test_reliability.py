@@ -204,7 +204,7 @@ def test_a_ray_worker_lost_mid_job_is_retried(registry, tmp_path, monkeypatch):
     suite = parse_suite(tiny_suite(methods="[crash-once]").replace("target_users: 2", "target_users: 1"), "t.yaml", registry)
     from harbench.run import Runner
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,  # never the other test's cluster
              runtime_env={"env_vars": {"PYTHONPATH": plugin_dir, "CRASH_MARKER": str(tmp_path / "crashed")}})
     try:
         summary = Runner(suite, registry, Store(tmp_path / "r"), workers=1, executor="ray").run()
