@@ -26,16 +26,22 @@ def _bad(value: Any, signed: bool = False) -> bool:
     return not math.isfinite(value) or (not signed and value < 0)
 
 
-def check_phase_cost(plugin: str, phase: str, cost: Any) -> None:
-    """Seconds, gross joules and peak memory finite and >= 0; net joules (gross minus idle power) finite."""
-    for name in ("seconds", "joules", "peak_mb"):
+def _check_costs(plugin: str, what: str, cost: Any, names: tuple[str, ...], net: str) -> None:
+    """``names`` finite and >= 0, the net figure ``net`` (gross minus idle power) finite: one rule for a phase's
+    cost and an inference's."""
+    for name in names:
         value = getattr(cost, name)
         if _bad(value):
-            raise OutputRejected(f"hardware target {plugin!r} reported {phase} {name} = {value!r}; expected a finite "
+            raise OutputRejected(f"hardware target {plugin!r} reported {what} {name} = {value!r}; expected a finite "
                                  "number >= 0")
-    if _bad(cost.joules_net, signed=True):
-        raise OutputRejected(f"hardware target {plugin!r} reported {phase} joules_net = {cost.joules_net!r}; "
+    if _bad(getattr(cost, net), signed=True):
+        raise OutputRejected(f"hardware target {plugin!r} reported {what} {net} = {getattr(cost, net)!r}; "
                              "expected a finite number")
+
+
+def check_phase_cost(plugin: str, phase: str, cost: Any) -> None:
+    """Seconds, gross joules and peak memory finite and >= 0; net joules (gross minus idle power) finite."""
+    _check_costs(plugin, phase, cost, ("seconds", "joules", "peak_mb"), "joules_net")
 
 
 def check_inference_cost(plugin: str, cost: Any) -> None:
@@ -46,14 +52,7 @@ def check_inference_cost(plugin: str, cost: Any) -> None:
     if bad is not None or any(s is None for s in samples):
         raise OutputRejected(f"hardware target {plugin!r} reported an inference latency of {bad!r} s; expected "
                              "finite numbers >= 0")
-    for name in ("joules_per_window", "peak_mb"):
-        value = getattr(cost, name)
-        if _bad(value):
-            raise OutputRejected(f"hardware target {plugin!r} reported inference {name} = {value!r}; expected a "
-                                 "finite number >= 0")
-    if _bad(cost.joules_net_per_window, signed=True):
-        raise OutputRejected(f"hardware target {plugin!r} reported inference joules_net_per_window = "
-                             f"{cost.joules_net_per_window!r}; expected a finite number")
+    _check_costs(plugin, "inference", cost, ("joules_per_window", "peak_mb"), "joules_net_per_window")
 
 
 def check_model_stats(method: str, stats: dict[str, Any]) -> None:
