@@ -39,7 +39,8 @@ budget_option = click.option("--budget", "budgets", multiple=True, metavar="METR
 
 set_option = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
                           help="override the suite at a dotted path, list entries by name (YAML value; repeatable): "
-                               "--set seeds=[0] --set methods.tbft.params.block=[fc,all]")
+                               "--set seeds=[0] --set methods.tbft.params.block=[fc,all]; ~ removes a list entry: "
+                               "--set methods.smldist=~")
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 results_option = click.option("--results", "results", default=DEFAULT_RESULTS, show_default=True,
                               type=click.Path(file_okay=False), help="folder of the results store and cache")
@@ -291,12 +292,19 @@ def export(run: str, results: str, fmt: str, output: str) -> None:
 @results_option
 @click.option("-o", "--output", required=True, type=click.Path(), help="the bundle folder to write")
 @click.option("--csv", is_flag=True, help="also write each run's jobs as CSV (for spreadsheets; several times larger)")
+@click.option("--pool", is_flag=True, help="the runs are folds of one study (different targets): harbench claims "
+                                           "judges their rows together")
 @bad_input
-def publish(runs: tuple[str, ...], results: str, output: str, csv: bool) -> None:
+def publish(runs: tuple[str, ...], results: str, output: str, csv: bool, pool: bool) -> None:
     """Write RUNS (default: latest) as a bundle others can open: Parquet rows and samples, and a manifest."""
     from .results.bundle import publish as write_bundle
 
-    published = write_bundle(Store(results), list(runs), output, csv=csv)
+    if pool:  # refused before anything is written when two runs share a target (claims could not pool them)
+        from .results.claim_tables import pool_rows
+
+        store = Store(results)
+        pool_rows([(f"run {r}", store.job_rows(int(store.resolve_run(r)["id"]))) for r in runs or ["latest"]])
+    published = write_bundle(Store(results), list(runs), output, csv=csv, pool=pool)
     jobs = ", ".join(f"run {i}: {n} jobs" for i, n in published.runs.items())
     click.echo(f"wrote {published.folder} ({jobs}); read it with --results {published.folder}")
 
@@ -304,12 +312,14 @@ def publish(runs: tuple[str, ...], results: str, output: str, csv: bool) -> None
 @main.command()
 @click.argument("bundles", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json", "latex"]), default="markdown", show_default=True)
+@click.option("--pool", is_flag=True, help="judge every run given together (folds of one study whose targets "
+                                           "differ); a bundle published with --pool is always read pooled")
 @bad_input
-def claims(bundles: tuple[str, ...], fmt: str) -> None:
+def claims(bundles: tuple[str, ...], fmt: str, pool: bool) -> None:
     """Print the paper claim tables of BUNDLES (every run of a bundle; a results folder: its latest run)."""
     from .results.claim_tables import gather, render
 
-    click.echo(render(gather(bundles), fmt), nl=False)
+    click.echo(render(gather(bundles, pool=pool), fmt), nl=False)
 
 
 @main.command()

@@ -69,7 +69,8 @@ def apply_overrides(text: str, sets: Sequence[str], source: str) -> str:
 
     ``PATH`` is dotted through the suite document; a list entry is addressed by its ``name`` (``methods.tbft``:
     the entry ``tbft`` or ``{name: tbft, ...}``) or by its index; a missing mapping key is created. ``VALUE`` is
-    parsed as YAML (``[fc,all]`` is a list, ``0.5`` a number). A bad override is a :class:`SuiteError` naming it.
+    parsed as YAML (``[fc,all]`` is a list, ``0.5`` a number); ``~`` (null) on a list entry removes it
+    (``methods.smldist=~``: the suite without that method). A bad override is a :class:`SuiteError` naming it.
     """
     from .suite import SuiteError  # pydantic: only when a suite is read
 
@@ -116,7 +117,10 @@ def _set(node: Any, keys: list[str], value: Any, item: str, source: str) -> None
                 raise SuiteError(source, [(f"--set {item}", f"{where}: no entry named {key!r}; entries: "
                                                             f"{', '.join(str(n) for n in names)}")])
             if last:
-                node[index] = value
+                if value is None:  # `--set methods.smldist=~`: the entry leaves the list
+                    del node[index]
+                else:
+                    node[index] = value
                 return
             if isinstance(node[index], str):  # `- tbft` becomes `- {name: tbft}` to take parameters
                 node[index] = {"name": node[index]}

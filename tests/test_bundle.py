@@ -229,7 +229,59 @@ def test_claims_reads_bundles_in_three_formats(published):
     assert md.exit_code == 0, md.output
     assert f"## bundle: run {ids[0]} (suite0, 30 jobs" in md.output
     data = json.loads(_cli("claims", str(out), "--format", "json").output)
-    assert [d["run"] for d in data] == ids
+    assert [d["runs"] for d in data] == [[i] for i in ids]
     assert all(d["bundle_digest"] == json.loads((out / MANIFEST).read_text())["manifest_digest"] for d in data)
     assert _cli("claims", str(out), "--format", "latex").exit_code == 0
     assert "not a bundle" in _one_line(_cli("claims", str(out / "nothere")))
+
+
+def _folds(folder: Path) -> tuple[Store, list[int]]:
+    """Two runs of one study in folds: the same suite, different target users (u0-u1, then u2-u4)."""
+    store = Store(folder)
+    ids = []
+    for fold, users in enumerate((USERS[:2], USERS[2:])):
+        run_id = store.start_run("study", "study.yaml", f"name: study\n# fold {fold}\n", f"hash{fold}",
+                                 {"jobs_planned": 2 * len(users), "hardware": {"cpu": {}}})
+        items = []
+        for user in users:
+            for seed in (0, 1):
+                spec = JobSpec("synthetic-drift", {"users": 5}, "generic", {}, "", "cpu", {}, seed, user)
+                items.append((JobRecord(spec, "ok", mode="measured", metrics={"acc_seen": 0.5}), {}, {}))
+        store.add_jobs(run_id, items)
+        store.finish_run(run_id, "complete")
+        ids.append(run_id)
+    return store, ids
+
+
+def test_folds_published_with_pool_are_judged_together(tmp_path, monkeypatch):
+    import harbench.results.report as report
+
+    def users_summary(rows, registry=None):  # a stand-in plugin summary: how many users its rows hold
+        return [{"title": "users", "headers": ["users", "jobs"], "rows": [[len({r["user"] for r in rows}), len(rows)]]}]
+
+    monkeypatch.setattr(report, "paper_summaries", users_summary)
+    store, ids = _folds(tmp_path / "results")
+    out = tmp_path / "pooled"
+    res = _cli("publish", *map(str, ids), "--pool", "--results", str(store.folder), "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / MANIFEST).read_text())["pool"] is True
+    data = json.loads(_cli("claims", str(out), "--format", "json").output)
+    assert [(d["runs"], d["pooled"], d["tables"][0]["rows"]) for d in data] == [(ids, True, [[5, 10]])]
+    assert f"## pooled: runs {ids[0]}, {ids[1]} pooled (study, 10 jobs" in _cli("claims", str(out)).output
+    # the same runs unpooled: one table per run; --pool pools an unpooled bundle too
+    plain = tmp_path / "plain"
+    assert _cli("publish", *map(str, ids), "--results", str(store.folder), "-o", str(plain)).exit_code == 0
+    data = json.loads(_cli("claims", str(plain), "--format", "json").output)
+    assert [d["tables"][0]["rows"] for d in data] == [[[2, 4]], [[3, 6]]]
+    data = json.loads(_cli("claims", str(plain), "--pool", "--format", "json").output)
+    assert [d["tables"][0]["rows"] for d in data] == [[[5, 10]]]
+
+
+def test_runs_that_share_a_target_are_never_pooled(published, tmp_path):
+    store, ids, out = published  # both runs hold every user: pooling would count each job twice
+    line = _one_line(_cli("publish", *map(str, ids), "--pool", "--results", str(store.folder), "-o",
+                          str(tmp_path / "p")))
+    assert f"cannot pool run {ids[0]} and run {ids[1]}: both hold the generic job of user 'u0'" in line
+    assert not (tmp_path / "p").exists()
+    line = _one_line(_cli("claims", str(out), "--pool"))
+    assert f"cannot pool bundle run {ids[0]} and bundle run {ids[1]}" in line

@@ -53,6 +53,8 @@ def test_set_overrides_by_dotted_path_and_list_entry_name():
         apply_overrides(SUITE, ["methods.tbft.params.block=[fc]"], "s.yaml")
     with pytest.raises(SuiteError, match="PATH=VALUE"):
         apply_overrides(SUITE, ["seeds"], "s.yaml")
+    doc = yaml.safe_load(apply_overrides(SUITE, ["methods.finetune-last=~"], "s.yaml"))
+    assert doc["methods"] == ["generic"]  # `~` removes a list entry (a suite without that method)
 
 
 def test_set_on_validate_and_dry_run(write_suite, tmp_path):

@@ -66,13 +66,14 @@ def is_bundle(path: str | Path) -> bool:
 
 
 def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: Any = None,
-            csv: bool = False) -> Published:
+            csv: bool = False, pool: bool = False) -> Published:
     """Write the runs ``refs`` (ids, suite names, ``latest``) of ``store`` as a bundle in ``out``.
 
     The bundle is written into a temporary folder beside ``out`` and renamed into place when complete: a failure
     (a damaged record met half-way) leaves no half-written bundle. An existing ``out`` is replaced only when it is
     a bundle (never some other folder). ``csv``: also each run's jobs as ``jobs.csv`` (several times the Parquet's
-    size: the provenance column is JSON text in every row)."""
+    size: the provenance column is JSON text in every row). ``pool``: the runs are folds of one study (their
+    targets differ) and ``harbench claims`` judges them together (the manifest's ``pool``; claim_tables)."""
     from .export import export_row, run_columns, write_stream
 
     out = Path(out)
@@ -112,7 +113,7 @@ def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: 
             if csv:  # for a spreadsheet: harbench export's CSV
                 write_stream(plain, "csv", folder / "jobs.csv", columns)
             _write_samples(store, run_id, folder / "samples.parquet")
-        manifest = _manifest(partial, runs, counts)
+        manifest = _manifest(partial, runs, counts, pool)
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
@@ -156,7 +157,7 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _manifest(folder: Path, runs: list[dict[str, Any]], counts: dict[int, int]) -> dict[str, Any]:
+def _manifest(folder: Path, runs: list[dict[str, Any]], counts: dict[int, int], pool: bool = False) -> dict[str, Any]:
     from importlib.metadata import version  # (not harbench.__version__: harbench's own functions import this module)
 
     entries = []
@@ -172,6 +173,8 @@ def _manifest(folder: Path, runs: list[dict[str, Any]], counts: dict[int, int]) 
     manifest = {"kind": KIND, "format": FORMAT, "harbench": version("harbench"), "created": time.time(),
                 "plugins": _plugin_versions(), "git_commit": _git_commit(), "machine": _machine(),
                 "runs": entries, "files": files}
+    if pool:
+        manifest["pool"] = True
     manifest["manifest_digest"] = _manifest_digest(manifest)
     return manifest
 

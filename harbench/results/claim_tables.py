@@ -4,6 +4,14 @@ The tables are the plugins' own summaries (``harbench_report_summary``, through 
 the hook ``harbench report`` prints): this module computes no statistic, it only gathers each run's answers and
 renders them. The Markdown output is what ``docs/claims/*.md`` holds; a test regenerates those pages from the
 committed bundles and fails when one differs (so a page never states a table the bundle does not give).
+
+**Pooling.** A study too large for one run is run in folds (the population rotated so that every subject is a
+target once: ``docs/fidelity-round-3.md``). Its runs are *pooled*: their rows are concatenated and each plugin's
+summary judges them once, so a claim's users are every fold's targets. The summaries key a user by dataset,
+dataset parameters, seed and user, so pooling is sound only when no (dataset, parameters, method, parameters,
+hardware, seed, user) job is in two runs; :func:`pool_rows` refuses that in one line. A bundle published with
+``harbench publish --pool`` says so in its manifest (``pool: true``) and is always read pooled; ``harbench claims
+--pool`` pools whatever it is given.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ class RunClaims:
     """One run's claim tables: the plugins' summaries of its rows, and what identifies the run."""
 
     source: str  # the bundle's (or results folder's) name
-    run_id: int
+    run_ids: tuple[int, ...]  # one run, or the runs pooled into these tables
     suite: str
     suite_hash: str | None
     jobs: int
@@ -31,17 +39,21 @@ class RunClaims:
     tables: list[dict[str, Any]]
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "run": self.run_id, "suite": self.suite, "suite_hash": self.suite_hash,
+        return {"source": self.source, "runs": list(self.run_ids), "pooled": len(self.run_ids) > 1,
+                "suite": self.suite, "suite_hash": self.suite_hash,
                 "jobs": self.jobs, "bundle_digest": self.digest, "tables": self.tables}
 
 
-def gather(paths: Sequence[str | Path], registry: Any = None) -> list[RunClaims]:
-    """The claim tables of every run of every bundle in ``paths`` (a store: its latest run)."""
+def gather(paths: Sequence[str | Path], registry: Any = None, pool: bool = False) -> list[RunClaims]:
+    """The claim tables of every run of every bundle in ``paths`` (a store: its latest run).
+
+    ``pool``: every run of every path judged together (one set of tables); otherwise a bundle published with
+    ``--pool`` is judged as one, and any other run alone."""
+    from .bundle import MANIFEST, BundleError, is_bundle
     from .report import paper_summaries
 
+    pooled: list[tuple[RunSource, dict[str, Any] | None, int]] = []
     out = []
-    from .bundle import MANIFEST, BundleError, is_bundle
-
     for path in paths:
         if not is_bundle(path) and not (Path(path) / "harbench.sqlite").is_file():
             raise BundleError(f"{path}: not a bundle (a folder with {MANIFEST}, written by harbench publish) nor a "
@@ -49,13 +61,52 @@ def gather(paths: Sequence[str | Path], registry: Any = None) -> list[RunClaims]
         source = open_results(path)
         manifest = getattr(source, "manifest", None)
         runs = [r["id"] for r in manifest["runs"]] if manifest else [source.resolve_run("latest")["id"]]
+        if pool:
+            pooled += [(source, manifest, int(r)) for r in sorted(runs)]
+            continue
+        if manifest and manifest.get("pool"):
+            out.append(_judge([(source, manifest, int(r)) for r in sorted(runs)], registry, paper_summaries))
+            continue
         for run_id in sorted(runs):
-            run = source.resolve_run(run_id)
-            rows = source.job_rows(int(run_id))
-            tables = [_plain(t) for t in paper_summaries(rows, registry)]
-            out.append(RunClaims(_name(source), int(run_id), str(run["suite"]), run["suite_hash"], len(rows),
-                                 manifest.get("manifest_digest") if manifest else None, tables))
+            out.append(_judge([(source, manifest, int(run_id))], registry, paper_summaries))
+    if pooled:
+        out.append(_judge(pooled, registry, paper_summaries))
     return out
+
+
+def _judge(runs: list[tuple[RunSource, dict[str, Any] | None, int]], registry: Any, summaries: Any) -> RunClaims:
+    """One set of claim tables over the rows of ``runs`` (a single run, or several pooled)."""
+    parts = [(f"{_name(source)} run {run_id}", source.job_rows(run_id)) for source, _, run_id in runs]
+    rows = pool_rows(parts) if len(parts) > 1 else parts[0][1]
+    source, manifest, first = runs[0]
+    run = source.resolve_run(first)
+    names = list(dict.fromkeys(_name(s) for s, _, _ in runs))
+    suites = list(dict.fromkeys(str(s.resolve_run(r)["suite"]) for s, _, r in runs))
+    hashes = {s.resolve_run(r)["suite_hash"] for s, _, r in runs}
+    digests = {m.get("manifest_digest") for _, m, _ in runs if m}
+    tables = [_plain(t) for t in summaries(rows, registry)]
+    return RunClaims(", ".join(names), tuple(r for _, _, r in runs), " + ".join(suites),
+                     run["suite_hash"] if len(hashes) == 1 else None, len(rows),
+                     digests.pop() if len(digests) == 1 and len(names) == 1 else None, tables)
+
+
+def pool_rows(parts: Sequence[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """The rows of several runs as one list; a job that two runs both hold is refused (it would count twice)."""
+    seen: dict[tuple, str] = {}
+    rows: list[dict[str, Any]] = []
+    for label, part in parts:
+        for row in part:
+            key = tuple(json.dumps(row.get(c), sort_keys=True, default=str) for c in POOL_KEY)
+            if key in seen:
+                raise ValueError(f"cannot pool {seen[key]} and {label}: both hold the {row.get('method')} job of user "
+                                 f"{row.get('user')!r}, seed {row.get('seed')} on {row.get('dataset')} (the same "
+                                 "targets in two runs would count twice; pool runs whose targets differ, e.g. folds)")
+            seen[key] = label
+        rows += part
+    return rows
+
+
+POOL_KEY = ("dataset", "dataset_params", "method", "method_params", "variant", "hardware", "seed", "user")
 
 
 def _name(source: RunSource) -> str:
@@ -81,7 +132,10 @@ def render(claims: Sequence[RunClaims], fmt: str) -> str:
 
 def _heading(c: RunClaims) -> str:
     digest = f", bundle digest `{c.digest[:12]}`" if c.digest else ""
-    return f"{c.source}: run {c.run_id} ({c.suite}, {c.jobs} jobs, suite hash `{(c.suite_hash or '—')[:12]}`{digest})"
+    runs = (f"run {c.run_ids[0]}" if len(c.run_ids) == 1
+            else f"runs {', '.join(str(r) for r in c.run_ids)} pooled")
+    suite_hash = f", suite hash `{c.suite_hash[:12]}`" if c.suite_hash else ""
+    return f"{c.source}: {runs} ({c.suite}, {c.jobs} jobs{suite_hash}{digest})"
 
 
 def _markdown(claims: Sequence[RunClaims]) -> str:

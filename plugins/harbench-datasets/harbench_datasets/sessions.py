@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Sequence
 
 from harbench import DatasetInfo, Param, Splits
 
-from .attributes import order_users, parse_conditions
+from .attributes import matches, order_users, parse_conditions
 from .base import _SPLIT_ONLY, Parsed, RealDataset
 from .segments import Segment
 from .splitting import build_splits
@@ -30,6 +30,10 @@ def session_parameters(*, min_purity: float = 0.5, max_gap_s: float = 0.5, attri
                          f"{f' (attributes: {attributes})' if attributes else ''}; empty = anyone", type=list[str]),
         "population": Param([], "conditions a population (generic training) subject must meet, e.g. ['age<40']; "
                             "empty = every non-target", type=list[str]),
+        "groups": Param([], "a crossed subpopulation split, e.g. ['age<40', 'age>=50']: a target may be anyone in a "
+                        "group, and the generic model trains on every other group (all of a run's targets in one "
+                        "group); both directions then share one scenario, told apart by target_users. Not with "
+                        "targets/population", type=list[str]),
     }
 
 
@@ -38,7 +42,7 @@ class SessionDataset(RealDataset):
 
     # ``users`` is a parse knob here: only the chosen subjects' files are read (fast small runs and tests)
     split_only: ClassVar[frozenset[str]] = (_SPLIT_ONLY - {"users"}) | {"min_purity", "targets", "population",
-                                                                        "orientations"}
+                                                                        "groups", "orientations"}
 
     def _attribute_names(self) -> tuple[str, ...]:
         """Subject attributes the ``targets``/``population`` conditions may name (checked at describe())."""
@@ -59,19 +63,44 @@ class SessionDataset(RealDataset):
         names = self._attribute_names()
         targets = parse_conditions(self.params.targets, names, f"{self.name}: params.targets")
         population = parse_conditions(self.params.population, names, f"{self.name}: params.population")
+        groups = [parse_conditions([g], names, f"{self.name}: params.groups") for g in self.params.groups]
+        if groups and (targets or population):
+            raise ValueError(f"{self.name}: params.groups replaces params.targets and params.population; give one "
+                             "or the other")
         root = Path(info.extra["root"])
-        attrs = self._attributes(root) if (targets or population) else {}
-        users, candidates, pop = order_users(info.users, attrs, targets, population)
+        attrs = self._attributes(root) if (targets or population or groups) else {}
+        members = [tuple(u for u in info.users if matches(attrs.get(u, {}), g)) for g in groups]
+        if groups:  # every group member can be a target; the population is chosen per run in load()
+            for text, group in zip(self.params.groups, members):
+                if not group:
+                    raise ValueError(f"{self.name}: no subject is in params.groups entry {text!r}")
+            both = sorted(set(members[0]).intersection(*members[1:])) if len(members) > 1 else []
+            if len(members) < 2 or both:
+                raise ValueError(f"{self.name}: params.groups needs two or more disjoint groups"
+                                 + (f" ({', '.join(both)} in several)" if both else ""))
+            users = candidates = pop = tuple(dict.fromkeys(u for g in members for u in g))
+        else:
+            users, candidates, pop = order_users(info.users, attrs, targets, population)
         if not candidates:
             raise ValueError(f"{self.name}: no subject meets params.targets {self.params.targets}")
         if not [u for u in pop if u != candidates[0]]:
             raise ValueError(f"{self.name}: no subject besides the first target meets params.population "
                              f"{self.params.population}")
         extra = dict(info.extra, target_candidates=list(candidates), population_candidates=list(pop))
+        if groups:
+            extra["groups"] = {text: list(g) for text, g in zip(self.params.groups, members)}
         counts = _WINDOW_COUNTS.get(self._window_key(root))
         if counts is not None:
             extra["windows_dropped"] = counts
         return dataclasses.replace(info, users=users, extra=extra)
+
+    def _other_groups(self, groups: dict[str, list[str]], targets: Sequence[str]) -> list[str]:
+        """params.groups: the population is every subject of the groups the targets are not in (one group)."""
+        hit = [text for text, members in groups.items() if set(targets) & set(members)]
+        if len(hit) != 1:
+            raise ValueError(f"{self.name}: target users {list(targets)} must all be in one of params.groups "
+                             f"(they are in {', '.join(hit) or 'none'})")
+        return [u for text, members in groups.items() if text != hit[0] for u in members]
 
     def load(self, seed: int, targets: Sequence[str]) -> Splits:
         parsed = self.parsed()
@@ -94,5 +123,7 @@ class SessionDataset(RealDataset):
             _WINDOW_COUNTS[key] = d
         info = self.describe()
         population = [u for u in info.extra["population_candidates"] if u not in targets]
+        if self.params.groups:
+            population = self._other_groups(info.extra["groups"], targets)
         return build_splits(info, table, targets, info.extra["adapt_context"], self.params.population_contexts,
                             self.params.k, population_users=population)

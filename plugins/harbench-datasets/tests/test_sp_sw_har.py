@@ -98,6 +98,25 @@ def test_population_and_targets_by_attribute(fabricated):
         SpSwHar(path=str(fabricated), targets=["age>99"]).describe()
 
 
+def test_crossed_groups_train_each_direction_on_the_other_group(fabricated):
+    # s01, s02 under 40; s03 (55) and s04 (61) 50 or more: one dataset configuration serves both directions
+    groups = ["age<40", "age>=50"]
+    info = SpSwHar(path=str(fabricated), groups=groups).describe()
+    assert info.extra["groups"] == {"age<40": ["s01", "s02"], "age>=50": ["s03", "s04"]}
+    for targets, population in ((["s03"], {"s01", "s02"}), (["s01", "s02"], {"s03", "s04"})):
+        splits = _load(fabricated, targets, groups=groups)
+        assert {info.users[i] for i in set(splits.population.user.tolist())} == population
+    with pytest.raises(ValueError, match=r"^sp-sw-har: target users \['s01', 's03'\] must all be in one of "
+                                         r"params.groups \(they are in age<40, age>=50\)$"):
+        _load(fabricated, ["s01", "s03"], groups=groups)
+    with pytest.raises(ValueError, match="params.groups replaces params.targets"):
+        SpSwHar(path=str(fabricated), groups=groups, targets=["age>=50"]).describe()
+    with pytest.raises(ValueError, match=r"needs two or more disjoint groups \(s03, s04 in several\)"):
+        SpSwHar(path=str(fabricated), groups=["age>30", "age>=50"]).describe()
+    with pytest.raises(ValueError, match="no subject is in params.groups entry 'age>99'"):
+        SpSwHar(path=str(fabricated), groups=["age<40", "age>99"]).describe()
+
+
 def test_too_large_k_is_refused_naming_user_and_setting(fabricated):
     # 4 executions of 12.4 s: about 2 'seated' windows per execution
     with pytest.raises(ValueError) as err:
