@@ -6,8 +6,10 @@
 # RESULTS (default results-fidelity) is the store; it survives interruptions: run the same command again and every
 # run continues where it stopped (--resume; the verified cache serves every job already done). Stages, in order:
 #   a  the five runs (3 device folds, 2 age directions) without SMLDist: CRoP, DUET, TBFT, generic, fine-tuning
-#   b  the same five runs with every method (SMLDist added; stage a's jobs come from the cache)
-# Estimated on an idle 2-core machine: stage a ~1.5 h, stage b ~5-7 h more (docs/fidelity-round-3.md).
+#   b  the same five runs with SMLDist only (its teacher and four students train on the population once per run and
+#      seed: most of the compute); its summary reads only its own rows
+# Stage a took about 10 min per device fold on an idle 2-core machine; stage b is hours (docs/fidelity-round-3.md).
+# The ten runs pool into one bundle: harbench publish RUN... --pool (no job is in two runs).
 set -euo pipefail
 R=${1:-results-fidelity}; shift || true
 STAGES=${*:-a b}
@@ -26,7 +28,8 @@ run() {  # a fresh run, or the latest run of the same suite continued
 for stage in $STAGES; do
     case $stage in
         a) drop=(--set 'methods.smldist=~') ;;
-        b) drop=() ;;
+        b) drop=(); for m in generic finetune-full finetune-last crop-ft crop tbft duet; do
+               drop+=(--set "methods.$m=~"); done ;;
         *) echo "fidelity_reruns.sh: unknown stage '$stage' (expected a or b)" >&2; exit 2 ;;
     esac
     echo "== stage $stage: $(date -u +%FT%TZ)"
