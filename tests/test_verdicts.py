@@ -23,6 +23,34 @@ def units(grid: np.ndarray) -> dict[Unit, float]:
     return {Unit(f"u{u}", s): float(grid[s, u]) for s in range(grid.shape[0]) for u in range(grid.shape[1])}
 
 
+# ------------------------------------------------------------------------------------------------ units
+
+
+def test_a_person_in_two_configurations_is_one_unit_not_two():
+    """A subject measured phone -> watch and watch -> phone is one person: pooled, the two configurations are
+    averaged (per_person) and the claim has 6 users, not 12; the interval widens accordingly."""
+    from harbench import paired, per_person, per_unit_mean
+
+    rows = []
+    for context, shift in (("phone", 0.0), ("watch", 0.01)):
+        for u in range(6):
+            for method, acc in (("a", 0.70 + 0.02 * u + shift + 0.03 * (u % 2)), ("b", 0.70 + 0.02 * u + shift)):
+                rows.append({"dataset": "d", "dataset_params": {"ctx": context}, "user": f"s{u}", "seed": 0,
+                             "method": method, "acc": acc})
+    diff = {}
+    for method in ("a", "b"):
+        diff[method] = per_unit_mean([r for r in rows if r["method"] == method], lambda r: r["acc"])
+    pooled = paired(diff["a"], diff["b"])
+    assert len(pooled) == 12
+    persons = per_person(pooled, rows)
+    assert sorted(u.user for u in persons) == [("d", f"s{u}") for u in range(6)]
+    assert persons[Unit(("d", "s1"), 0)] == pytest.approx(0.03)
+    wrong, right = judge("x", pooled), judge("x", persons)
+    assert (wrong.n_users, right.n_users) == (12, 6) and right.high - right.low > wrong.high - wrong.low
+    with pytest.raises(KeyError, match="no row gives the unit"):
+        per_person({Unit(("d", "{}", "nobody"), 0): 1.0}, rows)
+
+
 # ------------------------------------------------------------------------------------------------ direction
 
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from .power import users_for_power
     from .samples import Stats
     from .significance import Paired, tost_p, wilcoxon
-    from .units import paired, per_unit_mean, per_user_mean, ratio
+    from .units import paired, per_person, per_unit_mean, per_user_mean, ratio
     from .verdicts import Claim, ClaimResult, Family, PaperClaim, Verdict, judge, judge_family
 
 _WHERE: dict[str, str] = {
@@ -60,7 +60,7 @@ _WHERE: dict[str, str] = {
     "users_for_power": ".power",
     "Stats": ".samples",
     **dict.fromkeys(["Paired", "tost_p", "wilcoxon"], ".significance"),
-    **dict.fromkeys(["paired", "per_unit_mean", "per_user_mean", "ratio"], ".units"),
+    **dict.fromkeys(["paired", "per_person", "per_unit_mean", "per_user_mean", "ratio"], ".units"),
     **dict.fromkeys(["Claim", "ClaimResult", "Family", "PaperClaim", "Verdict", "judge", "judge_family"],
                    ".verdicts"),
 }
@@ -83,6 +83,6 @@ __all__ = [
     "Claim", "ClaimResult", "Estimate", "Family", "Interval", "MIN_SEEDS", "MIN_USERS", "Paired", "Stats",
     "StatsInputError", "Unit", "Verdict", "bootstrap_interval", "cell_estimate", "estimate", "estimate_array",
     "finite", "grid_intervals", "harm_rate", "holm", "holm_levels", "interval", "judge", "judge_family", "mean_std",
-    "means_by", "paired", "PaperClaim", "pareto_front", "per_unit_mean", "per_user_mean", "ratio", "stdev", "t_quantile",
+    "means_by", "paired", "PaperClaim", "pareto_front", "per_person", "per_unit_mean", "per_user_mean", "ratio", "stdev", "t_quantile",
     "tost_p", "users_for_power", "wilcoxon", "worst_decile",
 ]

@@ -3,6 +3,11 @@
 A claim is about a quantity per user; seeds are a level of their own (training shared by every user of a seed),
 so summaries keep the (user, seed) grid (:func:`per_unit_mean`) and let the interval average it.
 :func:`per_user_mean` (seeds averaged within a user) is kept for plugins that want a per-user figure.
+
+A unit is a *person*. :func:`per_unit_mean` keys a user by dataset configuration, so that differences pair the same
+configuration; a claim pooled over configurations (a subject measured phone -> watch and watch -> phone, or under
+several drift types) must then average each person's configurations (:func:`per_person`) before it is judged, or
+one subject counts as two independent users and the interval is too narrow.
 """
 
 from __future__ import annotations
@@ -44,6 +49,29 @@ def per_unit_mean(rows: Iterable[Mapping[str, Any]], value: Callable[[Mapping[st
         v = value(r)
         if v is not None and math.isfinite(float(v)):
             groups[Unit(key(r), r.get("seed"))].append(float(v))
+    return {k: statistics.fmean(v) for k, v in groups.items()}
+
+
+def _default_person(r: Mapping[str, Any]) -> Hashable:
+    return (r.get("dataset"), r.get("user"))
+
+
+def per_person(values: Mapping[Hashable, float], rows: Iterable[Mapping[str, Any]],
+               user: Callable[[Mapping[str, Any]], Hashable] | None = None,
+               person: Callable[[Mapping[str, Any]], Hashable] | None = None) -> dict[Hashable, float]:
+    """``values`` keyed by ``user(row)`` (as :func:`per_unit_mean` keyed them; :class:`Unit` or bare) re-keyed by
+    ``person(row)`` (default: dataset and user id), each person's configurations averaged within a seed.
+
+    Apply it after pairing (a difference pairs a configuration with itself) and before judging a claim that
+    pools configurations. A value whose key no row produces is an error (the rows are not the values' rows)."""
+    key, who = user or _default_user, person or _default_person
+    mapping = {key(r): who(r) for r in rows}
+    groups: dict[Hashable, list[float]] = defaultdict(list)
+    for u, v in values.items():
+        inner = u.user if isinstance(u, Unit) else u
+        if inner not in mapping:
+            raise KeyError(f"per_person: no row gives the unit {inner!r}")
+        groups[Unit(mapping[inner], u.seed) if isinstance(u, Unit) else mapping[inner]].append(v)
     return {k: statistics.fmean(v) for k, v in groups.items()}
 
 

@@ -208,9 +208,11 @@ def _dataset_rows(dataset: str, rows: list[dict], family: harbench.Family, cost:
 
     def add(quantity: str, values: dict, paper: PaperClaim | None = None, scale: float = 100.0,
             unit: str = " pts", spec: str = "+.1f") -> int | None:
-        """A judged claim (``paper``: its threshold, size, margin and family) or a descriptive quantity."""
+        """A judged claim (``paper``: its threshold, size, margin and family) or a descriptive quantity; a
+        person's dataset configurations (e.g. phone -> watch and watch -> phone) are one unit (``per_person``)."""
         if not values:
             return None
+        values = harbench.per_person(values, rows)
         if paper is not None:
             i = family.add_paper(paper, values, text=quantity)
             claim = _claim_text(paper, scale, unit)

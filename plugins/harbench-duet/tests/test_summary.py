@@ -65,6 +65,14 @@ def test_claims_get_intervals_and_verdicts():
     assert len(m) == 1 and int(m.pop()) >= 4
 
 
+def test_a_person_in_two_dataset_configurations_is_one_user():
+    """The same 8 subjects personalised phone -> watch and watch -> phone: 8 users, never 16 (per_person)."""
+    rows = world()
+    twin = [dict(r, dataset_params={"adapt_context": "watch"}) for r in rows]
+    gain = table(duet_summary(rows + twin))["duet − generic"]
+    assert gain[5] == 8 and gain[6] == "reproduced"
+
+
 def test_a_claim_the_data_contradict_is_not_reproduced():
     t = table(duet_summary(world(duet_gain=-0.05, universal_gain=0.0, ft_last_gap=0.10)))
     assert t["duet − generic"][6] == "not reproduced"

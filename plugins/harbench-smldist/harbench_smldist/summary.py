@@ -19,7 +19,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Callable
 
-from harbench import Claim, Family, PaperClaim, Verdict, holm, judge, paired, per_unit_mean, ratio
+from harbench import Claim, Family, PaperClaim, Verdict, holm, judge, paired, per_person, per_unit_mean, ratio
 
 from .paper import BY_KEY, FAMILY, SMALLER_HIGH, SMALLER_LOW
 
@@ -119,7 +119,7 @@ def _ratio_claims(label: str, variants: dict[str, list[dict]], family: Family, s
     out: Pending = []
     for key, what in (("params", "parameters"), ("flops", "FLOPs"), ("latency_ms_p50", "p50 latency")):
         a, b = _per_user(t, key), _per_user(s, key)
-        r = ratio(a, b)
+        r = per_person(ratio(a, b), t + s)
         if not r:
             continue
         geo = math.exp(sum(math.log(v) for v in r.values()) / len(r))
@@ -138,7 +138,7 @@ def _ratio_claims(label: str, variants: dict[str, list[dict]], family: Family, s
 
             out.append((render_ratio, family.add_claim(_ratio_claim(paper, r, f"teacher/student {what} ratio > 1"))))
             continue
-        save = {u: 1.0 - b[u] / a[u] for u in a.keys() & b.keys() if a[u]}
+        save = per_person({u: 1.0 - b[u] / a[u] for u in a.keys() & b.keys() if a[u]}, t + s)
 
         def render(res: Verdict, geo: float = geo) -> str:
             head = f"{label}{res.claim} ({PAPER_RANGE}): saving {100 * res.mean:.1f} %"
@@ -158,8 +158,9 @@ def _paired_claims(label: str, variants: dict[str, list[dict]], family: Family) 
     for claim, a, b, metric, key in PAIRED_CLAIMS:
         if not variants.get(a) or not variants.get(b):
             continue
-        diff = dict(sorted(paired(_per_user(variants[a], metric), _per_user(variants[b], metric)).items(),
-                           key=lambda kv: str(kv[0])))
+        diff = per_person(paired(_per_user(variants[a], metric), _per_user(variants[b], metric)),
+                          variants[a] + variants[b])
+        diff = dict(sorted(diff.items(), key=lambda kv: str(kv[0])))
         if not diff:
             continue
         users: dict = {}
@@ -220,14 +221,14 @@ def summarize(rows: list[dict], smaller: str = "paper") -> dict | None:
         tag = f"#{settings.index(setting) + 1}"
         for v in sorted(variants, key=lambda v: (ORDER.index(v) if v in ORDER else len(ORDER), v)):
             rs = variants[v]
-            acc, f1 = _per_user(rs, "acc_seen"), _per_user(rs, "f1_seen")
+            acc, f1 = per_person(_per_user(rs, "acc_seen"), rs), per_person(_per_user(rs, "f1_seen"), rs)
             params, flops = _mean(_value("params")(r) for r in rs), _mean(_value("flops")(r) for r in rs)
             latency = _mean(_value("latency_ms_p50")(r) for r in rs)
             heads = Counter((r.get("facts") or {}).get("head") for r in rs if (r.get("facts") or {}).get("head"))
             table.append([
                 hardware, tag, v, len({unit.user for unit in acc}), "-" if params is None else f"{params / 1e3:.0f}k",
                 "-" if flops is None else f"{flops / 1e6:.2f}M", "-" if latency is None else f"{latency:.2f}",
-                _ci(acc), _ci(f1), _ci(_per_user(rs, "acc_unseen")),
+                _ci(acc), _ci(f1), _ci(per_person(_per_user(rs, "acc_unseen"), rs)),
                 ", ".join(f"{h} {n}" for h, n in heads.most_common()) or "-",
             ])
         label = f"[{hardware} {tag}] "

@@ -76,6 +76,15 @@ def test_claims_get_intervals_verdicts_and_corrected_tests():
     assert not any("student-hinton-t4" in x for x in lines)  # absent variants make no claim
 
 
+def test_a_person_in_two_dataset_configurations_is_one_user():
+    """Two dataset configurations of the same 8 subjects (phone -> watch, watch -> phone): 8 users, never 16."""
+    rows = _rows()
+    twin = [dict(r, dataset_params={"users": 16, "adapt_context": "watch"}) for r in rows]
+    out = summarize(rows + twin)
+    assert out["rows"][0][3] == 8
+    assert "(8 users × 2 seeds)" in next(x for x in out["note"].splitlines() if "within 2 pts of the teacher" in x)
+
+
 def test_the_personalization_extension_is_a_separate_labelled_setting():
     out = summarize(_rows() + _rows(scope="head"))
     assert {r[1] for r in out["rows"]} == {"#1", "#2"}

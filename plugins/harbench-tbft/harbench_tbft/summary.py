@@ -40,7 +40,7 @@ from collections import Counter, defaultdict
 from statistics import mean
 from typing import Any, Callable, Hashable, Iterable
 
-from harbench import ClaimResult, Family, PaperClaim, Unit, judge, paired, per_unit_mean
+from harbench import ClaimResult, Family, PaperClaim, Unit, judge, paired, per_person, per_unit_mean
 
 from .blocks import DRIFT_TO_BLOCK, SINGLE_BLOCKS
 from .paper import BY_KEY, FAMILY
@@ -143,12 +143,9 @@ def cost_column(rows: list[Row]) -> str:
 
 
 def _remap(values: dict[Hashable, float], rows: list[Row]) -> dict[Hashable, float]:
-    """Re-key per-user values from :func:`_user` to :func:`_person` (averaging a person's drift types)."""
-    person = {_user(r): _person(r) for r in rows}
-    groups: dict[Hashable, list[float]] = defaultdict(list)
-    for u, v in values.items():
-        groups[Unit(person[u.user], u.seed) if isinstance(u, Unit) else person[u]].append(v)
-    return {p: mean(v) for p, v in groups.items()}
+    """Re-key per-user values from :func:`_user` to :func:`_person`: a person's configurations (drift types, or one
+    drift's several settings, e.g. a subject's phone -> watch and watch -> phone) averaged into one unit."""
+    return per_person(values, rows, user=_user, person=_person)
 
 
 def flop_bound(rows: list[Row], part: str) -> float | None:
@@ -236,14 +233,14 @@ def _claims(rows: list[Row], family: Family) -> list[tuple[tuple[str, str], str,
             if not all(acc.values()):
                 continue
             matched = DRIFT_TO_BLOCK[drift]
-            means = {b: mean(v.values()) for b, v in acc.items()}
+            means = {b: mean(_remap(v, drow).values()) for b, v in acc.items()}
             best = max(means, key=means.__getitem__)
             rival = max((b for b in SINGLE_BLOCKS if b != matched), key=means.__getitem__)
             out.append((key, drift, add(f"best-block:{drift}", f"{drift}: {matched} beats {rival} (best block by "
-                                        f"mean: {best})", paired(acc[matched], acc[rival])),
+                                        f"mean: {best})", _remap(paired(acc[matched], acc[rival]), drow)),
                         _paper_text(BY_KEY[f"best-block:{drift}"])))
             gap = paired(acc[matched], block_avg(acc))
-            out.append((key, drift, add(f"gap:{drift}", f"{drift}: TBFT ({matched}) - Block Avg", gap),
+            out.append((key, drift, add(f"gap:{drift}", f"{drift}: TBFT ({matched}) - Block Avg", _remap(gap, drow)),
                         _paper_text(BY_KEY[f"gap:{drift}"])))
             gaps.update(gap)
         if gaps:

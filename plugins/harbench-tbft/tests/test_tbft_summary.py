@@ -70,6 +70,17 @@ def test_pooled_gap_averages_each_person_over_drift_types():
     assert pooled.mean == pytest.approx(sum(per_drift) / 3, abs=1e-9)
 
 
+def test_a_person_under_two_settings_of_one_drift_is_one_user():
+    """Two input-drift configurations of the same subjects (as sp-sw-har's phone -> watch and watch -> phone) give
+    8 users, not 16: a person's configurations are averaged before the claim is judged."""
+    rows = _rows(drifts=("input",))
+    twin = [dict(r, dataset_params={**r["dataset_params"], "adapt_context": "sensor-b"}) for r in rows]
+    found = _by_claim(rows + twin)
+    for claim in ("input: front beats stage2", "input: TBFT"):
+        assert found[("input", claim)].n_users == len(USERS)
+    assert found[("pooled", "fc saves > 68 % of all's adapt energy")].n_users == len(USERS)
+
+
 def test_cost_savings_are_judged_against_the_papers_figures():
     found = _by_claim(_rows())
     # every user's cost scales by the same factor for every block: the savings are the same for every unit, facts
