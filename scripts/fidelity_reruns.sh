@@ -33,10 +33,16 @@ for stage in $STAGES; do
         *) echo "fidelity_reruns.sh: unknown stage '$stage' (expected a or b)" >&2; exit 2 ;;
     esac
     echo "== stage $stage: $(date -u +%FT%TZ)"
+    if [ "$stage" = b ]; then  # the age setting first: its 20 users x 3 seeds decide SMLDist's claims alone
+        run "$AGE" "${drop[@]}"
+        run "$AGE" "${drop[@]}" "${AGE2[@]}"
+    fi
     run "$DEV" "${drop[@]}"
     run "$DEV" "${drop[@]}" --set "$FOLD2"
     run "$DEV" "${drop[@]}" --set "$FOLD3"
-    run "$AGE" "${drop[@]}"
-    run "$AGE" "${drop[@]}" "${AGE2[@]}"
+    if [ "$stage" = a ]; then
+        run "$AGE" "${drop[@]}"
+        run "$AGE" "${drop[@]}" "${AGE2[@]}"
+    fi
 done
 echo "== done: $(date -u +%FT%TZ)"
