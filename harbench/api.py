@@ -249,6 +249,14 @@ class Dataset(Plugin):
         data would not fit (``max_memory_gb``), instead of letting it exhaust the machine."""
         return None
 
+    def check_targets(self, targets: Sequence[str]) -> str | None:
+        """Why this set of target users cannot be personalised together (None: it can).
+
+        Called when a suite is validated, before anything runs, with users ``describe()`` lists: a dataset whose
+        population depends on who the targets are (e.g. a crossed split whose targets must share one group)
+        refuses a bad set here, in one line, instead of failing every job of the run."""
+        return None
+
 
 # -------------------------------------------------------------------------------------------- hardware types
 

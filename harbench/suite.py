@@ -301,7 +301,8 @@ def variant_label(values: dict[str, Any], declared: dict[str, Param], swept: set
 def _resolve_targets(suite: Suite, registry: Registry, problems: list) -> None:
     wanted = suite.model.target_users
     for i, d in enumerate(suite.datasets):
-        users = list(d.instance(registry).describe().users)
+        instance = d.instance(registry)
+        users = list(instance.describe().users)
         if isinstance(wanted, int):
             if wanted >= len(users):
                 problems.append(("target_users", f"{wanted} target users leave no population in dataset "
@@ -317,3 +318,6 @@ def _resolve_targets(suite: Suite, registry: Registry, problems: list) -> None:
                 problems.append(("target_users", f"every user of {d.name!r} is a target; none is left for the population"))
                 continue
             suite.targets[i] = list(dict.fromkeys(wanted))
+        why = instance.check_targets(suite.targets[i]) if suite.targets.get(i) else None
+        if why:
+            problems.append(("target_users", f"dataset {d.name!r}: {why}"))

@@ -101,3 +101,25 @@ def test_validate_command_reports_and_exits_2_without_touching_the_store(registr
 def test_swept_parameters_are_named_even_at_their_default(registry):
     s = parse_suite(tiny_suite(methods="[{name: finetune-full, params: {optimizer: [adam, sgd]}}]"), "s.yaml", registry)
     assert [m.variant for m in s.methods] == ["optimizer=adam", "optimizer=sgd"]
+
+
+def test_a_dataset_refuses_a_set_of_targets_before_anything_runs(registry):
+    """``Dataset.check_targets``: a dataset whose population depends on the targets (sp-sw-har's crossed
+    ``groups``) refuses a bad set when the suite is validated, in one line naming it."""
+    from harbench.builtin.datasets import SyntheticDrift
+
+    from .conftest import plugin_module
+
+    class Paired(SyntheticDrift):
+        name = "paired"
+
+        def check_targets(self, targets):
+            odd = [t for t in targets if int(t[1:]) % 2]
+            return f"odd users {odd} cannot be targets here" if odd else None
+
+    registry.add_plugin(plugin_module("paired", harbench_register_datasets=lambda register: register(Paired)),
+                        "harbench-paired", "0.1")
+    text = tiny_suite().replace("synthetic-drift", "paired")
+    assert parse_suite(text.replace("target_users: 2", "target_users: [u00, u02]"), "s.yaml", registry).targets
+    (loc, msg), = errors_of(text, registry)  # u00, u01
+    assert (loc, msg) == ("target_users", "dataset 'paired': odd users ['u01'] cannot be targets here")

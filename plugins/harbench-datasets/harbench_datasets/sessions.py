@@ -94,13 +94,24 @@ class SessionDataset(RealDataset):
             extra["windows_dropped"] = counts
         return dataclasses.replace(info, users=users, extra=extra)
 
-    def _other_groups(self, groups: dict[str, list[str]], targets: Sequence[str]) -> list[str]:
-        """params.groups: the population is every subject of the groups the targets are not in (one group)."""
+    def check_targets(self, targets: Sequence[str]) -> str | None:
+        """With params.groups every target must be in one group (the population is the other groups)."""
+        groups = self.describe().extra.get("groups")
+        if not groups:
+            return None
         hit = [text for text, members in groups.items() if set(targets) & set(members)]
         if len(hit) != 1:
-            raise ValueError(f"{self.name}: target users {list(targets)} must all be in one of params.groups "
-                             f"(they are in {', '.join(hit) or 'none'})")
-        return [u for text, members in groups.items() if text != hit[0] for u in members]
+            return (f"target users {list(targets)} must all be in one of params.groups (they are in "
+                    f"{', '.join(hit) or 'none'})")
+        return None
+
+    def _other_groups(self, groups: dict[str, list[str]], targets: Sequence[str]) -> list[str]:
+        """params.groups: the population is every subject of the groups the targets are not in (one group)."""
+        why = self.check_targets(targets)
+        if why:
+            raise ValueError(f"{self.name}: {why}")
+        hit = next(text for text, members in groups.items() if set(targets) & set(members))
+        return [u for text, members in groups.items() if text != hit for u in members]
 
     def load(self, seed: int, targets: Sequence[str]) -> Splits:
         parsed = self.parsed()

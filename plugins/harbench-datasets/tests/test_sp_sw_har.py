@@ -109,6 +109,8 @@ def test_crossed_groups_train_each_direction_on_the_other_group(fabricated):
     with pytest.raises(ValueError, match=r"^sp-sw-har: target users \['s01', 's03'\] must all be in one of "
                                          r"params.groups \(they are in age<40, age>=50\)$"):
         _load(fabricated, ["s01", "s03"], groups=groups)
+    ds = SpSwHar(path=str(fabricated), groups=groups)
+    assert ds.check_targets(["s03", "s04"]) is None and "must all be in one of" in ds.check_targets(["s01", "s03"])
     with pytest.raises(ValueError, match="params.groups replaces params.targets"):
         SpSwHar(path=str(fabricated), groups=groups, targets=["age>=50"]).describe()
     with pytest.raises(ValueError, match=r"needs two or more disjoint groups \(s03, s04 in several\)"):
