@@ -265,12 +265,12 @@ def _claims(rows: list[Row], family: Family) -> list[tuple[tuple[str, str], str,
                     threshold = min(threshold, bound - FLOP_BOUND_SLACK)
                     paper = f"{paper}; FLOP bound {100 * bound:.1f} %"
                 values = _remap(saving(part_cost, cost["all"]), crow)
-                out.append((key, "pooled", add(claim.key, f"{part} saves > {100 * threshold:.0f} % of all's {label}",
+                out.append((key, "pooled", add(claim.key, f"{part} saves > {100 * threshold:.4g} % of all's {label}",
                                                values, threshold), paper))
         for part, claim in SAVINGS:
             values = batch1_savings(crow, part)
             if values:
-                text = f"{part} saves > {100 * claim.threshold:.0f} % of all's batch-1 step CPU time"
+                text = f"{part} saves > {100 * claim.threshold:.4g} % of all's batch-1 step CPU time"
                 out.append((key, "pooled", add(claim.key, text, values), f"{_paper_text(claim)}, paper protocol"))
     return out
 
