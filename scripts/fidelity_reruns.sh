@@ -8,6 +8,8 @@
 #   a  CRoP, DUET, TBFT, generic and fine-tuning: the device folds and both age directions
 #   b  SMLDist alone, the same runs (its teacher and four students train on the population once per run and seed:
 #      most of the compute; its summary reads only its own rows); the age setting first
+#   c  the papers' own suites (suites/crop.yaml, duet.yaml, tbft.yaml, smldist.yaml) at three seeds, a run each
+#      (published one bundle per suite: published/crop, ...)
 # The runs pool into one bundle: harbench publish RUN... --pool (no job is in two runs; docs/fidelity-round-3.md).
 #
 # Who can be a target: at the suites' k = 6 adapt windows per class, sp-sw-har's loader refuses s18 (5 'seated'
@@ -16,7 +18,7 @@
 # at most 8, the population the other subjects), and in the age split 10 aged 50+ (s18 excluded) and 9 under 40.
 set -euo pipefail
 R=${1:-results-fidelity}; shift || true
-STAGES=${*:-a b}
+STAGES=${*:-a b c}
 export HARBENCH_DATA=${HARBENCH_DATA:-../shared/data}
 HB=${HB:-harbench}
 DEV=suites/real-sp-sw-har-fidelity.yaml
@@ -35,11 +37,16 @@ run() {  # a fresh run, or the latest run of the same suite continued
 }
 
 for stage in $STAGES; do
+    if [ "$stage" = c ]; then
+        echo "== stage c: $(date -u +%FT%TZ)"
+        for suite in crop duet tbft smldist; do run "suites/$suite.yaml" --set 'seeds=[0,1,2]'; done
+        continue
+    fi
     case $stage in
         a) drop=(--set 'methods.smldist=~') ;;
         b) drop=(); for m in generic finetune-full finetune-last crop-ft crop tbft duet; do
                drop+=(--set "methods.$m=~"); done ;;
-        *) echo "fidelity_reruns.sh: unknown stage '$stage' (expected a or b)" >&2; exit 2 ;;
+        *) echo "fidelity_reruns.sh: unknown stage '$stage' (expected a, b or c)" >&2; exit 2 ;;
     esac
     echo "== stage $stage: $(date -u +%FT%TZ)"
     if [ "$stage" = b ]; then  # the age setting first: its 19 users x 3 seeds decide SMLDist's claims alone
