@@ -162,8 +162,11 @@ def _scenario_labels(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], s
     labels: dict[tuple[str, str], str] = {}
     used: dict[str, int] = defaultdict(int)
     for dataset, params_json in sorted(set(keys)):
-        adapt = json.loads(params_json).get("adapt_context")
-        base = dataset if adapt is None else f"{dataset} (adapt={adapt})"
+        params = json.loads(params_json)
+        adapt = params.get("adapt_context")
+        who = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k in ("groups", "targets", "population")
+               if (v := params.get(k))]  # a subpopulation split says which
+        base = dataset if adapt is None and not who else f"{dataset} ({', '.join([f'adapt={adapt}'] * bool(adapt) + who)})"
         used[base] += 1
         labels[(dataset, params_json)] = base if used[base] == 1 else f"{base} #{used[base]}"
     return labels

@@ -72,10 +72,10 @@ def variant(row: Row) -> str:
 def drift_of(row: Row) -> str | None:
     """The drift type a row's cell is judged under: the context's declared drift type, except for a
     subpopulation split (sp-sw-har's ``targets``/``population`` attribute conditions with the adapt context among
-    the population's contexts): there the population and the targets differ by who they are, not by device, a
-    feature-level shift, whatever the device context declares."""
+    the population's contexts, or its crossed ``groups``): there the population and the targets differ by who they
+    are, not by device, a feature-level shift, whatever the device context declares."""
     params = row.get("dataset_params") or {}
-    if params.get("targets") or params.get("population"):
+    if params.get("targets") or params.get("population") or params.get("groups"):
         contexts = params.get("population_contexts") or []
         if not contexts or params.get("adapt_context") in contexts:
             return "feature"

@@ -97,3 +97,15 @@ def test_claims_carry_the_papers_sizes_and_margins():
     declared = {(c.claimed, c.no_effect, c.family) for c in CLAIMS}
     found = claims(_rows())
     assert len(found) > 10 and all((v.claimed, v.margin, v.family) in declared for _, _, v, _ in found)
+
+
+def test_the_crossed_age_split_is_judged_as_feature_drift():
+    """sp-sw-har's ``groups`` split (both age directions one configuration) is feature-level, like targets/population."""
+    rows = _rows(drifts=("feature",))
+    for r in rows:
+        r["dataset"] = "sp-sw-har"
+        r["dataset_params"] = {"adapt_context": "phone", "groups": ["age>=50", "age<40"], "k": 6}
+        r["facts"]["drift"] = "input"  # what the device context declares
+        r["facts"]["recipe"] = "feature"
+    judged = {r.claim.split(" (")[0]: r for _, d, r, _ in claims(rows) if d == "feature"}
+    assert judged["feature: stage3 beats stage2"].verdict == "fact"
