@@ -175,6 +175,24 @@ def test_size_inside_the_interval_and_half_the_claimed_size():
     assert "paper's +3.00 is inside the interval" in close.text()
 
 
+def test_size_is_measured_from_no_effect_when_the_threshold_is_the_papers_own_figure():
+    """"fc saves > 67.92 %" with 45 % seen: half of the paper's saving is 33.96 % (from a saving of 0), so the
+    effect is at least half of it, though the claim at the paper's threshold is not reproduced."""
+    from harbench import Claim, judge_family
+
+    values = 0.45 + np.array([0.02, -0.01, 0.015, -0.02, 0.005, -0.005, 0.01, -0.015])
+    (at_threshold,) = judge_family("f", [Claim("saves > 67.92 %", values, 0.6792, ">", 0.6792, 0.02)])
+    assert at_threshold.verdict == "not reproduced" and at_threshold.half_size == "less than half"  # the old reading
+    (from_null,) = judge_family("f", [Claim("saves > 67.92 %", values, 0.6792, ">", 0.6792, 0.02, null=0.0)])
+    assert from_null.verdict == "not reproduced" and from_null.half_size == "at least half"
+    # a ratio: half of 176,000x on the log scale is sqrt(176,000 x 1) = 420x from 1x, but 4,200x from the threshold
+    ratio = [350.0, 420.0, 300.0, 390.0, 410.0, 330.0]  # interval about [300, 438]: it straddles 420x
+    (r,) = judge_family("f", [Claim("> 100x", ratio, 100.0, ">", 176_000.0, 10.0, "log", null=1.0)])
+    assert r.verdict == "reproduced" and r.low < 420 < r.high and r.half_size == "undecided"
+    (r,) = judge_family("f", [Claim("> 100x", ratio, 100.0, ">", 176_000.0, 10.0, "log")])
+    assert r.half_size == "less than half"
+
+
 def test_ratio_claims_are_judged_on_the_log_scale():
     ratios = 1.35 * np.exp(np.array([0.02, -0.03, 0.01, -0.01, 0.03, -0.02]))
     v = judge("teacher/student > 1", ratios, threshold=1.0, claimed=1 / (1 - 0.45), scale="log")

@@ -50,7 +50,11 @@ class Claim:
     plain iterable, is one seed). ``claimed``: the paper's number for the same quantity (size checks and power).
     ``margin``: the equivalence margin around ``threshold`` within which the effect counts as none.
     ``scale="log"``: a positive multiplicative quantity (a ratio), judged on the log scale (geometric mean).
-    ``bounds``: the quantity's range (accuracy: (0, 1)), which the interval never leaves."""
+    ``bounds``: the quantity's range (accuracy: (0, 1)), which the interval never leaves.
+    ``null``: the value that means no effect at all (a saving of 0, a ratio of 1), from which the size verdict
+    measures "half the claimed size"; None: the threshold (a sign claim's threshold is its null). A claim judged
+    at the paper's own figure ("saves > 67.92 %") needs it: half-way between its threshold and its claimed size is
+    the claimed size itself."""
 
     text: str
     values: Mapping[Any, float] | Iterable[float]
@@ -60,6 +64,7 @@ class Claim:
     margin: float | None = None
     scale: Scale = "linear"
     bounds: tuple[float, float] | None = None
+    null: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,13 @@ class PaperClaim:
     note: str = ""
     scale: Scale = "linear"  # "log": a positive multiplicative quantity (a ratio), judged as a geometric mean
     bounds: tuple[float, float] | None = None
+    null: float | None = None  # no effect at all, where it is not the threshold (Claim.null)
 
     def to_claim(self, values: Mapping[Any, float] | Iterable[float], text: str | None = None,
                  threshold: float | None = None) -> Claim:
         return Claim(self.claim if text is None else text, values,
                      self.threshold if threshold is None else threshold, self.direction, self.claimed,
-                     self.no_effect, self.scale, self.bounds)
+                     self.no_effect, self.scale, self.bounds, self.null)
 
 
 @dataclass(frozen=True)
@@ -290,11 +296,12 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
         inside = half = None
         if c.claimed is not None and math.isfinite(c.claimed):
             inside = bool(iv.low <= c.claimed <= iv.high)
-            if iv.scale == "log" and c.claimed > 0 and c.threshold > 0:
-                mid = math.sqrt(c.claimed * c.threshold)
+            ref = c.threshold if c.null is None else c.null  # "no effect at all": half of the claim is from here
+            if iv.scale == "log" and c.claimed > 0 and ref > 0:
+                mid = math.sqrt(c.claimed * ref)
             else:
-                mid = c.threshold + (c.claimed - c.threshold) / 2
-            sign = 1.0 if c.claimed >= c.threshold else -1.0  # the claimed side of the half-way point
+                mid = ref + (c.claimed - ref) / 2
+            sign = 1.0 if c.claimed >= ref else -1.0  # the claimed side of the half-way point
             lo_side, hi_side = sign * (iv.low - mid), sign * (iv.high - mid)
             half = ("at least half" if min(lo_side, hi_side) > 0 else
                     "less than half" if max(lo_side, hi_side) < 0 else "undecided")

@@ -17,7 +17,7 @@ SMALLER_LOW, SMALLER_HIGH = 0.40, 0.50  # "a 40 %–50 % reduction in operationa
 CLAIMS: tuple[PaperClaim, ...] = (
     *(PaperClaim(f"smaller:{what}", f"the student saves ≥ 40 % of the teacher's {what}", ">", SMALLER_LOW,
                  (SMALLER_LOW + SMALLER_HIGH) / 2, 0.05, "fraction", FAMILY,
-                 "arXiv 2107.07331 v4/v5 abstract: 40 %–50 % lower operational expenditure")
+                 "arXiv 2107.07331 v4/v5 abstract: 40 %–50 % lower operational expenditure", null=0.0)
       for what in ("parameters", "FLOPs", "p50 latency")),
     PaperClaim("close-to-teacher", "smldist within 2 pts of the teacher (acc, macro-F1)", ">", -0.02, None, 0.01,
                "fraction", FAMILY, "abstract: accurate light-weight student (no size retrieved)"),
