@@ -299,11 +299,6 @@ def publish(runs: tuple[str, ...], results: str, output: str, csv: bool, pool: b
     """Write RUNS (default: latest) as a bundle others can open: Parquet rows and samples, and a manifest."""
     from .results.bundle import publish as write_bundle
 
-    if pool:  # refused before anything is written when two runs share a target (claims could not pool them)
-        from .results.claim_tables import pool_rows
-
-        store = Store(results)
-        pool_rows([(f"run {r}", store.job_rows(int(store.resolve_run(r)["id"]))) for r in runs or ["latest"]])
     published = write_bundle(Store(results), list(runs), output, csv=csv, pool=pool)
     jobs = ", ".join(f"run {i}: {n} jobs" for i, n in published.runs.items())
     click.echo(f"wrote {published.folder} ({jobs}); read it with --results {published.folder}")

@@ -90,6 +90,11 @@ def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: 
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     counts: dict[int, int] = {}
+    guard = None
+    if pool:  # checked on the rows as they are written: a refused pool leaves no bundle
+        from .claim_tables import PoolGuard
+
+        guard = PoolGuard()
     try:
         for run in runs:
             run_id = int(run["id"])
@@ -100,6 +105,8 @@ def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: 
 
             def rows(run_id: int = run_id, metric_names: list[str] = metric_names) -> Iterator[dict[str, Any]]:
                 for r in store.iter_job_rows(run_id):
+                    if guard is not None:
+                        guard.add(f"run {run_id}", r)
                     row = export_row(r, metric_names)
                     # the store's order of the metrics (views list them in the order rows first hold them)
                     row["metrics_json"] = json.dumps({k: v for k, v in r.items() if k not in BASE_COLUMNS})

@@ -50,7 +50,6 @@ def gather(paths: Sequence[str | Path], registry: Any = None, pool: bool = False
     ``pool``: every run of every path judged together (one set of tables); otherwise a bundle published with
     ``--pool`` is judged as one, and any other run alone."""
     from .bundle import MANIFEST, BundleError, is_bundle
-    from .report import paper_summaries
 
     pooled: list[tuple[RunSource, dict[str, Any] | None, int]] = []
     out = []
@@ -60,53 +59,65 @@ def gather(paths: Sequence[str | Path], registry: Any = None, pool: bool = False
                               "results folder")
         source = open_results(path)
         manifest = getattr(source, "manifest", None)
-        runs = [r["id"] for r in manifest["runs"]] if manifest else [source.resolve_run("latest")["id"]]
+        runs = [(source, manifest, int(r)) for r in sorted(
+            [r["id"] for r in manifest["runs"]] if manifest else [source.resolve_run("latest")["id"]])]
         if pool:
-            pooled += [(source, manifest, int(r)) for r in sorted(runs)]
-            continue
-        if manifest and manifest.get("pool"):
-            out.append(_judge([(source, manifest, int(r)) for r in sorted(runs)], registry, paper_summaries))
-            continue
-        for run_id in sorted(runs):
-            out.append(_judge([(source, manifest, int(run_id))], registry, paper_summaries))
+            pooled += runs
+        elif manifest and manifest.get("pool"):
+            out.append(_judge(runs, registry))
+        else:
+            out += [_judge([run], registry) for run in runs]
     if pooled:
-        out.append(_judge(pooled, registry, paper_summaries))
+        out.append(_judge(pooled, registry))
     return out
 
 
-def _judge(runs: list[tuple[RunSource, dict[str, Any] | None, int]], registry: Any, summaries: Any) -> RunClaims:
+def _judge(runs: list[tuple[RunSource, dict[str, Any] | None, int]], registry: Any) -> RunClaims:
     """One set of claim tables over the rows of ``runs`` (a single run, or several pooled)."""
+    from .report import paper_summaries
+
+    infos = [source.resolve_run(run_id) for source, _, run_id in runs]
     parts = [(f"{_name(source)} run {run_id}", source.job_rows(run_id)) for source, _, run_id in runs]
     rows = pool_rows(parts) if len(parts) > 1 else parts[0][1]
-    source, manifest, first = runs[0]
-    run = source.resolve_run(first)
-    names = list(dict.fromkeys(_name(s) for s, _, _ in runs))
-    suites = list(dict.fromkeys(str(s.resolve_run(r)["suite"]) for s, _, r in runs))
-    hashes = {s.resolve_run(r)["suite_hash"] for s, _, r in runs}
-    digests = {m.get("manifest_digest") for _, m, _ in runs if m}
-    tables = [_plain(t) for t in summaries(rows, registry)]
-    return RunClaims(", ".join(names), tuple(r for _, _, r in runs), " + ".join(suites),
-                     run["suite_hash"] if len(hashes) == 1 else None, len(rows),
+    names = list(dict.fromkeys(_name(source) for source, _, _ in runs))
+    hashes = {info["suite_hash"] for info in infos}
+    digests = {manifest.get("manifest_digest") for _, manifest, _ in runs if manifest}
+    tables = [_plain(t) for t in paper_summaries(rows, registry)]
+    return RunClaims(", ".join(names), tuple(run_id for _, _, run_id in runs),
+                     " + ".join(dict.fromkeys(str(info["suite"]) for info in infos)),
+                     hashes.pop() if len(hashes) == 1 else None, len(rows),
                      digests.pop() if len(digests) == 1 and len(names) == 1 else None, tables)
 
 
+class PoolGuard:
+    """Refuses a job that two pooled runs both hold: the same targets in two runs would count twice.
+
+    A job is its (dataset, parameters, method, parameters, variant, hardware, seed, user); ``publish --pool``
+    feeds it every row it writes (before the bundle is renamed into place), :func:`pool_rows` every row it pools."""
+
+    KEY = ("dataset", "dataset_params", "method", "method_params", "variant", "hardware", "seed", "user")
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple, str] = {}
+
+    def add(self, label: str, row: dict[str, Any]) -> None:
+        key = tuple(json.dumps(row.get(c), sort_keys=True, default=str) for c in self.KEY)
+        if self.seen.get(key, label) != label:  # (a run's own rows may pass twice: publish reads each run twice)
+            raise ValueError(f"cannot pool {self.seen[key]} and {label}: both hold the {row.get('method')} job of "
+                             f"user {row.get('user')!r}, seed {row.get('seed')} on {row.get('dataset')} (the same "
+                             "targets in two runs would count twice; pool runs whose targets differ, e.g. folds)")
+        self.seen[key] = label
+
+
 def pool_rows(parts: Sequence[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
-    """The rows of several runs as one list; a job that two runs both hold is refused (it would count twice)."""
-    seen: dict[tuple, str] = {}
+    """The rows of several runs as one list; a job that two runs both hold is refused (:class:`PoolGuard`)."""
+    guard = PoolGuard()
     rows: list[dict[str, Any]] = []
     for label, part in parts:
         for row in part:
-            key = tuple(json.dumps(row.get(c), sort_keys=True, default=str) for c in POOL_KEY)
-            if key in seen:
-                raise ValueError(f"cannot pool {seen[key]} and {label}: both hold the {row.get('method')} job of user "
-                                 f"{row.get('user')!r}, seed {row.get('seed')} on {row.get('dataset')} (the same "
-                                 "targets in two runs would count twice; pool runs whose targets differ, e.g. folds)")
-            seen[key] = label
+            guard.add(label, row)
         rows += part
     return rows
-
-
-POOL_KEY = ("dataset", "dataset_params", "method", "method_params", "variant", "hardware", "seed", "user")
 
 
 def _name(source: RunSource) -> str:

@@ -82,16 +82,23 @@ def reap_all(keep: frozenset[int] = frozenset(), timeout_s: float = 10.0) -> int
         ppids = _ppids()
         kept = {p for k in keep for p in [k, *descendants(k, ppids)]}
         left = [p for p in descendants(me, ppids) if p not in kept]
-        for p in left:
-            try:
-                os.kill(p, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
+        killed += kill(left)
         _wait_zombies(keep)
         if not left or time.monotonic() > deadline:
             return killed
         time.sleep(0.001)
+
+
+def kill(pids: list[int]) -> int:
+    """SIGKILL each of ``pids``; how many were still there to kill."""
+    killed = 0
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+    return killed
 
 
 def _wait_zombies(keep: frozenset[int]) -> None:

@@ -274,18 +274,12 @@ class _MethodRun:
 def _no_leftover_processes() -> None:
     """Every process a method starts must end before its call returns: the runner kills what is left and refuses
     to measure beside it. Orphans re-parent to the checks' subreaper parent (see :func:`in_own_process`)."""
-    import signal
-
-    from ..sandbox.reaper import descendants
+    from ..sandbox.reaper import descendants, kill
 
     me = os.getpid()
     top = os.getppid() if _in_own_process() else me
     left = [p for p in descendants(top) if p != me]
-    for p in left:
-        try:
-            os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    kill(left)
     _require(not left, f"prepare() or adapt() left {len(left)} process(es) running (pids {left[:5]}); every process "
              "a method starts must end before it returns (the runner kills them and refuses to measure beside them)")
 

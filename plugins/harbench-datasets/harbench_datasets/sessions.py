@@ -97,21 +97,7 @@ class SessionDataset(RealDataset):
     def check_targets(self, targets: Sequence[str]) -> str | None:
         """With params.groups every target must be in one group (the population is the other groups)."""
         groups = self.describe().extra.get("groups")
-        if not groups:
-            return None
-        hit = [text for text, members in groups.items() if set(targets) & set(members)]
-        if len(hit) != 1:
-            return (f"target users {list(targets)} must all be in one of params.groups (they are in "
-                    f"{', '.join(hit) or 'none'})")
-        return None
-
-    def _other_groups(self, groups: dict[str, list[str]], targets: Sequence[str]) -> list[str]:
-        """params.groups: the population is every subject of the groups the targets are not in (one group)."""
-        why = self.check_targets(targets)
-        if why:
-            raise ValueError(f"{self.name}: {why}")
-        hit = next(text for text, members in groups.items() if set(targets) & set(members))
-        return [u for text, members in groups.items() if text != hit for u in members]
+        return _targets_group(groups, targets)[1] if groups else None
 
     def load(self, seed: int, targets: Sequence[str]) -> Splits:
         parsed = self.parsed()
@@ -135,6 +121,19 @@ class SessionDataset(RealDataset):
         info = self.describe()
         population = [u for u in info.extra["population_candidates"] if u not in targets]
         if self.params.groups:
-            population = self._other_groups(info.extra["groups"], targets)
+            groups = info.extra["groups"]
+            group, why = _targets_group(groups, targets)
+            if why:
+                raise ValueError(f"{self.name}: {why}")
+            population = [u for text, members in groups.items() if text != group for u in members]
         return build_splits(info, table, targets, info.extra["adapt_context"], self.params.population_contexts,
                             self.params.k, population_users=population)
+
+
+def _targets_group(groups: dict[str, list[str]], targets: Sequence[str]) -> tuple[str | None, str | None]:
+    """params.groups: (the one group every target is in, None), or (None, why the targets are not in one)."""
+    hit = [text for text, members in groups.items() if set(targets) & set(members)]
+    if len(hit) == 1:
+        return hit[0], None
+    return None, (f"target users {list(targets)} must all be in one of params.groups (they are in "
+                  f"{', '.join(hit) or 'none'})")
