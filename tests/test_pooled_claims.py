@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harbench.results.claim_tables import pool_rows
+from harbench.results.pooling import pool_rows
 
 
 def _row(method, user, seen, unseen, fold):

@@ -90,11 +90,9 @@ def publish(store: Store, refs: Sequence[str | int], out: str | Path, registry: 
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     counts: dict[int, int] = {}
-    guard = None
-    if pool:  # checked on the rows as they are written: a refused pool leaves no bundle
-        from .claim_tables import PoolGuard
+    from .pooling import PoolGuard
 
-        guard = PoolGuard()
+    guard = PoolGuard() if pool else None  # checked on the rows as they are written: a refused pool leaves no bundle
     try:
         for run in runs:
             run_id = int(run["id"])
