@@ -9,7 +9,8 @@
 #   b  SMLDist alone, the same runs (its teacher and four students train on the population once per run and seed:
 #      most of the compute; its summary reads only its own rows); the age setting first
 #   c  the papers' own suites (suites/crop.yaml, duet.yaml, tbft.yaml, smldist.yaml) at three seeds, a run each
-#      (published one bundle per suite: published/crop, ...)
+#      (published one bundle per suite: published/crop, ...); SUITES="tbft smldist" runs only those
+# Stage b's halves run alone as b-age (the age split) and b-dev (the device folds).
 # The runs pool into one bundle: harbench publish RUN... --pool (no job is in two runs; docs/fidelity-round-3.md).
 #
 # Who can be a target: at the suites' k = 6 adapt windows per class, sp-sw-har's loader refuses s18 (5 'seated'
@@ -39,19 +40,20 @@ run() {  # a fresh run, or the latest run of the same suite continued
 for stage in $STAGES; do
     if [ "$stage" = c ]; then
         echo "== stage c: $(date -u +%FT%TZ)"
-        for suite in crop duet tbft smldist; do run "suites/$suite.yaml" --set 'seeds=[0,1,2]'; done
+        for suite in ${SUITES:-crop duet tbft smldist}; do run "suites/$suite.yaml" --set 'seeds=[0,1,2]'; done
         continue
     fi
     case $stage in
         a) drop=(--set 'methods.smldist=~') ;;
-        b) drop=(); for m in generic finetune-full finetune-last crop-ft crop tbft duet; do
+        b|b-age|b-dev) drop=(); for m in generic finetune-full finetune-last crop-ft crop tbft duet; do
                drop+=(--set "methods.$m=~"); done ;;
-        *) echo "fidelity_reruns.sh: unknown stage '$stage' (expected a, b or c)" >&2; exit 2 ;;
+        *) echo "fidelity_reruns.sh: unknown stage '$stage' (expected a, b, b-age, b-dev or c)" >&2; exit 2 ;;
     esac
     echo "== stage $stage: $(date -u +%FT%TZ)"
-    if [ "$stage" = b ]; then  # the age setting first: its 19 users x 3 seeds decide SMLDist's claims alone
+    if [ "$stage" = b ] || [ "$stage" = b-age ]; then  # the age setting first: 19 users x 3 seeds decide alone
         run "$AGE" "${drop[@]}" --set "$OLD"
         run "$AGE" "${drop[@]}" --set "$YOUNG"
+        [ "$stage" = b-age ] && continue
     fi
     run "$DEV" "${drop[@]}" --set "$FOLD1"
     run "$DEV" "${drop[@]}" "${PHONE_ONLY[@]}" --set "$FOLD2"
