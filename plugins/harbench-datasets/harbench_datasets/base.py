@@ -20,8 +20,8 @@ from harbench import ContextInfo, Dataset, DatasetInfo, Param, Splits
 
 from .errors import LayoutError, OutsideFolderWarning
 from .segments import Segment, labelled_seconds
-from .splitting import build_splits
-from .windowing import cut_windows
+from .splitting import build_splits, refused_targets
+from .windowing import WindowTable, cut_windows
 
 ENV_VAR = "HARBENCH_DATA"
 
@@ -207,10 +207,18 @@ class RealDataset(Dataset):
             raise self.fail(f"params.users {missing} not found (found: {', '.join(found)})")
         return tuple(u for u in found if u in wanted)
 
-    def load(self, seed: int, targets: Sequence[str]) -> Splits:
-        parsed = self.parsed()
+    def _table(self, info: DatasetInfo) -> WindowTable:
+        """Every user's windows, unnormalised (the population's statistics depend on who the targets are)."""
+        return cut_windows(self.parsed().segments, info.users, tuple(c.name for c in info.contexts), info.channels,
+                           info.rate_hz, self.params.window, self.params.stride)
+
+    def check_targets(self, targets: Sequence[str]) -> str | None:
+        """A target with fewer than ``k`` adapt windows of a class, or none left to test, is refused here, when the
+        suite is validated (the data is parsed and windowed once more: seconds), instead of failing its jobs."""
         info = self.describe()
-        table = cut_windows(parsed.segments, info.users, tuple(c.name for c in info.contexts), info.channels,
-                            info.rate_hz, self.params.window, self.params.stride)
-        return build_splits(info, table, targets, info.extra["adapt_context"], self.params.population_contexts,
-                            self.params.k)
+        return refused_targets(info, self._table(info), targets, info.extra["adapt_context"], self.params.k)
+
+    def load(self, seed: int, targets: Sequence[str]) -> Splits:
+        info = self.describe()
+        return build_splits(info, self._table(info), targets, info.extra["adapt_context"],
+                            self.params.population_contexts, self.params.k)

@@ -15,7 +15,7 @@ from .attributes import matches, order_users, parse_conditions
 from .base import _SPLIT_ONLY, Parsed, RealDataset
 from .segments import Segment
 from .splitting import build_splits
-from .windowing import cut_windows
+from .windowing import WindowTable, cut_windows
 
 _WINDOW_COUNTS: dict[tuple, dict] = {}  # parse key + windowing knobs -> what the labelling rule dropped
 
@@ -95,30 +95,35 @@ class SessionDataset(RealDataset):
         return dataclasses.replace(info, users=users, extra=extra)
 
     def check_targets(self, targets: Sequence[str]) -> str | None:
-        """With params.groups every target must be in one group (the population is the other groups)."""
+        """With params.groups every target must be in one group (the population is the other groups); and every
+        target must have ``k`` adapt windows per class and some left to test (the base class's check)."""
         groups = self.describe().extra.get("groups")
-        return _targets_group(groups, targets)[1] if groups else None
+        why = _targets_group(groups, targets)[1] if groups else None
+        return why or super().check_targets(targets)
+
+    def _table(self, info: DatasetInfo) -> WindowTable:
+        table = cut_windows(self._segments(self.parsed(), info), info.users, tuple(c.name for c in info.contexts),
+                            info.channels, info.rate_hz, self.params.window, self.params.stride,
+                            self.params.min_purity, info.classes)
+        key = self._window_key(Path(info.extra["root"]))
+        if key not in _WINDOW_COUNTS:  # said once per process and data: validation and load both window it
+            d = table.dropped
+            by_class = ", ".join(f"{k} {v}" for k, v in sorted(d["by_majority_class"].items())) or "none"
+            warnings.warn(f"{self.name}: the majority rule (min_purity {self.params.min_purity:g}) dropped "
+                          f"{d['windows']} of {d['windows'] + d['kept']} windows ({by_class})", UserWarning,
+                          stacklevel=3)
+            _WINDOW_COUNTS[key] = d
+        return table
 
     def load(self, seed: int, targets: Sequence[str]) -> Splits:
-        parsed = self.parsed()
         info = self.describe()
         candidates = info.extra["target_candidates"]
         refused = [t for t in targets if t not in candidates]
         if refused:
             raise ValueError(f"{self.name}: target users {refused} do not meet params.targets "
                              f"{self.params.targets} (candidates: {', '.join(candidates)})")
-        table = cut_windows(self._segments(parsed, info), info.users, tuple(c.name for c in info.contexts),
-                            info.channels, info.rate_hz, self.params.window, self.params.stride,
-                            self.params.min_purity, info.classes)
-        key = self._window_key(Path(info.extra["root"]))
-        if key not in _WINDOW_COUNTS:
-            d = table.dropped
-            by_class = ", ".join(f"{k} {v}" for k, v in sorted(d["by_majority_class"].items())) or "none"
-            warnings.warn(f"{self.name}: the majority rule (min_purity {self.params.min_purity:g}) dropped "
-                          f"{d['windows']} of {d['windows'] + d['kept']} windows ({by_class})", UserWarning,
-                          stacklevel=2)
-            _WINDOW_COUNTS[key] = d
-        info = self.describe()
+        table = self._table(info)
+        info = self.describe()  # now with the windows the majority rule dropped
         population = [u for u in info.extra["population_candidates"] if u not in targets]
         if self.params.groups:
             groups = info.extra["groups"]

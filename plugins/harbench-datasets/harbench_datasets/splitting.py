@@ -20,6 +20,7 @@ The rules mirror the synthetic dataset so that results are comparable:
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Sequence
 
 import numpy as np
@@ -86,8 +87,9 @@ def _too_few(table: WindowTable, in_context: np.ndarray, k: int, classes: Sequen
     return f"has only {named} windows, fewer than k={k} per class"
 
 
-def split_target(table: WindowTable, user: int, name: str, adapt_ci: int, context_names: Sequence[str],
-                 k: int, classes: Sequence[str] = ()) -> TargetSplit:
+def target_indices(table: WindowTable, user: int, name: str, adapt_ci: int, context_names: Sequence[str],
+                   k: int, classes: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A target's (adapt, test_seen, test_unseen) window indices; a target the rules refuse raises one line."""
     mine = np.flatnonzero(table.user == user)
     in_context = mine[table.context[mine] == adapt_ci]
     adapt_context = context_names[adapt_ci]
@@ -111,11 +113,37 @@ def split_target(table: WindowTable, user: int, name: str, adapt_ci: int, contex
     if not len(seen):
         raise ValueError(f"{where}: k={k} windows per class leave no test_seen windows (the adapt data uses all "
                          f"of the context{' sessions' if table.session is not None else ''}): lower params.k")
-    unseen = others[~_overlapping(table, others, adapt, same="source")]
+    return adapt, seen, others[~_overlapping(table, others, adapt, same="source")]
+
+
+def split_target(table: WindowTable, user: int, name: str, adapt_ci: int, context_names: Sequence[str],
+                 k: int, classes: Sequence[str] = ()) -> TargetSplit:
+    adapt, seen, unseen = target_indices(table, user, name, adapt_ci, context_names, k, classes)
     unseen_contexts = tuple(context_names[c] for c in sorted(set(table.context[unseen].tolist())))
-    return TargetSplit(user=name, adapt_context=adapt_context, unseen_contexts=unseen_contexts,
+    return TargetSplit(user=name, adapt_context=context_names[adapt_ci], unseen_contexts=unseen_contexts,
                        adapt=to_windows(table.take(adapt)), test_seen=to_windows(table.take(seen)),
                        test_unseen=to_windows(table.take(unseen)))
+
+
+def refused_targets(info: DatasetInfo, table: WindowTable, targets: Sequence[str], adapt_context: str,
+                    k: int) -> str | None:
+    """Why the split rules would refuse some of ``targets`` (every refused user, one clause each), or None.
+
+    The same rules as :func:`split_target` on the unnormalised table (normalising moves no window), so a suite
+    naming a target that cannot be split is refused when it is validated, not by every job of its run."""
+    context_names = [c.name for c in info.contexts]
+    adapt_ci = context_names.index(adapt_context)
+    why = []
+    for name in targets:
+        if name not in info.users:
+            continue  # the harness names unknown users itself
+        try:
+            target_indices(table, info.users.index(name), name, adapt_ci, context_names, k, info.classes)
+        except ValueError as exc:
+            why.append(re.sub(r":? ?(\(|: )?lower params\.k.*$", "", str(exc)))
+    if not why:
+        return None
+    return f"{'; '.join(why)}: lower params.k or choose other target users"
 
 
 def build_splits(info: DatasetInfo, table: WindowTable, targets: Sequence[str], adapt_context: str,

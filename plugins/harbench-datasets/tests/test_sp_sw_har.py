@@ -127,6 +127,17 @@ def test_too_large_k_is_refused_naming_user_and_setting(fabricated):
     assert "\n" not in message and message.startswith("sp-sw-har: target user 's02'") and "lower params.k" in message
 
 
+def test_a_target_the_split_refuses_is_refused_when_the_suite_is_validated(fabricated):
+    """check_targets applies the split's rules, so a suite naming such a target fails validation in one line
+    (every refused user named) rather than every one of its jobs at run time."""
+    ds = SpSwHar(path=str(fabricated), k=40)
+    why = ds.check_targets(["s01", "s02"])
+    assert why is not None and "\n" not in why
+    assert "target user 's01'" in why and "target user 's02'" in why and why.endswith(
+        "lower params.k or choose other target users")
+    assert SpSwHar(path=str(fabricated), k=2).check_targets(["s01", "s02"]) is None
+
+
 def test_layout_errors_are_one_line(tmp_path):
     root = fabricate.sp_sw_har(tmp_path, subjects={"s01": 30, "s02": 40}, executions=2)
     f = root / "s02" / "s02_02_sw.csv"
