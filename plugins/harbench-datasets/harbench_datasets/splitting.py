@@ -20,7 +20,6 @@ The rules mirror the synthetic dataset so that results are comparable:
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Sequence
 
 import numpy as np
@@ -87,6 +86,15 @@ def _too_few(table: WindowTable, in_context: np.ndarray, k: int, classes: Sequen
     return f"has only {named} windows, fewer than k={k} per class"
 
 
+class Refused(ValueError):
+    """A target the split rules refuse: what is wrong (``problem``) and what to do (``remedy``), kept apart so a
+    caller that names several targets can say the remedy once."""
+
+    def __init__(self, problem: str, remedy: str = ""):
+        super().__init__(f"{problem}: {remedy}" if remedy else problem)
+        self.problem = problem
+
+
 def target_indices(table: WindowTable, user: int, name: str, adapt_ci: int, context_names: Sequence[str],
                    k: int, classes: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A target's (adapt, test_seen, test_unseen) window indices; a target the rules refuse raises one line."""
@@ -95,11 +103,11 @@ def target_indices(table: WindowTable, user: int, name: str, adapt_ci: int, cont
     adapt_context = context_names[adapt_ci]
     where = f"target user {name!r} in adapt_context {adapt_context!r}"
     if not len(in_context):
-        raise ValueError(f"target user {name!r} has no windows in adapt_context {adapt_context!r} "
-                         f"(too short recordings for the window length, or a user without that context)")
+        raise Refused(f"target user {name!r} has no windows in adapt_context {adapt_context!r} "
+                      f"(too short recordings for the window length, or a user without that context)")
     problem = _too_few(table, in_context, k, classes)
     if problem:
-        raise ValueError(f"{where} {problem}: lower params.k (or choose other target users)")
+        raise Refused(f"{where} {problem}", "lower params.k (or choose other target users)")
     adapt = _select_adapt(table, in_context, k)
     rest = np.setdiff1d(in_context, adapt)
     others = mine[table.context[mine] != adapt_ci]
@@ -111,8 +119,8 @@ def target_indices(table: WindowTable, user: int, name: str, adapt_ci: int, cont
     # time but were cut into separate recordings)
     seen = rest[~(_overlapping(table, rest, adapt, same="recording") | _overlapping(table, rest, adapt, same="source"))]
     if not len(seen):
-        raise ValueError(f"{where}: k={k} windows per class leave no test_seen windows (the adapt data uses all "
-                         f"of the context{' sessions' if table.session is not None else ''}): lower params.k")
+        raise Refused(f"{where}: k={k} windows per class leave no test_seen windows (the adapt data uses all of "
+                      f"the context{' sessions' if table.session is not None else ''})", "lower params.k")
     return adapt, seen, others[~_overlapping(table, others, adapt, same="source")]
 
 
@@ -139,11 +147,9 @@ def refused_targets(info: DatasetInfo, table: WindowTable, targets: Sequence[str
             continue  # the harness names unknown users itself
         try:
             target_indices(table, info.users.index(name), name, adapt_ci, context_names, k, info.classes)
-        except ValueError as exc:
-            why.append(re.sub(r":? ?(\(|: )?lower params\.k.*$", "", str(exc)))
-    if not why:
-        return None
-    return f"{'; '.join(why)}: lower params.k or choose other target users"
+        except Refused as exc:
+            why.append(exc.problem)
+    return f"{'; '.join(why)}: lower params.k or choose other target users" if why else None
 
 
 def build_splits(info: DatasetInfo, table: WindowTable, targets: Sequence[str], adapt_context: str,
