@@ -238,9 +238,12 @@ def list_(kind: str, fmt: str) -> None:
               help="also write a self-contained HTML report (tables and figures) to this file")
 @budget_option
 @click.option("--full", is_flag=True, help="also print the full table (every metric per method × hardware)")
+@click.option("--columns", default=None, metavar="METRICS",
+              help="print only the full table, with these metric columns in this order (comma-separated), "
+                   "e.g. adapt_peak_mb,infer_peak_mb; JSON, CSV and LaTeX keep only them too")
 @bad_input
 def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, ...], ci: bool, metric: str,
-           html_path: str | None, budgets: tuple[str, ...], full: bool) -> None:
+           html_path: str | None, budgets: tuple[str, ...], full: bool, columns: str | None) -> None:
     """Print RUN (an id, a suite name, or 'latest') as tables: mean ± std [95 % CI] over users and seeds, then
     per user: harm rate, worst decile and paired Wilcoxon tests against generic and finetune-full."""
     from .results.report import ReportOptions, build_report, write_html
@@ -250,7 +253,8 @@ def report(run: str, results: str, fmt: str, by: str | None, where: tuple[str, .
     store = open_results(results)
     r = store.resolve_run(run)
     options = ReportOptions.parse(by=by, where=where, ci=ci, metric=metric, budgets=budgets or suite_budgets(r),
-                                  full=full, summaries=fmt not in ("json", "csv") or bool(html_path))
+                                  full=full, summaries=fmt not in ("json", "csv") or bool(html_path),
+                                  columns=columns)
     built = build_report(r, store.job_rows(int(r["id"])), options, results=results)
     click.echo(built.text(fmt))
     if fmt in ("json", "csv"):  # the table alone goes to stdout; a partial run still says so

@@ -341,3 +341,20 @@ def test_full_report_and_its_exports_carry_every_stored_metric(tmp_path):
     full = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--full"]).output
     header = full.split("Full table")[1].splitlines()[1]
     assert all(m in header for m in extra), header
+
+
+def test_columns_prints_only_the_chosen_metrics_in_order_and_refuses_an_unknown_one(tmp_path):
+    """``--columns``: the focused table the docs generate from bundles (and the numeric outputs keep only them)."""
+    make_run(tmp_path, [job("generic", u, acc_seen=0.8, acc_unseen=0.7, adapt_j=0.5, latency_ms_p50=2.0)
+                        for u in ("u0", "u1", "u2")])
+    res = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--columns", "latency_ms_p50,acc_seen"])
+    assert res.exit_code == 0, res.output
+    header = res.output.split("Full table")[1].splitlines()[1]
+    assert header.index("latency_ms_p50") < header.index("acc_seen") and "adapt_j" not in header
+    assert "Per user" not in res.output and "columns: latency_ms_p50 ↓ ms, acc_seen ↑" in res.output
+    table = json.loads(CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--format", "json",
+                                                 "--columns", "adapt_j"]).output)
+    assert table[0]["adapt_j_mean"] == pytest.approx(0.5) and not any(k.startswith("acc_seen") for k in table[0])
+    for bad in ("colour", ","):
+        res = CliRunner().invoke(main, ["report", "--results", str(tmp_path), "--columns", bad])
+        assert res.exit_code == 2 and res.output.startswith("error: --columns") and "Traceback" not in res.output

@@ -1,13 +1,16 @@
-"""Generated blocks of the README and the plugin READMEs, kept equal to what their commands print (as llm keeps its
-docs with cog): ``python tools/docs_sync.py`` rewrites them, ``--check`` lists the stale ones and exits 1.
+"""Generated blocks of the README, the plugin READMEs and the docs pages, kept equal to what their commands print
+(as llm keeps its docs with cog): ``python tools/docs_sync.py`` rewrites them, ``--check`` lists the stale ones and
+exits 1.
 
 A block is the fenced code block right after a marker line::
 
     <!-- generated: harbench list methods --distribution harbench-crop -->
+    <!-- generated: harbench report --results published/paper-memory --no-ci --columns adapt_peak_mb -->
     <!-- example: harbench report --results published/drift (first 19 lines; ...) -->
 
 ``generated`` blocks hold the plugins' parameter listings (``harbench list KIND``, the entries of one
-distribution); the ``example`` block holds the first lines of a report of a committed bundle. The claim pages
+distribution) or the whole output of a ``harbench`` command that reads a committed bundle (the docs' tables of
+published runs); the ``example`` block holds the first lines of a report of a committed bundle. The claim pages
 (docs/claims/*.md) are whole command outputs, checked by tests/test_published_claims.py.
 """
 
@@ -23,7 +26,8 @@ from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"^<!-- (generated|example): (.*?) -->$")
-FILES = [ROOT / "README.md", *sorted((ROOT / "plugins").glob("*/README.md"))]
+FILES = [ROOT / "README.md", *sorted((ROOT / "plugins").glob("*/README.md")),
+         *sorted(p for p in (ROOT / "docs").rglob("*.md") if "claims" not in p.parts)]
 
 
 def parameters(kind: str, distribution: str) -> str:
@@ -35,34 +39,50 @@ def parameters(kind: str, distribution: str) -> str:
     return "\n".join(click.unstyle(line) for line in listing_lines(entries, kind, "text"))
 
 
-def example(command: str) -> str:
-    """The first lines of a ``harbench`` command: ``harbench report --results published/drift (first 19 lines...``."""
+def output(args: str) -> str:
+    """What ``harbench ARGS`` prints (paths that exist in the repository made absolute); a failing command fails
+    the sync rather than writing its error into the docs."""
     from harbench.cli import main
 
+    argv = [str(ROOT / a) if not a.startswith("-") and (ROOT / a).exists() else a for a in args.split()]
+    res = CliRunner().invoke(main, argv, catch_exceptions=False)
+    if res.exit_code:
+        raise RuntimeError(f"harbench {args}: exit {res.exit_code}: {res.output.strip()[-500:]}")
+    return res.output.rstrip("\n")
+
+
+def example(command: str) -> str:
+    """The first lines of a ``harbench`` command: ``harbench report --results published/drift (first 19 lines...``."""
     hit = re.match(r"harbench (.*?) \(first (\d+) lines", command)
     if not hit:
         raise ValueError(f"example marker {command!r}: expected 'harbench ARGS (first N lines ...)'")
-    args = [str(ROOT / a) if not a.startswith("-") and (ROOT / a).exists() else a for a in hit.group(1).split()]
-    res = CliRunner().invoke(main, args, catch_exceptions=False)
-    return "\n".join(res.output.splitlines()[: int(hit.group(2))])
+    return "\n".join(output(hit.group(1)).splitlines()[: int(hit.group(2))])
 
 
 def expected(kind: str, spec: str) -> str:
     if kind == "example":
         return example(spec)
     hit = re.match(r"harbench list (\w+?)s? --distribution (\S+)$", spec)
-    if not hit:
-        raise ValueError(f"generated marker {spec!r}: expected 'harbench list KIND --distribution NAME'")
-    return parameters(hit.group(1), hit.group(2))
+    if hit:
+        return parameters(hit.group(1), hit.group(2))
+    if spec.startswith("harbench ") and "--results published/" in spec:
+        return output(spec.removeprefix("harbench "))
+    raise ValueError(f"generated marker {spec!r}: expected 'harbench list KIND --distribution NAME' or a harbench "
+                     "command that reads a committed bundle (--results published/NAME)")
 
 
 def sync(path: Path, write: bool) -> bool:
     """Whether ``path``'s blocks were current (rewriting them when ``write``)."""
     lines = path.read_text(encoding="utf-8").split("\n")
-    out, i, current = [], 0, True
+    out, i, current, fence = [], 0, True, ""
     while i < len(lines):
         out.append(lines[i])
-        hit = MARKER.match(lines[i])
+        ticks = re.match(r"^(`{3,})", lines[i])
+        if ticks and not fence:
+            fence = ticks.group(1)  # a marker shown inside a code block (as the docs explain them) is not one
+        elif ticks and lines[i].strip() == fence:
+            fence = ""
+        hit = None if fence else MARKER.match(lines[i])
         if hit and i + 1 < len(lines) and lines[i + 1].startswith("```"):
             end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
             body = expected(*hit.groups())

@@ -44,15 +44,19 @@ class ReportOptions:
     budgets: list[Budget] = field(default_factory=list)
     full: bool = False
     summaries: bool = True  # the plugins' paper summaries (False: numeric outputs, which never show them)
+    columns: list[str] | None = None  # ``--columns``: only the full table, with these metrics in this order
 
     @classmethod
     def parse(cls, *, by: str | None = None, where: Sequence[str] = (), ci: bool = True,
               metric: str = "acc_seen", budgets: Sequence[str] = (), full: bool = False,
-              registry: Any = None, summaries: bool = True) -> "ReportOptions":
-        columns = [c.strip() for c in by.split(",") if c.strip()] if by else None
+              registry: Any = None, summaries: bool = True, columns: str | None = None) -> "ReportOptions":
+        groups = [c.strip() for c in by.split(",") if c.strip()] if by else None
         declared = metric_columns((), registry)
-        return cls(columns, parse_where(where_in_stored_units(where, declared)), ci, metric,
-                   parse_budgets(budgets, declared), full, summaries)
+        chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns is not None else None
+        if chosen is not None and not chosen:
+            raise ValueError("--columns: expected metric names, comma-separated (e.g. adapt_peak_mb,infer_peak_mb)")
+        return cls(groups, parse_where(where_in_stored_units(where, declared)), ci, metric,
+                   parse_budgets(budgets, declared), full, summaries and chosen is None, chosen)
 
 
 def parse_budgets(texts: Sequence[str], declared: Sequence[MetricColumn]) -> list[Budget]:
@@ -137,6 +141,10 @@ class Report:
             from .latex import latex_report
 
             return latex_report(self)
+        if self.options.columns is not None:  # the focused view: the chosen columns' table and what reads it
+            return "\n".join(["Full table (mean ± std [95 % CI] over users and seeds)" if self.options.ci else
+                              "Full table (mean ± std over users and seeds)", render(*self.summary, fmt),
+                              *self.notes])
         parts = []
         if self.decision is not None:
             parts += [render_text(self.decision, fmt), ""]
@@ -276,9 +284,21 @@ def build_report(run: Any, rows: list[dict[str, Any]], options: ReportOptions, r
         notes.append("(est.): modelled by an estimated target, not measured.")
     notes += lifetime_notes(rows)  # per target: methods that do not fit in memory or cannot keep up
     columns = table_columns(rows, registry, every=True)
+    if options.columns is not None:
+        columns = chosen_columns(columns, options.columns)
     notes.append(units_note(columns))
     return Report(run=dict(run), rows=rows, options=options, notes=notes,
                   user_level_note=user_level_note(options.metric, registry), columns=columns, registry=registry)
+
+
+def chosen_columns(columns: Sequence[MetricColumn], names: Sequence[str]) -> list[MetricColumn]:
+    """``--columns``: the named metrics of the run, in the order given; a name the run does not hold is refused."""
+    by_name = {m.name: m for m in columns}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"--columns: {', '.join(unknown)} not among the run's metrics; known: "
+                         f"{', '.join(by_name)}")
+    return [by_name[n] for n in names]
 
 
 def write_html(report: Report, path: str | Path, source: Any = None) -> str | None:
