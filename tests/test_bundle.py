@@ -121,6 +121,15 @@ def test_compare_and_export_read_bundles(published, tmp_path):
         assert a.read_bytes() == b.read_bytes()
 
 
+def test_harbench_load_reads_a_bundle_as_a_store(published):
+    """``harbench.load`` (what plugin commands such as ``tbft-tables`` read with) takes a bundle too."""
+    import harbench
+
+    store, ids, out = published
+    from_bundle, from_store = harbench.load(ids[1], results=str(out)), harbench.load(ids[1], results=str(store.folder))
+    assert len(from_bundle) == 30 and from_bundle.equals(from_store)
+
+
 def test_the_bundles_csv_is_the_stores_export(published, tmp_path):
     store, ids, out = published
     csv = tmp_path / "store.csv"

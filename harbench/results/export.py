@@ -209,12 +209,15 @@ def _parquet(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, columns: 
 
 
 def load_frame(run: str | int = "latest", results: str | Path = "results"):
-    """The export rows of ``run`` as a pandas DataFrame (one row per job; the export's column contract)."""
+    """The export rows of ``run`` as a pandas DataFrame (one row per job; the export's column contract).
+    ``results``: a results store's folder or a published bundle, as every reading command takes."""
     try:
         import pandas as pd
     except ImportError:
         raise ImportError("harbench.load needs pandas: pip install 'harbench[pandas]'") from None
-    store = Store(results)
+    from .source import open_results
+
+    store = open_results(results)
     job_rows = store.job_rows(int(store.resolve_run(run)["id"]))
     rows = export_rows(job_rows)
     return pd.DataFrame(rows, columns=export_columns(job_rows))

@@ -57,7 +57,7 @@ def steps_command(backbones, recipe, batches, repeats, threads):
 @click.command("tbft-tables")
 @click.argument("run", default="latest")
 @click.option("--results", "folders", multiple=True, default=("results",), show_default=True,
-              help="results folder; repeat it to pool the RUN of several folders (a suite run in parts)")
+              help="results folder or published bundle; repeat it to pool the RUN of several (a suite run in parts)")
 def tables_command(run, folders):
     """Print TBFT's per-cell accuracy table and its claims table for RUN."""
     from tabulate import tabulate
