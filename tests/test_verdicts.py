@@ -281,6 +281,13 @@ def test_a_dominant_seed_spread_asks_for_seeds_not_users():
     assert v.verdict == "inconclusive" and math.isnan(v.users_needed) and "more seeds" in v.power_note
 
 
+def test_a_claimed_size_equal_to_the_threshold_gets_no_power_sentence_about_seeds():
+    """A paper figure that is the threshold itself (claimed effect 0) was told "more seeds are needed"."""
+    v = judge("saving > 45 %", np.array([40.0, 47.0, 44.0, 52.0, 41.0]), threshold=45.0, claimed=45.0)
+    assert v.verdict == "inconclusive" and math.isnan(v.users_needed)
+    assert "more seeds" not in v.power_note and "the threshold itself" in v.power_note
+
+
 # ------------------------------------------------------------------------------------------------ bad input
 
 

@@ -63,7 +63,7 @@ def users_for_power(effect: np.ndarray, var_seed: np.ndarray, var_user: np.ndarr
 def power_sentence(needed: float, users_now: int, seeds: int, alpha: float, power: float = 0.8) -> str:
     if math.isnan(needed):
         return (f"no number of users reaches {100 * power:.0f} % power at level {alpha:.3g}: the seed-to-seed "
-                f"spread (or a zero claimed effect) dominates; more seeds are needed" if seeds >= 2 else
+                f"spread dominates; more seeds are needed" if seeds >= 2 else
                 f"no number of users up to {MAX_USERS:,} reaches {100 * power:.0f} % power at level {alpha:.3g}")
     return (f"~{int(needed)} users (now {users_now}, {seeds} seed{'s' * (seeds != 1)}) would decide an effect of "
             f"the claimed size with {100 * power:.0f} % power at level {alpha:.3g} (noncentral t, observed spread)")

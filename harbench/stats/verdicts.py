@@ -26,7 +26,7 @@ saying what was expected; an empty family is an empty list.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Hashable, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
@@ -36,6 +36,9 @@ from .multiplicity import holm, holm_levels
 from .power import power_sentence, users_for_power
 from .robust import MIN_BOOT_USERS
 from .significance import tost_p
+
+ZERO_EFFECT_NOTE = ("no power computed: the paper's figure is the threshold itself, so no number of users decides "
+                    "an effect of that size beyond it")
 
 Outcome = Literal["reproduced", "not reproduced", "inconclusive", "no effect", "fact", "no verdict"]
 Direction = Literal[">", "<"]
@@ -312,7 +315,10 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
                 effect = math.log(c.claimed / c.threshold)
             else:
                 effect = c.claimed - c.threshold
-            pending_power.append((len(verdicts) - 1, effect, iv, alpha / m))
+            if effect == 0:  # the paper's figure is the threshold itself: no sample size decides it at that size
+                verdicts[-1] = replace(verdicts[-1], power_note=ZERO_EFFECT_NOTE)
+            else:
+                pending_power.append((len(verdicts) - 1, effect, iv, alpha / m))
     if pending_power:
         needed = users_for_power(np.array([e for _, e, _, _ in pending_power]),
                                  np.array([iv.var_seed for _, _, iv, _ in pending_power]),
@@ -320,8 +326,6 @@ def judge_family(family: str, claims: Sequence[Claim], alpha: float = ALPHA, lev
                                  np.array([iv.users for _, _, iv, _ in pending_power]),
                                  np.array([iv.seeds for _, _, iv, _ in pending_power]),
                                  np.array([a for _, _, _, a in pending_power]), power)
-        from dataclasses import replace
-
         for (j, _, iv, a), n in zip(pending_power, needed.tolist()):
             verdicts[j] = replace(verdicts[j], users_needed=n,
                                   power_note=power_sentence(n, iv.users, iv.seeds, a, power))
