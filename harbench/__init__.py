@@ -59,6 +59,7 @@ if TYPE_CHECKING:  # the eager imports, for type checkers and editors
         per_unit_mean,
         per_user_mean,
         ratio,
+        signed_rank_p,
     )
     from .training import (
         FitReport,
@@ -84,7 +85,8 @@ _WHERE: dict[str, str] = {
     "LiveBytes": ".measure.memory",
     **dict.fromkeys(["JobRecord", "JobSpec", "RunSummary"], ".records"),
     **dict.fromkeys(["Claim", "ClaimResult", "Family", "PaperClaim", "Unit", "Verdict", "bootstrap_interval", "holm", "judge",
-                     "judge_family", "paired", "per_person", "per_unit_mean", "per_user_mean", "ratio"], ".stats"),
+                     "judge_family", "paired", "per_person", "per_unit_mean", "per_user_mean", "ratio",
+                     "signed_rank_p"], ".stats"),
     **dict.fromkeys(["report", "figures"], ".results.views"),
     **dict.fromkeys(["FitReport", "accuracy", "cross_entropy", "fit", "flops_per_window", "frozen_copy", "macro_f1",
                      "make_optimizer", "predict", "split_train_val"], ".training"),
@@ -115,7 +117,7 @@ def load(run: str | int = "latest", results: str = "results"):
 
 __all__ = [
     "AdaptFacts", "AdaptResult", "Backbone", "Claim", "ClaimResult", "CostEstimate", "estimate", "Family", "PaperClaim", "Unit", "Verdict", "bootstrap_interval",
-    "holm", "judge", "judge_family", "paired", "per_person", "per_unit_mean", "per_user_mean", "ratio", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
+    "holm", "judge", "judge_family", "paired", "per_person", "per_unit_mean", "per_user_mean", "ratio", "signed_rank_p", "ContextInfo", "Dataset", "DatasetInfo", "FitReport", "Hardware",
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",

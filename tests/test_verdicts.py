@@ -397,3 +397,32 @@ def test_a_papers_claim_becomes_a_claim_in_its_declared_family_only():
     assert second.threshold == 0.2 and second.outcome == "not reproduced"
     with pytest.raises(ValueError, match="declared in family 'plugin', not 'other'"):
         Family("other").add_paper(paper, units)
+
+
+# ------------------------------------------------------------------------------------------- signed rank
+
+
+def test_signed_rank_p_is_scipys_wilcoxon_with_ties_and_zeros_and_fast():
+    """``signed_rank_p`` answers scipy's exact permutation case (ties or zeros, <= 13 users) with numpy: the same p
+    on every pattern below, and a 12-user table with ties in milliseconds (scipy: about a second)."""
+    import time
+
+    from scipy import stats
+
+    from harbench import signed_rank_p
+
+    rng = np.random.default_rng(5)
+    cases = [rng.integers(-3, 4, n).astype(float) for n in (2, 3, 5, 8, 12) for _ in range(3)]  # ties, zeros
+    cases += [rng.normal(0.2, 1.0, n) for n in (4, 9, 13, 14, 30, 60)]  # no ties: scipy's exact table or normal
+    cases += [np.round(rng.normal(0.5, 1.0, 20), 1)]  # ties above 13: scipy's normal approximation
+    for d in cases:
+        if np.all(d == 0) or np.count_nonzero(d) < 1:
+            continue
+        expected = float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+        assert signed_rank_p(d) == pytest.approx(expected, rel=1e-12, abs=1e-15), d
+    assert signed_rank_p([0.0, 0.0, 0.0]) == 1.0 and math.isnan(signed_rank_p([1.0, math.nan]))
+    tied = np.array([1, 1, 2, -1, 3, 3, 2, -2, 1, 4, 0, 2], dtype=float)
+    start = time.perf_counter()
+    for _ in range(10):
+        signed_rank_p(tied)
+    assert (time.perf_counter() - start) / 10 < 0.1  # scipy's permutation path: ~1 s per call on this machine

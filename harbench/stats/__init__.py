@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .pareto import pareto_front
     from .power import users_for_power
     from .samples import Stats
-    from .significance import Paired, tost_p, wilcoxon
+    from .significance import Paired, signed_rank_p, tost_p, wilcoxon
     from .units import paired, per_person, per_unit_mean, per_user_mean, ratio
     from .verdicts import Claim, ClaimResult, Family, PaperClaim, Verdict, judge, judge_family
 
@@ -59,7 +59,7 @@ _WHERE: dict[str, str] = {
     "pareto_front": ".pareto",
     "users_for_power": ".power",
     "Stats": ".samples",
-    **dict.fromkeys(["Paired", "tost_p", "wilcoxon"], ".significance"),
+    **dict.fromkeys(["Paired", "signed_rank_p", "tost_p", "wilcoxon"], ".significance"),
     **dict.fromkeys(["paired", "per_person", "per_unit_mean", "per_user_mean", "ratio"], ".units"),
     **dict.fromkeys(["Claim", "ClaimResult", "Family", "PaperClaim", "Verdict", "judge", "judge_family"],
                    ".verdicts"),
@@ -84,5 +84,5 @@ __all__ = [
     "StatsInputError", "Unit", "Verdict", "bootstrap_interval", "cell_estimate", "estimate", "estimate_array",
     "finite", "grid_intervals", "harm_rate", "holm", "holm_levels", "interval", "judge", "judge_family", "mean_std",
     "means_by", "paired", "PaperClaim", "pareto_front", "per_person", "per_unit_mean", "per_user_mean", "ratio", "stdev", "t_quantile",
-    "tost_p", "users_for_power", "wilcoxon", "worst_decile",
+    "signed_rank_p", "tost_p", "users_for_power", "wilcoxon", "worst_decile",
 ]

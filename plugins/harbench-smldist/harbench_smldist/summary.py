@@ -19,7 +19,19 @@ import math
 from collections import Counter, defaultdict
 from typing import Callable
 
-from harbench import Claim, Family, PaperClaim, Verdict, holm, judge, paired, per_person, per_unit_mean, ratio
+from harbench import (
+    Claim,
+    Family,
+    PaperClaim,
+    Verdict,
+    holm,
+    judge,
+    paired,
+    per_person,
+    per_unit_mean,
+    ratio,
+    signed_rank_p,
+)
 
 from .paper import BY_KEY, FAMILY, SMALLER_HIGH, SMALLER_LOW
 
@@ -81,15 +93,9 @@ def _ci(per_unit: dict) -> str:
 
 
 def wilcoxon_p(diffs: list[float]) -> float:
-    """Two-sided Wilcoxon signed-rank p over per-user differences (scipy); 1 when every difference is zero."""
-    diffs = [d for d in diffs if math.isfinite(d)]
-    if len(diffs) < 2:
-        return math.nan
-    if all(abs(d) < 1e-12 for d in diffs):
-        return 1.0
-    from scipy import stats
-
-    return float(stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided").pvalue)
+    """Two-sided Wilcoxon signed-rank p over per-user differences (the core's ``signed_rank_p``: scipy's test);
+    1 when every difference is zero."""
+    return signed_rank_p(diffs)
 
 
 def _per_user(rows: list[dict], key: str) -> dict:
