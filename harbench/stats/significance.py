@@ -82,5 +82,6 @@ def signed_rank_p(diffs: Sequence[float] | np.ndarray) -> float:
     null = signs @ ranks  # the positive-rank sum under every sign pattern (each equally likely under H0)
     observed = float(ranks[nonzero > 0].sum())
     gamma = abs(np.finfo(float).eps * 100 * observed)
-    less, greater = np.mean(null <= observed + gamma), np.mean(null >= observed - gamma)
-    return float(min(1.0, 2 * min(less, greater)))
+    less = float(np.mean(null <= observed + gamma))
+    greater = float(np.mean(null >= observed - gamma))
+    return min(1.0, 2.0 * min(less, greater))
