@@ -110,7 +110,7 @@ def __dir__() -> list[str]:
 def load(run: str | int = "latest", results: str = "results"):
     """A run's jobs as a pandas DataFrame, one row per job with the export columns (needs the pandas extra);
     ``results`` is a results store's folder or a published bundle."""
-    from .results.export import load_frame  # lazy: plugins importing harbench never pay for pandas or the store
+    from .results.source import load_frame  # lazy: plugins importing harbench never pay for pandas or the store
 
     return load_frame(run, results)
 

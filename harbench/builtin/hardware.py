@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from .. import AdaptResult, Hardware, HardwareInfo, InferenceCost, Param, PhaseCost, hookimpl
+from ..machine import memory_gb, processor
 from ..measure import EnergyMeter, latency_loop
 from ..measure.memory import LiveBytes
-from ..run.environment import memory_gb, processor
 
 
 def _energy_method() -> str:

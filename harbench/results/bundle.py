@@ -207,7 +207,7 @@ def _git_commit() -> str | None:
 
 def _machine() -> dict[str, Any]:
     """The publishing machine (each run's own machine is in its ``env``: host, platform, cpu count, torch)."""
-    from ..run.environment import memory_gb, processor
+    from ..machine import memory_gb, processor
 
     return {"host": socket.gethostname(), "platform": platform.platform(), "python": platform.python_version(),
             "processor": processor(), "cpu_count": os.cpu_count(), "memory_gb": round(memory_gb(), 1)}

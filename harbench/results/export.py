@@ -208,21 +208,6 @@ def _parquet(rows: Callable[[], Iterator[dict[str, Any]]], path: Path, columns: 
     return n
 
 
-def load_frame(run: str | int = "latest", results: str | Path = "results"):
-    """The export rows of ``run`` as a pandas DataFrame (one row per job; the export's column contract).
-    ``results``: a results store's folder or a published bundle, as every reading command takes."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise ImportError("harbench.load needs pandas: pip install 'harbench[pandas]'") from None
-    from .source import open_results
-
-    store = open_results(results)
-    job_rows = store.job_rows(int(store.resolve_run(run)["id"]))
-    rows = export_rows(job_rows)
-    return pd.DataFrame(rows, columns=export_columns(job_rows))
-
-
 def write_stream(rows: Callable[[], Iterator[dict[str, Any]]], fmt: str, path: str | Path, columns: list[str]) -> int:
     """Write the rows of ``rows()`` (a fresh pass per call: Parquet takes two) to ``path`` as ``fmt``, atomically;
     returns the number of rows. For writers of other row streams (a published bundle's job table)."""

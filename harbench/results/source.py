@@ -36,3 +36,18 @@ def open_results(path: str | Path) -> RunSource:
     from .store import Store
 
     return Bundle(path) if is_bundle(path) else Store(path)
+
+
+def load_frame(run: str | int = "latest", results: str | Path = "results"):
+    """The export rows of ``run`` as a pandas DataFrame (one row per job; the export's column contract).
+    ``results``: a results store's folder or a published bundle, as every reading command takes."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("harbench.load needs pandas: pip install 'harbench[pandas]'") from None
+    from .export import export_columns, export_rows
+
+    store = open_results(results)
+    job_rows = store.job_rows(int(store.resolve_run(run)["id"]))
+    rows = export_rows(job_rows)
+    return pd.DataFrame(rows, columns=export_columns(job_rows))

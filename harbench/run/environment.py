@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..machine import memory_gb, processor  # noqa: F401  (re-exported: the run layer's users read them here)
 
 if TYPE_CHECKING:
     from ..plugins import Registry
@@ -36,20 +37,3 @@ def describe_environment(plugins: dict[str, str], torch_version: str | None, thr
     }
 
 
-def processor() -> str:
-    """This host's processor, as the ``cpu`` target describes it (and the plan memo's key checks it)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def memory_gb() -> float:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):
-        return float("nan")

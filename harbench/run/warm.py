@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from ..hashing import canonical, content_hash
+from ..machine import memory_gb, processor
 from ..records import JobRecord, JobSpec, RunSummary
 from .cache import WeightCache
-from .environment import memory_gb, processor
 
 FORMAT = 1
 KIND = "plan"
