@@ -17,8 +17,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..stats.cells import cell_estimate
 from ..stats.describe import Estimate, estimate, estimate_array, finite, harm_rate, stdev, worst_decile
-from ..stats.intervals import cell_estimate
 from ..stats.multiplicity import holm
 from ..stats.pareto import pareto_front
 from ..stats.significance import Paired, wilcoxon

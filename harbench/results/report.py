@@ -171,7 +171,10 @@ def numeric_table(rows: list[dict[str, Any]], columns: Sequence[MetricColumn], b
     headers = [*keys, "mode", "jobs", "failed", *[f"{m.name}_{s}" for m in columns for s in stats], "energy_method"]
     frame = frame if frame is not None and frame.rows is rows else Frame(rows)
     table = []
-    for key, items, ok, ok_index in frame.groups(keys):
+    groups = list(frame.groups(keys))
+    cells = {m.name: frame.cells(m.name, [g[3] for g in groups], (0.0, 1.0) if getattr(m, "percent", False) else None)
+             for m in columns}  # a column at once: one bootstrap per design
+    for g, (key, items, ok, ok_index) in enumerate(groups):
         line: list[Any] = [*key, "/".join(sorted({r["mode"] for r in ok if r["mode"]})) or None, len(ok),
                            sum(r["status"] == "failed" for r in items)]
         for m in columns:
@@ -180,7 +183,7 @@ def numeric_table(rows: list[dict[str, Any]], columns: Sequence[MetricColumn], b
             if labels:
                 line += ["/".join(labels), *[None] * (len(stats) - 1)]
                 continue
-            e = frame.cell(m.name, ok_index, (0.0, 1.0) if getattr(m, "percent", False) else None)
+            e = cells[m.name][g]
             figures = {"mean": e.mean, "std": e.std if e.n > 1 else None, "ci_low": e.lo, "ci_high": e.hi, "n": e.n}
             line += [_number(figures[s]) for s in stats]
         line.append("/".join(energy_methods(ok)) or None)

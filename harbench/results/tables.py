@@ -172,7 +172,10 @@ def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColu
     headers = [*key_columns, "mode", "n", "failed", *[m.name for m in metrics], "energy_method"]
     frame = frame if frame is not None and frame.rows is rows else Frame(rows)
     table = []
-    for key, items, ok, ok_index in frame.groups(key_columns):
+    groups = list(frame.groups(key_columns))
+    cells = {m.name: frame.cells(m.name, [g[3] for g in groups], (0.0, 1.0) if m.percent else None)
+             for m in metrics}  # a column at once: one bootstrap per design
+    for g, (key, items, ok, ok_index) in enumerate(groups):
         modes = sorted({r["mode"] for r in ok if r["mode"]})
         line: list[Any] = [*key, "/".join(modes) or "—", len(ok), sum(r["status"] == "failed" for r in items)]
         for m in metrics:
@@ -181,7 +184,7 @@ def summary_table(rows: list[dict[str, Any]], columns: Sequence[str | MetricColu
             if labels:  # a label metric (higher_is_better None): its distinct values
                 line.append("/".join(labels))
                 continue
-            e = frame.cell(m.name, ok_index, (0.0, 1.0) if m.percent else None)
+            e = cells[m.name][g]
             cell = _fmt(e.mean, e.std, m, (e.lo, e.hi) if ci else None)
             if "estimated" in modes and m.estimable and cell != "—":
                 cell = (_modelled(e.mean, e.std) if modes == ["estimated"] else cell) + ESTIMATED_MARK

@@ -2,6 +2,7 @@
 
 * :mod:`.describe` — means, standard deviations, flat Student-t intervals, worst decile, harm rate;
 * :mod:`.intervals` — the interval of a mean over users and seeds (every view's cells and every verdict use it);
+* :mod:`.cells` — a table cell's figures (mean, spread, interval), one or a column at once;
 * :mod:`.significance` — one-sided t tests, TOST, Wilcoxon;
 * :mod:`.multiplicity` — Holm over a declared family;
 * :mod:`.power` — users needed to decide a claim;
@@ -19,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cells import cell_estimate, cell_estimates
     from .describe import (
         Estimate,
         estimate,
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
         StatsInputError,
         Unit,
         bootstrap_interval,
-        cell_estimate,
         grid_intervals,
         interval,
     )
@@ -54,7 +55,8 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["Estimate", "estimate", "estimate_array", "finite", "harm_rate", "mean_std", "means_by", "stdev",
                      "t_quantile", "worst_decile"], ".describe"),
     **dict.fromkeys(["MIN_SEEDS", "MIN_USERS", "Interval", "StatsInputError", "Unit", "bootstrap_interval",
-                     "cell_estimate", "grid_intervals", "interval"], ".intervals"),
+                     "grid_intervals", "interval"], ".intervals"),
+    **dict.fromkeys(["cell_estimate", "cell_estimates"], ".cells"),
     **dict.fromkeys(["holm", "holm_levels"], ".multiplicity"),
     "pareto_front": ".pareto",
     "users_for_power": ".power",
@@ -81,7 +83,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Claim", "ClaimResult", "Estimate", "Family", "Interval", "MIN_SEEDS", "MIN_USERS", "Paired", "Stats",
-    "StatsInputError", "Unit", "Verdict", "bootstrap_interval", "cell_estimate", "estimate", "estimate_array",
+    "StatsInputError", "Unit", "Verdict", "bootstrap_interval", "cell_estimate", "cell_estimates", "estimate", "estimate_array",
     "finite", "grid_intervals", "harm_rate", "holm", "holm_levels", "interval", "judge", "judge_family", "mean_std",
     "means_by", "paired", "PaperClaim", "pareto_front", "per_person", "per_unit_mean", "per_user_mean", "ratio", "stdev", "t_quantile",
     "signed_rank_p", "tost_p", "users_for_power", "wilcoxon", "worst_decile",

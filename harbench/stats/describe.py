@@ -2,7 +2,7 @@
 the worst decile and the harm rate of users.
 
 These describe numbers; they do not know what a job, a user or a seed is. The interval a view shows for a cell of
-a run (users and seeds as levels) is :func:`harbench.stats.intervals.cell_estimate`'s, not :func:`estimate`'s.
+a run (users and seeds as levels) is :func:`harbench.stats.cells.cell_estimate`'s, not :func:`estimate`'s.
 """
 
 from __future__ import annotations

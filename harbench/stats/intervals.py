@@ -47,7 +47,6 @@ from typing import Any, Hashable, Iterable, Literal, Mapping, NamedTuple
 
 import numpy as np
 
-from .describe import Estimate
 from .moments import grid_moments
 
 Scale = Literal["linear", "log"]
@@ -320,45 +319,6 @@ def grid_judge_many(grids: list[np.ndarray], level: float, scales: list[Scale],
             out[i] = (Interval(mk, lo, hi, sek, dfk, users, seeds, level, method, scale, spread[k], dropped[i],
                                user_sd[k], vsk, vuk), notes[i], pg, pl)
     return out
-
-
-# ------------------------------------------------------------------------------------------------- table cells
-
-
-def cell_estimate(values: np.ndarray, user_codes: np.ndarray, seed_codes: np.ndarray, level: float = 0.95,
-                  bounds: tuple[float, float] | None = None) -> Estimate:
-    """The figures of one table cell (text, JSON, CSV, LaTeX, HTML, figures: every view calls this): the mean
-    over users, the standard deviation of the per-user means, and :func:`interval`'s interval over users and
-    seeds. ``values`` are the cell's finite job values, ``user_codes``/``seed_codes`` each job's user and seed;
-    jobs of one user and seed (targets pooled, repeated configurations) are averaged first."""
-    from .describe import means_by
-
-    n_jobs = len(values)
-    if n_jobs == 0:
-        return Estimate(0, math.nan, math.nan, math.nan, math.nan, "no values")
-    users, user_index = np.unique(user_codes, return_inverse=True)
-    seeds, seed_index = np.unique(seed_codes, return_inverse=True)
-    user_index, seed_index = user_index.reshape(-1), seed_index.reshape(-1)
-    cell = seed_index * len(users) + user_index
-    present = np.unique(cell)
-    unit_means = means_by(values, cell)
-    flat = np.full(len(seeds) * len(users), np.nan)
-    flat[present] = unit_means
-    grid: np.ndarray = flat.reshape(len(seeds), len(users))
-    complete = ~np.isnan(grid).any(axis=0)
-    if complete.sum() < MIN_USERS <= len(users):  # ragged: seeds averaged within users, one level
-        grid = np.nanmean(grid, axis=0)[None, :]
-        dropped = 0
-    else:
-        dropped = int((~complete).sum())
-        grid = grid[:, complete]
-    iv, _ = grid_interval(grid, level, "linear", bounds, dropped)
-    user_means = grid.mean(axis=0)
-    sd = float(np.std(user_means, ddof=1)) if len(user_means) > 1 else 0.0
-    if iv.users == 0:
-        return Estimate(0, math.nan, math.nan, math.nan, math.nan, "no values")
-    mean = math.fsum(grid.ravel().tolist()) / grid.size  # exactly rounded: the same figure on every CPU
-    return Estimate(iv.users, mean, sd, iv.low, iv.high, iv.method, iv.seeds if iv.seeds > 1 else 0)
 
 
 def bootstrap_interval(values: Iterable[float], level: float = 0.95, resamples: int = 4000,

@@ -93,9 +93,11 @@ def bootstrap_t(z: np.ndarray, mean: np.ndarray, se: np.ndarray, df: np.ndarray,
             grand = x @ wu.T / n
             v = ((x * x) @ wu.T / n - grand ** 2) / (n - 1)
         else:  # matrix products only: the users' squared means expand over pairs of seeds
-            seed_means = zz @ wu.T / n  # (r, S, B): each seed's mean over the resampled users
+            k = len(zz)  # one matrix product per chunk, not one small product per grid
+            seed_means = (zz.reshape(k * s, n) @ wu.T).reshape(k, s, -1) / n  # (r, S, B): each seed's mean
             grand = (seed_means * ws.T[None]).sum(axis=1) / s
-            cross = (zz[:, pairs[0], :] * zz[:, pairs[1], :]) @ wu.T  # (r, pairs, B): sum_u w_u z_s z_s'
+            products = (zz[:, pairs[0], :] * zz[:, pairs[1], :]).reshape(k * len(pairs[0]), n)
+            cross = (products @ wu.T).reshape(k, len(pairs[0]), -1)  # (r, pairs, B): sum_u w_u z_s z_s'
             user_sq = (cross * pair_weights[None]).sum(axis=1) / (s * s * n)  # mean over users of (user mean)^2
             v = (user_sq - grand ** 2) / (n - 1)
             v = v + ((seed_means ** 2 * ws.T[None]).sum(axis=1) / s - grand ** 2) / (s - 1)
