@@ -17,18 +17,9 @@ class PoolGuard:
 
     def __init__(self) -> None:
         self.seen: dict[tuple, str] = {}
-        self._texts: dict[int, tuple[Any, str]] = {}  # a parameters dict -> its JSON (rows share parsed dicts)
-
-    def _text(self, value: Any) -> Any:
-        if value is None or isinstance(value, (str, int, float, bool)):
-            return (type(value).__name__, value)
-        hit = self._texts.get(id(value))
-        if hit is None or hit[0] is not value:  # (the value is held here, so its id is not reused meanwhile)
-            hit = self._texts[id(value)] = (value, json.dumps(value, sort_keys=True, default=str))
-        return hit[1]
 
     def add(self, label: str, row: dict[str, Any]) -> None:
-        key = tuple(self._text(row.get(c)) for c in self.KEY)
+        key = tuple(json.dumps(row.get(c), sort_keys=True, default=str) for c in self.KEY)
         if self.seen.get(key, label) != label:  # (a run's own rows may pass twice: publish reads each run twice)
             raise ValueError(f"cannot pool {self.seen[key]} and {label}: both hold the {row.get('method')} job of "
                              f"user {row.get('user')!r}, seed {row.get('seed')} on {row.get('dataset')} (the same "

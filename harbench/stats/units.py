@@ -19,20 +19,9 @@ from typing import Any, Callable, Hashable, Iterable, Mapping
 
 from .intervals import Unit
 
-_PARAMS_TEXT: dict[int, tuple[Any, str]] = {}  # dataset parameters -> their text (rows share parsed dicts)
-
-
-def _params_text(params: Any) -> str:
-    hit = _PARAMS_TEXT.get(id(params))
-    if hit is None or hit[0] is not params:  # (the dict is held here, so its id is not reused meanwhile)
-        if len(_PARAMS_TEXT) > 4096:
-            _PARAMS_TEXT.clear()
-        hit = _PARAMS_TEXT[id(params)] = (params, str(params))
-    return hit[1]
-
 
 def _default_user(r: Mapping[str, Any]) -> Hashable:
-    return (r.get("dataset"), _params_text(r.get("dataset_params")), r.get("user"))
+    return (r.get("dataset"), str(r.get("dataset_params")), r.get("user"))
 
 
 def per_user_mean(rows: Iterable[Mapping[str, Any]], value: Callable[[Mapping[str, Any]], float | None],

@@ -102,22 +102,10 @@ def config_label(key: tuple[str, str]) -> tuple[str, str]:
     return METHODS.get(method, method), ", ".join(extra)
 
 
-_CONFIG_TEXT: dict[int, tuple[Any, str]] = {}  # dataset parameters -> their text without k (rows share dicts)
-
-
-def _config_text(params: dict | None) -> str:
-    hit = _CONFIG_TEXT.get(id(params))
-    if hit is None or hit[0] is not params:  # (the dict is held here, so its id is not reused meanwhile)
-        if len(_CONFIG_TEXT) > 4096:
-            _CONFIG_TEXT.clear()
-        text = json.dumps({k: v for k, v in (params or {}).items() if k != "k"}, sort_keys=True, default=str)
-        hit = _CONFIG_TEXT[id(params)] = (params, text)
-    return hit[1]
-
-
 def _user(row: Row) -> Hashable:
     """A user within one drift type: the dataset configuration without the training size ``k``."""
-    return (row.get("dataset"), _config_text(row.get("dataset_params")), row.get("user"))
+    params = {k: v for k, v in (row.get("dataset_params") or {}).items() if k != "k"}
+    return (row.get("dataset"), json.dumps(params, sort_keys=True, default=str), row.get("user"))
 
 
 def _person(row: Row) -> Hashable:
