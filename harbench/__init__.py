@@ -11,8 +11,9 @@ commands (``report``, ``export``, ``compare``, ``runs``, ``list``, ``plugins``, 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"  # first: the run layer reads it while this module is still importing
 
@@ -93,18 +94,7 @@ _WHERE: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use and keep it (the next lookup is a plain module attribute)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'harbench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 
 def load(run: str | int = "latest", results: str = "results"):
@@ -121,6 +111,6 @@ __all__ = [
     "HardwareInfo", "InferenceCost", "JobOutputs", "JobRecord", "JobSpec", "LiveBytes", "Method", "MethodContext", "MethodState",
     "Metric", "MobileNet1d", "Param", "ParamError", "PhaseCost", "ResNet1d", "RunSummary", "Splits", "TargetSplit",
     "UserData", "Windows", "accuracy", "build_backbone", "count_params", "cross_entropy", "fit", "flops_per_window",
-    "figures", "frozen_copy", "hookimpl", "load", "macro_f1", "report", "make_optimizer", "predict", "split_train_val",
+    "figures", "frozen_copy", "hookimpl", "lazy_exports", "load", "macro_f1", "report", "make_optimizer", "predict", "split_train_val",
 ]
 

@@ -80,8 +80,10 @@ class Registry:
         self.from_environment = False  # loaded by get_registry() and unchanged since (see run/warm.py)
 
     # ------------------------------------------------------------------------------------------ loading
-    def add_plugin(self, module: Any, distribution: str, version: str, entry_point: str | None = None) -> None:
-        """Register a plugin module (or object) as coming from ``distribution``; used for entry points and tests."""
+    def add_plugin(self, module: Any, distribution: str, version: str, entry_point: str | None = None,
+                   collect: bool = True) -> None:
+        """Register a plugin module (or object) as coming from ``distribution``; used for entry points and tests.
+        ``collect=False`` registers its hook implementations only: its registration hooks are not called."""
         self.from_environment = False  # a plugin added to a loaded registry: no longer what the snapshot says
         name = entry_point or getattr(module, "__name__", repr(module))
         if self.pm.is_registered(module):
@@ -91,7 +93,8 @@ class Registry:
         self._dist_of[id(module)] = (distribution, version)
         hooks = [h.name for h in self.pm.get_hookcallers(module) or []]
         self.plugins.append(LoadedPlugin(name, distribution, version, "loaded", hooks=sorted(hooks)))
-        self._collect(module, distribution, version)
+        if collect:
+            self._collect(module, distribution, version)
 
     def _check_own_hooks(self, module: Any, name: str) -> None:
         """This plugin's hook implementations must all match a spec (pluggy's ``check_pending`` checks every
@@ -191,6 +194,29 @@ class Registry:
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+
+def hooks_only(loaded: Iterable[LoadedPlugin]) -> Registry:
+    """A registry of these plugins' hook implementations alone, registered in the given order (pluggy calls them
+    in reverse, as in the full registry): no registration hook is called, so no plugin class is imported.
+
+    A reading view that needs one hook of a few plugins (``harbench_report_summary``) loads this instead of the
+    full registry, once a registry snapshot (``registry_snapshot``) has said which plugins implement it: importing
+    a paper plugin's entry-point module costs milliseconds, registering its methods imports torch (seconds).
+    ``loaded`` are records of a full registry in this environment (an entry point, or a ``HARBENCH_PLUGINS``
+    module); one that no longer imports is recorded as broken, as a full load would."""
+    import importlib
+
+    entry_points = {(ep.dist.name if ep.dist else "?", ep.name): ep for ep in md.entry_points(group=GROUP)}
+    registry = Registry()
+    for record in loaded:
+        ep = entry_points.get((record.distribution, record.entry_point))
+        try:
+            module = ep.load() if ep is not None else importlib.import_module(record.entry_point)
+            registry.add_plugin(module, record.distribution, record.version, record.entry_point, collect=False)
+        except Exception as exc:  # noqa: BLE001 -- as in load_entry_points: one broken plugin is recorded
+            registry._broken(record.entry_point, record.distribution, record.version, f"{type(exc).__name__}: {exc}")
+    return registry
 
 
 def allowed_from_env() -> list[str] | None:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -127,3 +128,46 @@ def test_summary_hooks_load_the_plugins_only_for_rows_they_concern(monkeypatch):
     assert snap.summary_needed(rows + [{"method": "m1", "dataset": "d", "hardware": "cpu"}])
     data["plugins"].append(plugin("c", [registry_snapshot.SUMMARY_HOOK]))  # a summary-only plugin: always asked
     assert registry_snapshot.SnapshotRegistry(data).summary_needed(rows)
+
+
+def test_summary_hooks_import_only_the_hook_modules_never_the_registration(monkeypatch, tmp_path):
+    """A snapshot answers a summary with the plugin's entry-point module alone: its registration hook (which would
+    import the method, hence torch) is never called, and a module that no longer imports is recorded as broken."""
+    (tmp_path / "summary_only_probe.py").write_text(textwrap.dedent("""
+        from harbench import hookimpl
+
+        @hookimpl
+        def harbench_register_methods(register):
+            raise AssertionError("a summary must not register the methods")
+
+        @hookimpl
+        def harbench_report_summary(rows):
+            return {"title": "probe", "headers": ["n"], "rows": [[len(rows)]]}
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry_snapshot, "full_registry", lambda: pytest.fail("the full registry was loaded"))
+    hooks = [registry_snapshot.SUMMARY_HOOK, "harbench_register_methods"]
+    data = {"items": {"dataset": [], "method": [], "hardware": [], "metric": []}, "commands": [], "listings": {},
+            "plugins": [{"entry_point": name, "distribution": name, "version": "0+local", "status": "loaded",
+                         "reason": "", "hooks": hooks} for name in ("summary_only_probe", "no_such_probe_module")]}
+    snap = registry_snapshot.SnapshotRegistry(data)
+    rows = [{"method": "m", "dataset": "d", "hardware": "cpu"}] * 3
+    assert snap.hook.harbench_report_summary(rows=rows) == [{"title": "probe", "headers": ["n"], "rows": [[3]]}]
+    loaded = snap._hooks[tuple((n, n) for n in ("summary_only_probe", "no_such_probe_module"))]
+    assert [(p.entry_point, p.status) for p in loaded.plugins] == [("summary_only_probe", "loaded"),
+                                                                  ("no_such_probe_module", "broken")]
+    assert not any(loaded.items.values())
+
+
+def test_claims_from_a_registry_snapshot_import_no_torch_and_print_the_committed_page(tmp_path):
+    """``harbench claims`` after any earlier command (which left the registry snapshot): the paper plugins' summary
+    hooks load without their methods (lazy plugin packages), so torch is never imported, and the page printed is
+    the committed one (the same summaries as with every plugin loaded)."""
+    root = Path(__file__).resolve().parents[1]
+    bundle, page = root / "published" / "drift", root / "docs" / "claims" / "drift.md"
+    env = {k: v for k, v in os.environ.items() if k not in ("HARBENCH_PLUGINS", "HARBENCH_LOAD_PLUGINS")}
+    env.update(HARBENCH_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    probe([["plugins"]], env)  # a first command: loads the full registry and saves its snapshot
+    seen, stdout = probe([["claims", str(bundle)]], env)
+    assert seen == {f"claims {bundle}": False}
+    assert stdout.rsplit("PROBE ", 1)[0] == page.read_text(encoding="utf-8")

@@ -15,11 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-ENCODERS = ("gru", "meanstd")
-FORMS = ("residual", "direct")
-ACTIVATIONS = ("tanh", "relu")
-GRANULARITIES = ("buffer", "sample")
-DECODERS = ("trained", "frozen")
+from .declaration import ACTIVATIONS, DECODERS, ENCODERS, FORMS, GRANULARITIES  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from harbench import hookimpl
 
-from .method import Duet
-from .summary import duet_summary
+from .summary import duet_summary  # torch-free: `harbench claims` loads this module and no method
 
 
 @hookimpl
 def harbench_register_methods(register):
+    from .method import Duet  # torch: imported only when the methods are registered
+
     register(Duet)
 
 

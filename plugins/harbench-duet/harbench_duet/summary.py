@@ -46,6 +46,7 @@ from typing import Any, Callable
 import harbench
 from harbench import PaperClaim
 
+from .declaration import PARAMETERS
 from .paper import BY_KEY, CLAIMS, FAMILY
 
 OURS = "duet"
@@ -98,9 +99,7 @@ def _device_j(row: dict, cost: str = "harness") -> float | None:
 def _defaults() -> dict[str, str]:
     """DUET's declared defaults as the variant string spells them (a sweep such as ``delta_scale: [0.1, 0.0]``
     names the default value in the variant: ``duet[delta_scale=0.1]`` is default DUET)."""
-    from .method import Duet  # lazy: the summary is pure over rows; only the labels need the declaration
-
-    return {k: str(p.default) for k, p in Duet.parameters.items()}
+    return {k: str(p.default) for k, p in PARAMETERS.items()}
 
 
 def _variant(row: dict) -> dict[str, str]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from harbench import hookimpl
 
-from .method import SMLDist
-from .summary import summarize
+from .summary import summarize  # torch-free: `harbench claims` loads this module and no method
 
 
 @hookimpl
 def harbench_register_methods(register):
+    from .method import SMLDist  # torch: imported only when the methods are registered
+
     register(SMLDist)
 
 

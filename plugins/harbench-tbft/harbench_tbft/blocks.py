@@ -17,14 +17,7 @@ from torch import nn
 
 from harbench import Backbone
 
-SINGLE_BLOCKS: tuple[str, ...] = ("front", "stage2", "stage3", "fc")
-"""The four blocks of the paper on the core's 1-D ResNet: Block 1 (stem + stage 1), Block 2, Block 3, FC."""
-
-BLOCK_CHOICES: tuple[str, ...] = (*SINGLE_BLOCKS, "all", "auto")
-
-DRIFT_TO_BLOCK: dict[str, str] = {"input": "front", "feature": "stage3", "output": "fc"}
-"""The paper's taxonomy: input-level -> Block 1; feature-level -> the last residual stage (its experiments' best
-block for Living17, though the abstract says "middle"); output-level -> the classifier."""
+from .paper import BLOCK_CHOICES, DRIFT_TO_BLOCK, SINGLE_BLOCKS  # noqa: F401  (the paper's names, re-exported)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,15 @@ from __future__ import annotations
 
 from harbench import PaperClaim
 
+SINGLE_BLOCKS: tuple[str, ...] = ("front", "stage2", "stage3", "fc")
+"""The four blocks of the paper on the core's 1-D ResNet: Block 1 (stem + stage 1), Block 2, Block 3, FC."""
+
+BLOCK_CHOICES: tuple[str, ...] = (*SINGLE_BLOCKS, "all", "auto")
+
+DRIFT_TO_BLOCK: dict[str, str] = {"input": "front", "feature": "stage3", "output": "fc"}
+"""The paper's taxonomy: input-level -> Block 1; feature-level -> the last residual stage (its experiments' best
+block for Living17, though the abstract says "middle"); output-level -> the classifier."""
+
 FAMILY = "tbft"
 CLAIMS: tuple[PaperClaim, ...] = (
     PaperClaim("best-block:input", "input drift: front beats every other single block", ">", 0.0, None, 0.01,

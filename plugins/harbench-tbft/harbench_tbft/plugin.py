@@ -8,12 +8,13 @@ import click
 
 from harbench import hookimpl
 
-from .method import TBFT, TBFTPreAct
-from .summary import summarize
+from .summary import summarize  # torch-free: `harbench claims` loads this module and no method
 
 
 @hookimpl
 def harbench_register_methods(register):
+    from .method import TBFT, TBFTPreAct  # torch: imported only when the methods are registered
+
     register(TBFT)
     register(TBFTPreAct)
 

@@ -42,8 +42,7 @@ from typing import Any, Callable, Hashable, Iterable
 
 from harbench import ClaimResult, Family, PaperClaim, Unit, judge, paired, per_person, per_unit_mean
 
-from .blocks import DRIFT_TO_BLOCK, SINGLE_BLOCKS
-from .paper import BY_KEY, FAMILY
+from .paper import BY_KEY, DRIFT_TO_BLOCK, FAMILY, SINGLE_BLOCKS
 from .recipes import recipe_fits
 
 METHODS = {"tbft": "resnet1d", "tbft-preact": "preact1d"}
