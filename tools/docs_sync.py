@@ -8,9 +8,13 @@ A block is the fenced code block right after a marker line::
     <!-- generated: harbench report --results published/paper-memory --no-ci --columns adapt_peak_mb -->
     <!-- example: harbench report --results published/drift (first 19 lines; ...) -->
 
+    <!-- generated: python plugins/harbench-duet/benchmarks/first_vs_steady.py --from plugins/harbench-duet/benchmarks/first_vs_steady.json -->
+
 ``generated`` blocks hold the plugins' parameter listings (``harbench list KIND``, the entries of one
-distribution) or the whole output of a ``harbench`` command that reads a committed bundle (the docs' tables of
-published runs); the ``example`` block holds the first lines of a report of a committed bundle. The claim pages
+distribution), the whole output of a ``harbench`` command that reads a committed bundle (the docs' tables of
+published runs), or a benchmark script's table of a committed record (``python SCRIPT --from RECORD.json``: the
+script prints what it stored, measuring nothing); the ``example`` block holds the first lines of a report of a
+committed bundle. The claim pages
 (docs/claims/*.md) are whole command outputs, checked by tests/test_published_claims.py.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -67,8 +72,24 @@ def expected(kind: str, spec: str) -> str:
         return parameters(hit.group(1), hit.group(2))
     if spec.startswith("harbench ") and "--results published/" in spec:
         return output(spec.removeprefix("harbench "))
-    raise ValueError(f"generated marker {spec!r}: expected 'harbench list KIND --distribution NAME' or a harbench "
-                     "command that reads a committed bundle (--results published/NAME)")
+    hit = re.match(r"python (\S+\.py) --from (\S+\.json)$", spec)
+    if hit:
+        return record(hit.group(1), hit.group(2))
+    raise ValueError(f"generated marker {spec!r}: expected 'harbench list KIND --distribution NAME', a harbench "
+                     "command that reads a committed bundle (--results published/NAME) or 'python SCRIPT --from "
+                     "RECORD.json' (a benchmark's committed record)")
+
+
+def record(script: str, stored: str) -> str:
+    """What a benchmark script prints of a committed record (``--from``: it measures nothing)."""
+    for path in (script, stored):
+        if not (ROOT / path).is_file():
+            raise RuntimeError(f"generated marker: {path} is not a file of the repository")
+    res = subprocess.run([sys.executable, str(ROOT / script), "--from", str(ROOT / stored)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    if res.returncode:
+        raise RuntimeError(f"python {script} --from {stored}: exit {res.returncode}: {res.stderr.strip()[-500:]}")
+    return res.stdout.rstrip("\n")
 
 
 def sync(path: Path, write: bool) -> bool:

@@ -11,35 +11,74 @@ them once. This script measures both on the suite's setting (synthetic-drift rec
 
 and the same for ``finetune-full`` (1, 5, 15 epochs) and ``finetune-last`` (1, 30 epochs) on the same user's k = 8
 labelled windows per class, so the steady-state cost ratios come from one process on one machine state.
-It prints median and interquartile range in ms, and the ratios of medians. Adapt cost does not depend on how well the generator was trained,
-so the generic model and the generator are trained briefly.
+It prints a Markdown table: median and interquartile range in ms, and the ratios of medians to DUET's. Adapt cost
+does not depend on how well the generator was trained, so the generic model and the generator are trained briefly.
+``--json PATH`` stores the raw samples with the machine, its load and the commit; ``--from PATH`` prints the table
+of a stored record without measuring (the DUET docs page is generated from the committed record that way).
 
-    OMP_NUM_THREADS=1 .venv/bin/python plugins/harbench-duet/benchmarks/first_vs_steady.py
+    OMP_NUM_THREADS=1 .venv/bin/python plugins/harbench-duet/benchmarks/first_vs_steady.py --json RECORD.json
+    .venv/bin/python plugins/harbench-duet/benchmarks/first_vs_steady.py --from plugins/harbench-duet/benchmarks/first_vs_steady.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
+import os
+import platform
 import statistics
+import subprocess
 import time
-
-import torch
-from harbench_duet import Duet
-
-from harbench import MethodContext, UserData, build_backbone, fit, make_optimizer
-from harbench.testing import registry, synthetic_drift  # the suite's dataset and baselines
-
-FineTune = registry().get("method", "finetune-full").cls
-FineTuneLast = registry().get("method", "finetune-last").cls
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 SUITE_DATA = {"users": 24, "adapt_context": "recovery", "contexts": ["recovery", "home"],
               "population_contexts": ["home", "recovery"]}
 
 
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
-    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
     return q[0], statistics.median(xs), q[2]
+
+
+def render(record: dict[str, Any]) -> str:
+    """The Markdown table of a record: per adapt, the first of a process and the steady state, and their ratios."""
+    rows = ["| adapt | first adapt of a process: median ms [IQR] (n) | steady state: median ms [IQR] (n) "
+            "| ratio to DUET, steady | ratio to DUET, first |", "|---|---|---|---|---|"]
+    duet = record["samples"]["duet"]
+    d_first, d_steady = statistics.median(duet["first"]), statistics.median(duet["steady"])
+    for name, xs in record["samples"].items():
+        cells = []
+        for kind in ("first", "steady"):
+            q1, med, q3 = quartiles(xs[kind])
+            cells.append(f"{1000 * med:,.1f} [{1000 * q1:,.1f}, {1000 * q3:,.1f}] ({len(xs[kind])})")
+        ratios = ["—", "—"] if name == "duet" else [f"{statistics.median(xs['steady']) / d_steady:,.0f}×",
+                                                    f"{statistics.median(xs['first']) / d_first:,.0f}×"]
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} |")
+    m = record["machine"]
+    rows += ["", f"Recorded {record['created']} at commit {record['commit'][:12]} on {m['processor']} "
+                 f"({m['cores']} cores), load average {m['load_average']:.1f} (the higher of start and end), one torch thread; DUET parameters: "
+                 f"{record['duet_params'] or 'defaults'}."]
+    return "\n".join(rows)
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"processor": model, "cores": os.cpu_count(), "load_average": os.getloadavg()[0]}
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def main() -> None:
@@ -47,9 +86,30 @@ def main() -> None:
     ap.add_argument("--fresh", type=int, default=8, help="fresh processes timing their first adapt")
     ap.add_argument("--repeat", type=int, default=30, help="steady-state adapts in one process")
     ap.add_argument("--params", default="", help="duet parameters, e.g. generate=sample,hidden=0")
-    ap.add_argument("--ft-repeat", type=int, default=3, help="steady-state adapts of each fine-tuning budget")
-    ap.add_argument("--ft-fresh", type=int, default=2, help="fresh processes per fine-tuning budget")
+    ap.add_argument("--ft-repeat", type=int, default=5, help="steady-state adapts of each fine-tuning budget")
+    ap.add_argument("--ft-fresh", type=int, default=5, help="fresh processes per fine-tuning budget")
+    ap.add_argument("--json", help="also store the record (raw samples, machine, load, commit) here")
+    ap.add_argument("--from", dest="source", help="print the table of a stored record; measure nothing")
     args = ap.parse_args()
+    if args.source:
+        print(render(json.loads(Path(args.source).read_text())))
+        return
+    record = measure(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+    print(render(record))
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from harbench_duet import Duet
+
+    from harbench import MethodContext, UserData, build_backbone, fit, make_optimizer
+    from harbench.testing import registry, synthetic_drift  # the suite's dataset and baselines
+
+    FineTune = registry().get("method", "finetune-full").cls
+    FineTuneLast = registry().get("method", "finetune-last").cls
+    started = machine()
     torch.set_num_threads(1)
     params = dict(kv.split("=", 1) for kv in args.params.split(",") if kv)
     params = {k: (int(v) if v.isdigit() else v) for k, v in params.items()}
@@ -104,18 +164,11 @@ def main() -> None:
                 for e in (1, 5, 15)]
     configs += [(f"finetune-last epochs={e}", (lambda e=e: FineTuneLast(epochs=e)), args.ft_fresh, args.ft_repeat)
                 for e in (1, 30)]
-    medians = {}
-    for name, make, fresh, repeat in configs:
-        first, steady = first_adapts(make, fresh), steady_adapts(make, repeat)
-        medians[name] = (statistics.median(first), statistics.median(steady))
-        for label, xs in (("first adapt of a process", first), ("steady state", steady)):
-            q1, med, q3 = quartiles(xs)
-            print(f"{name:26s} {label:25s} n={len(xs):3d}  median {1000 * med:9.2f} ms  "
-                  f"IQR [{1000 * q1:.2f}, {1000 * q3:.2f}] ms", flush=True)
-    d_first, d_steady = medians["duet"]
-    for name, (f, s_) in medians.items():
-        if name != "duet":
-            print(f"{name:26s} / duet: steady {s_ / d_steady:7.0f}x   first-of-process {f / d_first:7.0f}x")
+    samples = {name: {"first": first_adapts(make, fresh), "steady": steady_adapts(make, repeat)}
+               for name, make, fresh, repeat in configs}
+    started["load_average"] = max(started["load_average"], os.getloadavg()[0])  # the busier of start and end
+    return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
+            "machine": started, "duet_params": args.params, "samples": samples}
 
 
 if __name__ == "__main__":
