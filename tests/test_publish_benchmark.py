@@ -18,4 +18,4 @@ def test_the_publish_benchmark_runs_on_a_small_fabricated_run(tmp_path):
     lines = [line for line in res.stdout.splitlines() if line.startswith("| harbench")]
     assert [line.split("|")[1].strip().split(" (")[0] for line in lines] == [
         "harbench publish", "harbench report --format json", "harbench report --format json", "harbench claims",
-        "harbench claims"], res.stdout
+        "harbench claims", "harbench claims"], res.stdout
