@@ -8,18 +8,24 @@
              no summary (the plugins' summary hooks are loaded, without torch, and compute); warm (the second
              call: the summaries come from the cache).
 
-Usage: python benchmarks/publish.py [--jobs N] [--repeat N] [--parts publish,claims]
+Usage: python benchmarks/publish.py [--jobs N] [--repeat N] [--parts publish,claims] [--json RECORD.json]
+       python benchmarks/publish.py --from benchmarks/records/publish.json   # the committed record's table
+
+``--json`` stores the table with the machine, its load and the commit; ``--from`` prints a stored record and measures
+nothing (docs/performance.md's table is generated from the committed record that way).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tabulate import tabulate
@@ -91,21 +97,42 @@ def claims_part(repeat: int) -> list[list[str]]:
             [f"harbench claims ({len(bundles)} committed bundles), warm", *timed(cmd, repeat)]]
 
 
+def render(record: dict) -> str:
+    """A record's table, headed by where and when it was measured."""
+    head = (f"machine: {record['machine']}, {record['cores']} cores, load average {record['load_average'][0]:.1f} at "
+            f"the start and {record['load_average'][1]:.1f} at the end; medians of {record['repeat']}; "
+            f"{record['created']}, commit {record['commit'][:12]}")
+    return head + "\n" + tabulate(record["rows"], headers=["what", "wall s", "CPU s", "peak RSS MB"], tablefmt="github")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--parts", default="publish,claims")
+    ap.add_argument("--json", help="also store the record (table, machine, load, commit) here")
+    ap.add_argument("--from", dest="source", help="print the table of a stored record; measure nothing")
     args = ap.parse_args()
+    if args.source:
+        print(render(json.loads(Path(args.source).read_text())))
+        return
+    from harbench.machine import processor
+
     parts = {p.strip() for p in args.parts.split(",")}
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f}; medians of {args.repeat}")
+    start = os.getloadavg()[0]
     rows = []
     if "publish" in parts:
         rows += publish_part(args.jobs, args.repeat)
     if "claims" in parts:
         rows += claims_part(args.repeat)
-    print(tabulate(rows, headers=["what", "wall s", "CPU s", "peak RSS MB"], tablefmt="github"))
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    record = {"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit or "unknown",
+              "machine": processor() or platform.machine(), "cores": os.cpu_count(),
+              "load_average": [start, os.getloadavg()[0]], "repeat": args.repeat, "rows": rows}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+    print(render(record))
 
 
 if __name__ == "__main__":
