@@ -50,7 +50,12 @@ def harbench_report_summary(rows):
     ``rows`` is the run's export: a list of dicts, one per job, with the export columns (``method``,
     ``method_params``, ``variant``, ``user``, ``seed``, ``hardware``, ``status``, metric columns, and ``facts``,
     the method's own AdaptFacts.extra). Return ``{"title": str, "headers": [...], "rows": [[...], ...],
-    "note": str}``; ``harbench report`` prints one table per non-None answer.
+    "note": str}``; ``harbench report`` and ``harbench claims`` print one table per non-None answer.
+
+    Reading commands call it with only the plugin's entry-point module imported (its registration hooks are not
+    called; ``harbench.plugins.hooks_only``), and only when the rows use a dataset, method or hardware target of a
+    plugin with this hook (or a plugin with it registers none): it must depend on the rows and its own code only.
+    Answers are cached by the rows.
     """
 
 

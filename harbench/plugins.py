@@ -94,7 +94,17 @@ class Registry:
         hooks = [h.name for h in self.pm.get_hookcallers(module) or []]
         self.plugins.append(LoadedPlugin(name, distribution, version, "loaded", hooks=sorted(hooks)))
         if collect:
-            self._collect(module, distribution, version)
+            before = {kind: set(items) for kind, items in self.items.items()}
+            try:
+                self._collect(module, distribution, version)
+            except BaseException:  # e.g. a method's import failing in its hook: the plugin is wholly broken,
+                self.pm.unregister(module)  # never half-registered (the caller records it as broken)
+                self.plugins.pop()
+                self._dist_of.pop(id(module), None)
+                for kind, items in self.items.items():
+                    for added in set(items) - before[kind]:
+                        del items[added]
+                raise
 
     def _check_own_hooks(self, module: Any, name: str) -> None:
         """This plugin's hook implementations must all match a spec (pluggy's ``check_pending`` checks every

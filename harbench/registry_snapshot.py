@@ -26,10 +26,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .plugins import LoadedPlugin
+from typing import Any
 
 FORMAT = 1
 KEEP = 8  # snapshots kept (one per key: other environments, other HARBENCH_PLUGINS settings)
@@ -230,7 +227,7 @@ class SnapshotRegistry:
                    for e in entries} for kind, entries in data["items"].items()}
         self.plugins = [LoadedPlugin(**p) for p in data["plugins"]]
         self.commands: list[dict[str, str]] = data["commands"]
-        self._hooks: dict[tuple[tuple[str, str], ...], Any] = {}  # summary_hooks' registries, by plugin set
+        self._hooks: Any = None  # summary_hooks' registry, loaded on first use
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.items[kind])
@@ -250,32 +247,31 @@ class SnapshotRegistry:
     def versions(self) -> dict[str, str]:
         return {p.distribution: p.version for p in self.plugins if p.status == "loaded"}
 
-    def summary_plugins(self, rows: list[dict[str, Any]]) -> list[LoadedPlugin]:
-        """The plugins with a ``harbench_report_summary`` hook that may answer for these rows, in load order: each
-        registered a dataset, method or hardware target the rows use, or registers none (a summary-only plugin)."""
-        with_hook = [p for p in self.plugins if p.status == "loaded" and SUMMARY_HOOK in p.hooks]
+    def summary_needed(self, rows: list[dict[str, Any]]) -> bool:
+        """Whether a plugin with a ``harbench_report_summary`` hook may answer for these rows: one registered a
+        dataset, method or hardware target the rows use, or registers none at all (a summary-only plugin)."""
+        with_hook = {p.distribution for p in self.plugins if p.status == "loaded" and SUMMARY_HOOK in p.hooks}
         if not with_hook:
-            return []
+            return False
         owners: dict[str, set[str]] = {}
         for kind, column in (("dataset", "dataset"), ("method", "method"), ("hardware", "hardware")):
             for name, item in self.items.get(kind, {}).items():
                 owners.setdefault(item.distribution, set()).add(f"{column}={name}")
         used = {f"{c}={r.get(c)}" for r in rows for c in ("dataset", "method", "hardware")}
-        return [p for p in with_hook if not owners.get(p.distribution) or owners[p.distribution] & used]
+        return any(not owners.get(d) or owners[d] & used for d in with_hook)
 
-    def summary_needed(self, rows: list[dict[str, Any]]) -> bool:
-        return bool(self.summary_plugins(rows))
-
-    def summary_hooks(self, rows: list[dict[str, Any]]) -> Any:
-        """The hooks of the plugins that may summarise these rows, without the rest of the full registry: their
-        entry-point modules only (no method class, so no torch where a plugin keeps its summary torch-free)."""
+    def summary_hooks(self) -> Any:
+        """Every summary hook the full registry would call, without the rest of it: the entry-point modules of the
+        plugins that implement ``harbench_report_summary`` (no method class, so no torch where a plugin keeps its
+        summary torch-free). Where one of them no longer imports, the full registry is loaded instead, so that
+        the failure is reported as a full load reports it, never silently left out of a cached summary."""
         from .plugins import hooks_only
 
-        chosen = tuple(self.summary_plugins(rows))
-        names = tuple((p.distribution, p.entry_point) for p in chosen)
-        if names not in self._hooks:
-            self._hooks[names] = hooks_only(chosen)
-        return self._hooks[names].hook
+        if self._hooks is None:
+            self._hooks = hooks_only([p for p in self.plugins if p.status == "loaded" and SUMMARY_HOOK in p.hooks])
+        if any(p.status != "loaded" for p in self._hooks.plugins):
+            return self.full().hook
+        return self._hooks.hook
 
     def full(self) -> Any:
         return full_registry()
@@ -292,7 +288,7 @@ class _Hooks:
     def harbench_report_summary(self, rows: list[dict[str, Any]]) -> list[Any]:
         if not self._snap.summary_needed(rows):
             return []  # no plugin with a summary hook is concerned: the plugins (and torch) are not imported
-        return list(self._snap.summary_hooks(rows).harbench_report_summary(rows=rows))
+        return list(self._snap.summary_hooks().harbench_report_summary(rows=rows))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._snap.full().hook, name)

@@ -132,7 +132,8 @@ def test_summary_hooks_load_the_plugins_only_for_rows_they_concern(monkeypatch):
 
 def test_summary_hooks_import_only_the_hook_modules_never_the_registration(monkeypatch, tmp_path):
     """A snapshot answers a summary with the plugin's entry-point module alone: its registration hook (which would
-    import the method, hence torch) is never called, and a module that no longer imports is recorded as broken."""
+    import the method, hence torch) is never called. A module that no longer imports makes it load the full
+    registry instead (which reports the plugin broken), so no summary is silently left out."""
     (tmp_path / "summary_only_probe.py").write_text(textwrap.dedent("""
         from harbench import hookimpl
 
@@ -145,18 +146,46 @@ def test_summary_hooks_import_only_the_hook_modules_never_the_registration(monke
             return {"title": "probe", "headers": ["n"], "rows": [[len(rows)]]}
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry_snapshot, "full_registry", lambda: pytest.fail("the full registry was loaded"))
+    full_loads: list[int] = []
+    full = type("Full", (), {"hook": type("Hook", (), {"harbench_report_summary": lambda self, rows: ["full"]})()})()
+    monkeypatch.setattr(registry_snapshot, "full_registry", lambda: full_loads.append(1) or full)
     hooks = [registry_snapshot.SUMMARY_HOOK, "harbench_register_methods"]
-    data = {"items": {"dataset": [], "method": [], "hardware": [], "metric": []}, "commands": [], "listings": {},
+
+    def snapshot(*modules: str) -> registry_snapshot.SnapshotRegistry:
+        return registry_snapshot.SnapshotRegistry({
+            "items": {"dataset": [], "method": [], "hardware": [], "metric": []}, "commands": [], "listings": {},
             "plugins": [{"entry_point": name, "distribution": name, "version": "0+local", "status": "loaded",
-                         "reason": "", "hooks": hooks} for name in ("summary_only_probe", "no_such_probe_module")]}
-    snap = registry_snapshot.SnapshotRegistry(data)
+                         "reason": "", "hooks": hooks} for name in modules]})
+
     rows = [{"method": "m", "dataset": "d", "hardware": "cpu"}] * 3
+    snap = snapshot("summary_only_probe")
     assert snap.hook.harbench_report_summary(rows=rows) == [{"title": "probe", "headers": ["n"], "rows": [[3]]}]
-    loaded = snap._hooks[tuple((n, n) for n in ("summary_only_probe", "no_such_probe_module"))]
-    assert [(p.entry_point, p.status) for p in loaded.plugins] == [("summary_only_probe", "loaded"),
-                                                                  ("no_such_probe_module", "broken")]
-    assert not any(loaded.items.values())
+    assert [(p.entry_point, p.status) for p in snap._hooks.plugins] == [("summary_only_probe", "loaded")]
+    assert not any(snap._hooks.items.values()) and not full_loads
+    assert snapshot("summary_only_probe", "no_such_probe_module").hook.harbench_report_summary(rows=rows) == ["full"]
+    assert full_loads == [1]
+
+
+def test_a_plugin_whose_registration_fails_is_broken_not_half_registered(monkeypatch, tmp_path):
+    """Paper plugins import their methods inside the registration hooks: an import failing there must leave the
+    plugin wholly broken (as a failing module import did), with no hook and no item of it registered."""
+    (tmp_path / "half_broken_probe.py").write_text(textwrap.dedent("""
+        from harbench import hookimpl
+
+        @hookimpl
+        def harbench_register_methods(register):
+            import no_such_dependency_of_the_probe  # noqa: F401
+
+        @hookimpl
+        def harbench_report_summary(rows):
+            return {"title": "half"}
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry()
+    reg.load_modules(["half_broken_probe"])
+    assert [(p.entry_point, p.status) for p in reg.plugins] == [("half_broken_probe", "broken")]
+    assert "no_such_dependency_of_the_probe" in reg.plugins[0].reason
+    assert reg.hook.harbench_report_summary(rows=[]) == [] and "half_broken_probe" not in reg.versions()
 
 
 def test_claims_from_a_registry_snapshot_import_no_torch_and_print_the_committed_page(tmp_path):

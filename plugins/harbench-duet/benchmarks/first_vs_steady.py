@@ -96,6 +96,7 @@ def main() -> None:
         return
     record = measure(args)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
     print(render(record))
 
