@@ -71,6 +71,7 @@ def test_end_to_end_cli_run_report_and_export(registry, write_suite, tmp_path):
     assert 0 <= row["acc_seen"] <= 1 and row["params_trained"] == 6 * 64 + 6 and row["flops"] > 0
     assert row["latency_ms_p50"] <= row["latency_ms_p90"] <= row["latency_ms_p99"]
     assert row["provenance"]["hardware"]["name"] == "cpu"
+    assert row["provenance"]["inference_extra"]["load_1min"] >= 0.0  # how busy the machine was while it measured
     generic = next(r for r in rows if r["method"] == "generic" and r["user"] == row["user"])
     assert generic["gain_seen"] == 0.0 and generic["params_trained"] == 0
     csv_out = tmp_path / "x.csv"

@@ -83,12 +83,13 @@ class Cpu(Hardware):
         n = len(run.samples_s)
         e = run.energy
         peak_mb, memory = inference_memory(model, example[:1])  # after the timed loop: never inside it
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # how busy the machine was meanwhile
         return InferenceCost(
             latency_s=run.samples_s,
             joules_per_window=None if e.joules is None else e.joules / n,
             joules_net_per_window=None if e.joules_net is None else e.joules_net / n,
             energy_method=e.method,
-            extra={"count": n, "seconds": e.seconds, "memory": memory},
+            extra={"count": n, "seconds": e.seconds, "memory": memory, "load_1min": load},
             peak_mb=peak_mb,
         )
 
