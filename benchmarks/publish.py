@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 from tabulate import tabulate
@@ -116,19 +114,18 @@ def main() -> None:
     if args.source:
         print(render(json.loads(Path(args.source).read_text())))
         return
-    from harbench.machine import processor
+    from harbench.testing import measured_on
 
     parts = {p.strip() for p in args.parts.split(",")}
-    start = os.getloadavg()[0]
+    start = measured_on()
     rows = []
     if "publish" in parts:
         rows += publish_part(args.jobs, args.repeat)
     if "claims" in parts:
         rows += claims_part(args.repeat)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    record = {"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit or "unknown",
-              "machine": processor() or platform.machine(), "cores": os.cpu_count(),
-              "load_average": [start, os.getloadavg()[0]], "repeat": args.repeat, "rows": rows}
+    record = {"created": start["created"], "commit": start["commit"], "machine": start["processor"],
+              "cores": start["cores"], "load_average": [start["load_average"], os.getloadavg()[0]],
+              "repeat": args.repeat, "rows": rows}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(record, indent=1) + "\n")

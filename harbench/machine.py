@@ -1,10 +1,12 @@
-"""This machine, as every layer describes it (the ``cpu`` target, the plan memo's key, a bundle's manifest): its
-processor and memory. Shared infrastructure with no harbench import, so that any layer can read it."""
+"""This machine, as every layer describes it (the ``cpu`` target, the plan memo's key, a bundle's manifest, a run's
+environment, a benchmark's record): its processor and memory, and the commit of harbench's checkout. Shared
+infrastructure with no harbench import, so that any layer can read it."""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 
 
 def processor() -> str:
@@ -17,6 +19,16 @@ def processor() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """The commit of the git checkout harbench runs from (None outside one, or without git)."""
+    try:
+        text = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return text or None
 
 
 def memory_gb() -> float:

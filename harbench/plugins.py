@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pluggy
 
@@ -128,29 +128,28 @@ class Registry:
             version = ep.dist.version if ep.dist else "?"
             if dist != CORE_DIST and allowed_set is not None and dist.lower() not in allowed_set:
                 continue
-            try:
-                module = ep.load()
-                self.add_plugin(module, dist, version, entry_point=ep.name)
-            except PluginError:
-                raise
-            except pluggy.PluginValidationError as exc:
-                self._broken(ep.name, dist, version, f"invalid hook implementation: {exc}")
-            except Exception as exc:  # a broken third-party plugin must not take the others down
-                self._broken(ep.name, dist, version, f"{type(exc).__name__}: {exc}")
+            self.load_one(ep.load, ep.name, dist, version)
 
     def load_modules(self, names: Iterable[str]) -> None:
         """Register plugin modules by import name (``HARBENCH_PLUGINS``); each counts as its own distribution."""
         import importlib
 
         for name in (n.strip() for n in names):
-            if not name:
-                continue
-            try:
-                self.add_plugin(importlib.import_module(name), name, "0+local", entry_point=name)
-            except PluginError:
-                raise
-            except Exception as exc:
-                self._broken(name, name, "0+local", f"{type(exc).__name__}: {exc}")
+            if name:
+                self.load_one(lambda name=name: importlib.import_module(name), name, name, "0+local")
+
+    def load_one(self, load: Callable[[], Any], name: str, dist: str, version: str, collect: bool = True) -> None:
+        """Import one plugin module with ``load`` and register it. A plugin that fails to import or register is
+        recorded as broken, with the reason, and the others still load; a :class:`PluginError` (two plugins
+        registering one name) stops the load."""
+        try:
+            self.add_plugin(load(), dist, version, entry_point=name, collect=collect)
+        except PluginError:
+            raise
+        except pluggy.PluginValidationError as exc:
+            self._broken(name, dist, version, f"invalid hook implementation: {exc}")
+        except Exception as exc:  # a broken third-party plugin must not take the others down
+            self._broken(name, dist, version, f"{type(exc).__name__}: {exc}")
 
     def _broken(self, name: str, dist: str, version: str, reason: str) -> None:
         self.plugins.append(LoadedPlugin(name, dist, version, "broken", reason))
@@ -221,11 +220,8 @@ def hooks_only(loaded: Iterable[LoadedPlugin]) -> Registry:
     registry = Registry()
     for record in loaded:
         ep = entry_points.get((record.distribution, record.entry_point))
-        try:
-            module = ep.load() if ep is not None else importlib.import_module(record.entry_point)
-            registry.add_plugin(module, record.distribution, record.version, record.entry_point, collect=False)
-        except Exception as exc:  # noqa: BLE001 -- as in load_entry_points: one broken plugin is recorded
-            registry._broken(record.entry_point, record.distribution, record.version, f"{type(exc).__name__}: {exc}")
+        load = ep.load if ep is not None else lambda name=record.entry_point: importlib.import_module(name)
+        registry.load_one(load, record.entry_point, record.distribution, record.version, collect=False)
     return registry
 
 

@@ -26,12 +26,12 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from ..machine import git_commit
 from .store import Store, StoreError
 from .tables import IDENTITY, TRAILER
 
@@ -176,7 +176,7 @@ def _manifest(folder: Path, runs: list[dict[str, Any]], counts: dict[int, int], 
     files = {str(p.relative_to(folder)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
              for p in sorted(folder.rglob("*")) if p.is_file()}
     manifest = {"kind": KIND, "format": FORMAT, "harbench": version("harbench"), "created": time.time(),
-                "plugins": _plugin_versions(), "git_commit": _git_commit(), "machine": _machine(),
+                "plugins": _plugin_versions(), "git_commit": git_commit(), "machine": _machine(),
                 "runs": entries, "files": files}
     if pool:
         manifest["pool"] = True
@@ -194,15 +194,6 @@ def _plugin_versions() -> dict[str, str]:
         if dist is not None:
             out[dist.metadata["Name"]] = dist.version
     return dict(sorted(out.items()))
-
-
-def _git_commit() -> str | None:
-    try:
-        text = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=os.path.dirname(__file__)).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return text or None
 
 
 def _machine() -> dict[str, Any]:

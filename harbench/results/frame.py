@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..stats.cells import cell_estimate, cell_estimates
+from ..stats.cells import cell_estimates
 from ..stats.describe import Estimate, means_by
 from .query import GroupKey, Keys
 
@@ -152,12 +152,9 @@ class Frame:
 
     def cell(self, metric: str, index: np.ndarray, bounds: tuple[float, float] | None = None) -> Estimate:
         """The figures of one table cell: ``metric`` over the rows at ``index`` (finite values only), reduced by
-        :func:`harbench.stats.intervals.cell_estimate` (users and seeds as levels) — the function every view's
+        :func:`harbench.stats.cells.cell_estimate` (users and seeds as levels) — the function every view's
         cells come from, so one cell shows one interval in text, JSON, CSV, LaTeX, HTML and figures."""
-        values = self.values(metric)[index]
-        finite = ~np.isnan(values)
-        return cell_estimate(values[finite], self.user_codes()[index][finite], self.seed_codes()[index][finite],
-                             bounds=bounds)
+        return self.cells(metric, [index], bounds)[0]
 
     def cells(self, metric: str, indices: Sequence[np.ndarray], bounds: tuple[float, float] | None = None
               ) -> list[Estimate]:

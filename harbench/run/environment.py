@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..machine import memory_gb, processor  # noqa: F401  (re-exported: the run layer's users read them here)
+from ..machine import git_commit, memory_gb, processor  # noqa: F401  (re-exported: the run layer's users read them here)
 
 if TYPE_CHECKING:
     from ..plugins import Registry
@@ -24,16 +23,10 @@ def environment(registry: Registry) -> dict[str, Any]:
 
 def describe_environment(plugins: dict[str, str], torch_version: str | None, threads: int | None) -> dict[str, Any]:
     """The environment from its parts; a warm run (``run/warm.py``) fills them without importing torch."""
-    commit = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=os.path.dirname(__file__)).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
     return {
         "host": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
         "torch": torch_version, "harbench": __version__, "plugins": plugins,
-        "torch_threads": threads, "cpu_count": os.cpu_count(), "git_commit": commit,
+        "torch_threads": threads, "cpu_count": os.cpu_count(), "git_commit": git_commit(),
     }
 
 

@@ -14,10 +14,10 @@ passes here runs under ``harbench run``. It returns a :class:`ConformanceReport`
 from .core import FAST_CPU, TINY_DATA, Check, ConformanceError, ConformanceReport
 from .datasets import check_dataset
 from .hardware import check_hardware
-from .helpers import check_splits, registry, synthetic_drift, tiny_generic, tiny_splits
+from .helpers import check_splits, measured_on, registry, synthetic_drift, tiny_generic, tiny_splits
 from .methods import adapt_digest, check_method
 from .metrics import check_metric, tiny_outputs
 
 __all__ = ["FAST_CPU", "TINY_DATA", "Check", "ConformanceError", "ConformanceReport", "adapt_digest", "check_dataset",
-           "check_hardware", "check_method", "check_metric", "check_splits", "registry", "synthetic_drift",
+           "check_hardware", "check_method", "check_metric", "check_splits", "measured_on", "registry", "synthetic_drift",
            "tiny_generic", "tiny_outputs", "tiny_splits"]

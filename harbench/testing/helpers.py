@@ -3,12 +3,15 @@ generic model, and the core's leakage check. Plugin tests use these instead of r
 
 from __future__ import annotations
 
+import os
+from datetime import datetime, timezone
 from typing import Any
 
 import torch
 
 from .. import Splits, build_backbone, fit, make_optimizer
 from ..builtin.datasets import SyntheticDrift
+from ..machine import git_commit, processor
 from ..plugins import Registry, get_registry
 from ..run.leakage import check_splits
 from .core import TINY_DATA
@@ -47,3 +50,10 @@ def tiny_generic(splits: Splits, backbone: str = "resnet1d", *, epochs: int = 1,
 
 
 __all__ = ["check_splits", "registry", "synthetic_drift", "tiny_generic", "tiny_splits"]
+
+
+def measured_on() -> dict[str, Any]:
+    """Where and when a benchmark measures, for the record it stores (``--json``): the time, harbench's commit, this
+    machine's processor and cores, and its 1-minute load average now (a record states how busy the machine was)."""
+    return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit() or "unknown",
+            "processor": processor(), "cores": os.cpu_count(), "load_average": os.getloadavg()[0]}

@@ -26,11 +26,8 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
-import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -64,23 +61,6 @@ def render(record: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"processor": model, "cores": os.cpu_count(), "load_average": os.getloadavg()[0]}
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fresh", type=int, default=8, help="fresh processes timing their first adapt")
@@ -106,11 +86,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from harbench_duet import Duet
 
     from harbench import MethodContext, UserData, build_backbone, fit, make_optimizer
-    from harbench.testing import registry, synthetic_drift  # the suite's dataset and baselines
+    from harbench.testing import measured_on, registry, synthetic_drift  # the suite's dataset and baselines
 
     FineTune = registry().get("method", "finetune-full").cls
     FineTuneLast = registry().get("method", "finetune-last").cls
-    started = machine()
+    started = measured_on()
     torch.set_num_threads(1)
     params = dict(kv.split("=", 1) for kv in args.params.split(",") if kv)
     params = {k: (int(v) if v.isdigit() else v) for k, v in params.items()}
@@ -167,9 +147,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for e in (1, 30)]
     samples = {name: {"first": first_adapts(make, fresh), "steady": steady_adapts(make, repeat)}
                for name, make, fresh, repeat in configs}
-    started["load_average"] = max(started["load_average"], os.getloadavg()[0])  # the busier of start and end
-    return {"created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
-            "machine": started, "duet_params": args.params, "samples": samples}
+    machine = {"processor": started["processor"], "cores": started["cores"],
+               "load_average": max(started["load_average"], os.getloadavg()[0])}  # the busier of start and end
+    return {"created": started["created"], "commit": started["commit"], "machine": machine,
+            "duet_params": args.params, "samples": samples}
 
 
 if __name__ == "__main__":
